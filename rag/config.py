@@ -1,0 +1,61 @@
+"""Settings: one typed field per setting, with a default and a help line.
+
+Read from the environment (prefix ``RAG_``) and from a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Field(Path("index"), description="Where bundled articles and the persisted index live.")
+    embedding_model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or local path; the default is the bundled all-MiniLM-L6-v2.",
+    )
+    embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Encoder precision: auto uses bfloat16 where the CPU has native bf16 support, else float32.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks encoded per model call.")
+    chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the embedded store.")
+    collection: str = Field("news", description="Chroma collection name prefix.")
+    chunk_size: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters of article text.")
+    chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated at the start of the next chunk.")
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    max_per_article: int = Field(2, ge=1, le=20, description="Most passages taken from one article.")
+    candidates: int = Field(60, ge=5, le=500, description="Candidates each retriever returns before fusion.")
+    abstain_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Answers with confidence below this abstain (calibrated by eval/calibrate.py).",
+    )
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
+    max_file_bytes: int = Field(20_000_000, ge=1000, description="Largest input file ingested.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat-completions base URL, e.g. http://127.0.0.1:11434/v1.")
+    llm_model: str | None = Field(None, description="Model name sent to the LLM server.")
+    llm_api_key: str | None = Field(None, description="API key for the LLM server, where it needs one.")
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the LLM before falling back to extractive.")
+    api_token: str | None = Field(None, description="Bearer token required by write endpoints; unset disables them.")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.index_dir / "chroma"
+
+    @property
+    def articles_dir(self) -> Path:
+        return self.index_dir / "articles"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.index_dir / "lexical"

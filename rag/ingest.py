@@ -1,0 +1,357 @@
+"""Files and records -> Articles: cleaning, title, date and source metadata.
+
+Every reader returns Articles or Skipped entries with a one-line reason; nothing here raises on bad
+input, so one bad file never aborts a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .types import Article, Skipped
+
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
+
+# Whole lines that are site furniture, not reporting. Matched case-insensitively after trimming.
+CHROME_LINES = {
+    "main menu", "menu", "comments are closed", "skip to content", "skip to main content",
+    "advertisement", "share", "share this", "share this article", "related articles", "read more",
+    "subscribe", "sign up", "log in", "sign in", "print", "email", "search", "close", "home",
+    "back to top", "leave a comment", "comments", "tweet", "follow us",
+}
+
+MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+         "october", "november", "december"]
+    )
+}
+MONTHS.update({k[:3]: v for k, v in list(MONTHS.items())})
+
+_WEEKDAY = r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?"
+_MONTH_NAME = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+DATELINE_MDY = re.compile(rf"^\s*{_WEEKDAY}{_MONTH_NAME}\s+(\d{{1,2}}),?\s+(\d{{4}})\s*$", re.I)
+DATELINE_DMY = re.compile(rf"^\s*{_WEEKDAY}(\d{{1,2}})\s+{_MONTH_NAME},?\s+(\d{{4}})\s*$", re.I)
+DATELINE_ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ][\d:.]+Z?)?\s*$")
+
+
+def content_hash(*parts: str | None) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update((p or "").encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:32]
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, Unix newlines, no trailing spaces, at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u00a0", " ").replace("\ufeff", "")
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def parse_date(value: object) -> str | None:
+    """A date-like value -> ISO YYYY-MM-DD, or None when it is not a date we can read."""
+    if value is None:
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.strftime("%Y-%m-%d")
+    s = str(value).strip()
+    if not s:
+        return None
+    for rx, order in ((DATELINE_ISO, "ymd"), (DATELINE_MDY, "mdy"), (DATELINE_DMY, "dmy")):
+        m = rx.match(s)
+        if not m:
+            continue
+        try:
+            if order == "ymd":
+                y, mo, d = int(m[1]), int(m[2]), int(m[3])
+            elif order == "mdy":
+                mo, d, y = MONTHS[m[1].lower()[:3]], int(m[2]), int(m[3])
+            else:
+                d, mo, y = int(m[1]), MONTHS[m[2].lower()[:3]], int(m[3])
+            return date(y, mo, d).isoformat()
+        except (ValueError, KeyError):
+            return None
+    return None
+
+
+def _is_chrome(line: str) -> bool:
+    return line.strip().lower().rstrip(".:!") in CHROME_LINES
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return s[:120] or "article"
+
+
+def article_from_plain_text(raw: str, article_id: str, source: str | None = None) -> Article | None:
+    """A plain-text news page: optional dateline, headline line, body. Site chrome is dropped."""
+    lines = normalize_text(raw).split("\n")
+    published = None
+    title = ""
+    body: list[str] = []
+    for line in lines:
+        if not line.strip():
+            body.append("")
+            continue
+        if _is_chrome(line):
+            continue
+        if not title and published is None and (d := parse_date(line)):
+            published = d
+            continue
+        if not title:
+            title = line.strip().lstrip("#").strip()
+            continue
+        body.append(line)
+    text = normalize_text("\n".join(body))
+    if not text and title:
+        text, title = title, title[:80]
+    if not text:
+        return None
+    return make_article(article_id, title, text, source=source, published=published)
+
+
+def make_article(
+    article_id: str,
+    title: str,
+    text: str,
+    source: str | None = None,
+    url: str | None = None,
+    published: str | None = None,
+) -> Article:
+    title = normalize_text(title or "").replace("\n", " ")
+    text = normalize_text(text)
+    return Article(
+        id=article_id,
+        title=title or text[:80],
+        text=text,
+        source=source or None,
+        url=url or None,
+        published=published,
+        content_hash=content_hash(title, text, source, url, published),
+    )
+
+
+FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
+
+
+def article_from_markdown(raw: str, article_id: str) -> Article | None:
+    raw = normalize_text(raw)
+    meta: dict[str, str] = {}
+    m = FRONT_MATTER.match(raw + "\n")
+    if m:
+        for line in m[1].split("\n"):
+            if ":" in line:
+                k, v = line.split(":", 1)
+                meta[k.strip().lower()] = v.strip().strip("'\"")
+        raw = raw[m.end():]
+    title = meta.get("title", "")
+    out: list[str] = []
+    for line in raw.split("\n"):
+        h = re.match(r"^#{1,6}\s+(.*)$", line)
+        if h and not title:
+            title = h[1].strip()
+            continue
+        line = h[1] if h else line
+        line = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", line)  # images carry no text
+        line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)  # keep link text, drop the target
+        line = re.sub(r"(\*\*|__|`)", "", line)
+        if _is_chrome(line):
+            continue
+        out.append(line)
+    text = normalize_text("\n".join(out))
+    if not text:
+        return None
+    published = parse_date(meta.get("published") or meta.get("date"))
+    return make_article(article_id, title, text, source=meta.get("source"), url=meta.get("url"), published=published)
+
+
+class _TextOnly(HTMLParser):
+    """Fallback HTML to text: drops script, style and navigation; keeps block structure."""
+
+    SKIP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg", "template", "iframe"}
+    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "tr", "blockquote"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.parts: list[str] = []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.depth += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self.depth:
+            self.depth -= 1
+        elif tag == "title":
+            self._in_title = False
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        elif not self.depth:
+            self.parts.append(data)
+
+
+def article_from_html(raw: str, article_id: str) -> Article | None:
+    import trafilatura  # imported here: it is slow to import and only HTML needs it
+
+    text = trafilatura.extract(raw, include_comments=False, include_tables=False, favor_precision=True)
+    meta = trafilatura.extract_metadata(raw)
+    title = (meta.title if meta else None) or ""
+    published = parse_date(meta.date) if meta and meta.date else None
+    url = meta.url if meta else None
+    source = (meta.sitename if meta else None) or None
+    if not text or len(text.strip()) < 40:
+        parser = _TextOnly()
+        parser.feed(raw)
+        text = "".join(parser.parts)
+        title = title or parser.title
+    text = normalize_text(html.unescape(text or ""))
+    text = "\n".join(line for line in text.split("\n") if not _is_chrome(line))
+    if not normalize_text(text):
+        return None
+    return make_article(article_id, title, text, source=source, url=url, published=published)
+
+
+def article_from_record(rec: object, fallback_id: str) -> Article | str:
+    """A JSON record {id, title, text, source, url, published} -> Article, or the reason it is unusable."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    text = rec.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "record has no non-empty 'text' field"
+    rid = rec.get("id")
+    article_id = slug(str(rid)) if rid not in (None, "") else fallback_id
+    title = rec.get("title") if isinstance(rec.get("title"), str) else ""
+    published = parse_date(rec.get("published"))
+    return make_article(
+        article_id, title or "", text, source=_opt_str(rec.get("source")), url=_opt_str(rec.get("url")),
+        published=published,
+    )
+
+
+def _opt_str(v: object) -> str | None:
+    return str(v) if v not in (None, "") else None
+
+
+def _decode(data: bytes) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _looks_binary(data: bytes) -> bool:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    return b"\x00" in data[:8192]
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Expand folders (recursively, sorted) and keep files; hidden files and folders are passed over."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    yield f
+        else:
+            yield p
+
+
+def read_path(path: Path, max_bytes: int = 20_000_000) -> Iterator[Article | Skipped]:
+    """One file -> its Articles (a .jsonl gives many), or Skipped entries with reasons."""
+    name = str(path)
+    ext = path.suffix.lower()
+    if not path.exists():
+        yield Skipped(name, "no such file")
+        return
+    if ext not in SUPPORTED:
+        yield Skipped(name, f"unsupported extension '{ext or '(none)'}'; use one of {', '.join(sorted(SUPPORTED))}")
+        return
+    size = path.stat().st_size
+    if size == 0:
+        yield Skipped(name, "empty file")
+        return
+    if size > max_bytes:
+        yield Skipped(name, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES)")
+        return
+    data = path.read_bytes()
+    if _looks_binary(data):
+        yield Skipped(name, "binary file (contains NUL bytes), not text")
+        return
+    raw = _decode(data)
+    if raw is None:
+        yield Skipped(name, "not valid UTF-8; convert it to UTF-8 and ingest again")
+        return
+    if not raw.strip():
+        yield Skipped(name, "file has only whitespace")
+        return
+    file_id = slug(path.stem)
+    if ext == ".jsonl":
+        yield from _read_jsonl(raw, name, file_id)
+        return
+    if ext == ".json":
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            yield Skipped(name, f"malformed JSON at line {e.lineno}: {e.msg}")
+            return
+        records = obj if isinstance(obj, list) else [obj]
+        for i, rec in enumerate(records):
+            got = article_from_record(rec, f"{file_id}-{i}" if len(records) > 1 else file_id)
+            yield got if isinstance(got, Article) else Skipped(f"{name}[{i}]", got)
+        return
+    try:
+        if ext in (".md", ".markdown"):
+            art = article_from_markdown(raw, file_id)
+        elif ext in (".html", ".htm"):
+            art = article_from_html(raw, file_id)
+        else:
+            art = article_from_plain_text(raw, file_id)
+    except Exception as e:  # a parser bug on one odd file must not stop the batch
+        yield Skipped(name, f"could not parse: {type(e).__name__}: {e}")
+        return
+    yield art if art is not None else Skipped(name, "no article text found after cleaning")
+
+
+def _read_jsonl(raw: str, name: str, file_id: str) -> Iterator[Article | Skipped]:
+    for lineno, line in enumerate(raw.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield Skipped(f"{name}:{lineno}", f"malformed JSON line: {e.msg}")
+            continue
+        got = article_from_record(rec, f"{file_id}-{lineno}")
+        yield got if isinstance(got, Article) else Skipped(f"{name}:{lineno}", got)

@@ -1,0 +1,129 @@
+"""BM25 over the same chunks as the vector store, persisted next to the Chroma data.
+
+The store is the source of truth: this index records the store generation it was built from and is
+rebuilt from the store's chunks whenever that generation changes, so it can never hold stale chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+import shutil
+import threading
+from pathlib import Path
+
+from .types import Chunk
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+# Common English function words; they match everywhere and only add noise to BM25.
+STOPWORDS = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have he her his how i if in into is it much many
+    its me my not of on or our she so than that the their them then there these they this those to was we
+    were what when where which who whom why will with would you your""".split()
+)
+
+
+class Analyzer:
+    """Lowercase word tokens, stopwords removed, Snowball-stemmed."""
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        self._stemmer = Stemmer.Stemmer("english")
+
+    def __call__(self, text: str) -> list[str]:
+        words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
+        return self._stemmer.stemWords([w for w in words if w and w not in STOPWORDS])
+
+
+class LexicalIndex:
+    """BM25 (via bm25s) over chunk texts with their titles."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.analyzer = Analyzer()
+        self._bm25 = None
+        self._chunks: list[Chunk] = []
+        self._df: dict[str, int] = {}
+        self.generation: str | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self, generation: str, load_chunks) -> None:
+        """Make the index match ``generation``: load it from disk, or rebuild it from ``load_chunks()``."""
+        with self._lock:
+            if self.generation == generation:
+                return
+            if self._load(generation):
+                return
+            self._build(list(load_chunks()), generation)
+
+    def _build(self, chunks: list[Chunk], generation: str) -> None:
+        import bm25s
+
+        self._chunks = chunks
+        self._bm25 = None
+        docs = [self.analyzer(c.embedding_text()) or ["_"] for c in chunks]
+        self._df = dict(Counter(t for d in docs for t in set(d)))
+        if chunks:
+            bm = bm25s.BM25()
+            bm.index(docs, show_progress=False)
+            self._bm25 = bm
+        self.generation = generation
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.directory.with_name(self.directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp / "bm25"))
+        rows = [[c.id, c.article_id, c.ordinal, c.start, c.end, c.title, c.published, c.text] for c in self._chunks]
+        (tmp / "chunks.json").write_text(json.dumps(rows))
+        (tmp / "df.json").write_text(json.dumps(self._df))
+        # Written last: a folder without it is incomplete and is rebuilt.
+        (tmp / "generation").write_text(self.generation or "")
+        shutil.rmtree(self.directory, ignore_errors=True)
+        tmp.rename(self.directory)
+
+    def _load(self, generation: str) -> bool:
+        gen_file = self.directory / "generation"
+        try:
+            if gen_file.read_text() != generation:
+                return False
+            rows = json.loads((self.directory / "chunks.json").read_text())
+            df = json.loads((self.directory / "df.json").read_text())
+            bm = None
+            if rows:
+                import bm25s
+
+                bm = bm25s.BM25.load(str(self.directory / "bm25"))
+        except (OSError, ValueError):
+            return False
+        self._chunks = [Chunk(id=r[0], article_id=r[1], ordinal=r[2], start=r[3], end=r[4], title=r[5],
+                              published=r[6], text=r[7]) for r in rows]
+        self._bm25 = bm
+        self._df = df
+        self.generation = generation
+        return True
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of an analysed term; unseen terms count as rarest."""
+        n = len(self._chunks)
+        df = self._df.get(term, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
+        """Top ``n`` chunks by BM25 score, best first; chunks sharing no term with the query are left out."""
+        if self._bm25 is None or not self._chunks:
+            return []
+        vocab = self._bm25.vocab_dict
+        tokens = [t for t in self.analyzer(query) if t in vocab]
+        if not tokens:
+            return []
+        docs, scores = self._bm25.retrieve([tokens], k=min(n, len(self._chunks)), show_progress=False)
+        return [(self._chunks[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    def __len__(self) -> int:
+        return len(self._chunks)

@@ -1,0 +1,240 @@
+"""Builds everything from Settings; the only place that picks concrete classes.
+
+The CLI, the web app and the eval scripts all go through one Pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .answer import ExtractiveAnswerer
+from .chunk import chunk_article
+from .config import Settings
+from .embed import Embedder
+from .errors import BadInput, EmptyIndex, NotFound
+from .ingest import iter_files, read_path
+from .lexical import LexicalIndex
+from .retrieve import HybridRetriever, Query, article_ranking
+from .store import ChromaStore
+from .types import Answer, Article, Chunk, IngestReport, Skipped
+
+EMBED_GROUP = 1024  # chunks embedded per model call during ingest: big enough to sort by length well
+
+
+def parse_iso_date(value: str | None, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise BadInput(f"{name} '{value}' is not a date; use YYYY-MM-DD, e.g. 2023-05-31.") from None
+
+
+class Pipeline:
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        """``embedder`` lets several pipelines share one loaded model (tests, scratch eval indexes)."""
+        self.settings = settings or Settings()
+        s = self.settings
+        self.embedder = embedder or Embedder(s.embedding_model, dtype=s.embedding_dtype, batch_size=s.embed_batch_size)
+        self._store: ChromaStore | None = None
+        self._checked = False
+        self.lexical = LexicalIndex(s.lexical_dir / s.collection)
+        self._lock = threading.Lock()
+
+    # -- parts, built on first use ------------------------------------------------------------------
+    @property
+    def store(self) -> ChromaStore:
+        if self._store is None:
+            s = self.settings
+            self._store = ChromaStore(path=s.chroma_dir, url=s.chroma_url, prefix=s.collection)
+        return self._store
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "model_id": self.embedder.model_id,
+            "weights_hash": self.embedder.weights_hash,
+            "dimension": self.embedder.dimension,
+            "chunk_size": self.settings.chunk_size,
+            "chunk_overlap": self.settings.chunk_overlap,
+        }
+
+    def _open(self) -> ChromaStore:
+        if not self._checked:
+            self.store.check_manifest(self.manifest())
+            self._checked = True
+        return self.store
+
+    def _fresh_lexical(self) -> LexicalIndex:
+        store = self._open()
+        self.lexical.ensure(store.generation, store.iter_chunks)
+        return self.lexical
+
+    def warm_up(self) -> None:
+        """Load the model and the lexical index now, so the first question is as fast as the rest."""
+        self.embedder.warm_up()
+        if self._open().count_articles():
+            self._fresh_lexical()
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        s = self.settings
+        return HybridRetriever(self.store, self.lexical, self.embedder, s.candidates, s.max_per_article)
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.embedder, self.lexical.analyzer, self.lexical.idf, self.settings.abstain_threshold)
+
+    # -- indexing -------------------------------------------------------------------------------------
+    def index(
+        self, paths: Iterable[str | Path], progress: Callable[[int], None] | None = None,
+        on_total: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Add or update articles from files and folders. Unchanged articles are skipped by content hash."""
+        started = time.perf_counter()
+        report = IngestReport()
+        articles: list[Article] = []
+        for f in iter_files(paths):
+            for item in read_path(f, self.settings.max_file_bytes):
+                (report.skipped.append(item) if isinstance(item, Skipped) else articles.append(item))
+        self.index_articles(articles, report, progress, on_total)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def index_articles(
+        self, articles: list[Article], report: IngestReport | None = None,
+        progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        report = report or IngestReport()
+        with self._lock:
+            store = self._open()
+            store.remove_orphans()
+            stored = store.article_hashes()
+            pending: dict[str, Article] = {}
+            for a in articles:
+                if a.id in pending:
+                    report.skipped.append(Skipped(a.id, "duplicate article id in this batch; the first was kept"))
+                elif stored.get(a.id) == a.content_hash:
+                    report.unchanged += 1
+                else:
+                    pending[a.id] = a
+            work = [(a, chunk_article(a, self.settings.chunk_size, self.settings.chunk_overlap)) for a in pending.values()]
+            if on_total:
+                on_total(sum(len(c) for _, c in work))
+            try:
+                group: list[tuple[Article, list[Chunk]]] = []
+                for item in work:
+                    group.append(item)
+                    if sum(len(c) for _, c in group) >= EMBED_GROUP:
+                        self._write_group(group, stored, report, progress)
+                        group = []
+                if group:
+                    self._write_group(group, stored, report, progress)
+            finally:
+                if work:
+                    store.touch()
+            if work:
+                self._fresh_lexical()
+        return report
+
+    def _write_group(self, group, stored, report: IngestReport, progress) -> None:
+        texts = [c.embedding_text() for _, chunks in group for c in chunks]
+        vectors = self.embedder.embed_batch(texts)
+        offset = 0
+        for article, chunks in group:
+            self.store.replace_article(article, chunks, vectors[offset:offset + len(chunks)])
+            offset += len(chunks)
+            if article.id in stored:
+                report.updated += 1
+            else:
+                report.added += 1
+            report.chunks += len(chunks)
+            if progress:
+                progress(len(chunks))
+
+    def delete(self, article_id: str) -> None:
+        with self._lock:
+            store = self._open()
+            if not store.delete_article(article_id):
+                raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
+            store.touch()
+            self._fresh_lexical()
+
+    # -- reading ------------------------------------------------------------------------------------
+    def list_articles(self) -> list[dict[str, Any]]:
+        return self._open().list_articles()
+
+    def get_article(self, article_id: str) -> Article:
+        art = self._open().get_article(article_id)
+        if art is None:
+            raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
+        return art
+
+    def stats(self) -> dict[str, Any]:
+        store = self._open()
+        return {
+            "articles": store.count_articles(),
+            "chunks": store.count_chunks(),
+            "store": "server" if self.settings.chroma_url else "embedded",
+            "location": store.location,
+            "manifest": store.manifest(),
+        }
+
+    # -- asking -------------------------------------------------------------------------------------
+    def validate_question(self, question: object) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise BadInput("The question is empty; type a question about the articles.")
+        q = re.sub(r"\s+", " ", question).strip()
+        limit = self.settings.max_question_chars
+        if len(q) > limit:
+            raise BadInput(f"The question is {len(q):,} characters long; the limit is {limit:,}. Shorten it.")
+        return q
+
+    def make_query(self, question: object, k: int | None = None, since: str | None = None,
+                   until: str | None = None, as_of: str | None = None) -> Query:
+        q = self.validate_question(question)
+        k = self.settings.top_k if k is None else k
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
+            raise BadInput(f"k={k!r} is out of range; use a whole number from 1 to 50.")
+        since, until = parse_iso_date(since, "since"), parse_iso_date(until, "until")
+        as_of = parse_iso_date(as_of, "as_of")
+        if since and until and since > until:
+            raise BadInput(f"since {since} is after until {until}; swap them.")
+        return Query(q, k, since, until, as_of)
+
+    def retrieve(self, query: Query):
+        """(question vector, fused ranking of every candidate) for a validated query."""
+        store = self._open()
+        if store.count_articles() == 0:
+            raise EmptyIndex(
+                "The index has no articles yet. Add some with `rag ingest index/articles` "
+                "(or POST /api/articles), then ask again."
+            )
+        self._fresh_lexical()
+        qvec = self.embedder.embed_query(query.text)
+        return qvec, self.retriever.rank(query, qvec)
+
+    def ask(self, question: object, k: int | None = None, since: str | None = None, until: str | None = None,
+            as_of: str | None = None) -> Answer:
+        return self.ask_ranked(question, k, since, until, as_of)[0]
+
+    def ask_ranked(self, question: object, k: int | None = None, since: str | None = None,
+                   until: str | None = None, as_of: str | None = None) -> tuple[Answer, list[str]]:
+        """The answer, and the ranking of every article retrieval found (for evaluation)."""
+        t0 = time.perf_counter()
+        query = self.make_query(question, k, since, until, as_of)
+        qvec, ranked = self.retrieve(query)
+        hits = HybridRetriever.cap(ranked, query.k, self.settings.max_per_article)
+        t1 = time.perf_counter()
+        articles = self.store.get_articles([h.chunk.article_id for h in hits])
+        answer = self.answerer.answer(query.text, qvec, hits, articles)
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+        answer = replace(answer, timings_ms={k: round(v, 1) for k, v in timings.items()})
+        return answer, article_ranking(ranked)

@@ -1,0 +1,281 @@
+"""The one module that imports chromadb. Embedded (PersistentClient) or a server (HttpClient).
+
+Two collections: ``<prefix>-chunks`` holds chunk vectors we computed (Chroma never embeds), and
+``<prefix>-articles`` holds each article's stored text and metadata. The chunks collection's metadata
+is the index manifest (model, weights hash, dimension, chunking) plus a generation token that changes on
+every write, so derived indexes (BM25) know when to rebuild.
+
+Write order makes a crash mid-ingest harmless: an article's record is removed first and written last,
+so an interrupted article is simply absent and re-ingested next time; chunks without a record are
+ignored by readers and swept by `remove_orphans()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import IndexMismatch, StoreError
+from .types import Article, Chunk
+
+MANIFEST_KEYS = ("model_id", "weights_hash", "dimension", "chunk_size", "chunk_overlap", "schema")
+SCHEMA_VERSION = 1
+
+
+def _published_ord(published: str | None) -> int:
+    return int(published.replace("-", "")) if published else 0
+
+
+def date_ord(iso: str) -> int:
+    return int(iso.replace("-", ""))
+
+
+class ChromaStore:
+    """Chunks with vectors, and articles with text, in Chroma."""
+
+    def __init__(self, path: Path | None = None, url: str | None = None, prefix: str = "news") -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        self.location = url or str(path)
+        try:
+            if url:
+                u = urlparse(url)
+                if u.scheme not in ("http", "https") or not u.hostname:
+                    raise StoreError(f"RAG_CHROMA_URL '{url}' is not an http(s)://host:port URL.")
+                self.client = chromadb.HttpClient(
+                    host=u.hostname,
+                    port=u.port or (443 if u.scheme == "https" else 8000),
+                    ssl=u.scheme == "https",
+                    settings=chroma_settings,
+                )
+                self.client.heartbeat()
+            else:
+                assert path is not None
+                path.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except StoreError:
+            raise
+        except Exception as e:
+            raise StoreError(f"Cannot open the Chroma store at {self.location}: {e}") from e
+        self.prefix = prefix
+        self._chunks = None
+        self._articles = None
+        self._batch = None
+
+    # -- collections and manifest -----------------------------------------------------------------
+    def _collection(self, name: str, metadata: dict[str, Any] | None = None):
+        try:
+            return self.client.get_or_create_collection(
+                name, embedding_function=None, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}
+            )
+        except Exception as e:
+            raise StoreError(f"Chroma at {self.location} refused collection '{name}': {e}") from e
+
+    @property
+    def chunks(self):
+        if self._chunks is None:
+            self._chunks = self._collection(f"{self.prefix}-chunks", {"generation": "new"})
+        return self._chunks
+
+    @property
+    def articles(self):
+        if self._articles is None:
+            self._articles = self._collection(f"{self.prefix}-articles", {"kind": "articles"})
+        return self._articles
+
+    @property
+    def max_batch(self) -> int:
+        if self._batch is None:
+            try:
+                self._batch = max(1, min(int(self.client.get_max_batch_size()), 2000))
+            except Exception:
+                self._batch = 500
+        return self._batch
+
+    def manifest(self) -> dict[str, Any]:
+        meta = dict(self.chunks.metadata or {})
+        return {k: meta[k] for k in MANIFEST_KEYS if k in meta}
+
+    def check_manifest(self, expected: dict[str, Any]) -> None:
+        """Adopt ``expected`` on an empty index; otherwise fail unless the stored manifest matches it."""
+        expected = {**expected, "schema": SCHEMA_VERSION}
+        stored = self.manifest()
+        if not stored or self.count_chunks() == 0 and self.count_articles() == 0:
+            self._write_metadata(expected)
+            return
+        diffs = [f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
+                 for k in MANIFEST_KEYS if str(stored.get(k)) != str(expected[k])]
+        if diffs:
+            raise IndexMismatch(
+                f"The index at {self.location} was built differently ({'; '.join(diffs)}). "
+                "Re-index: delete the index folder (or the collection) and run `rag ingest` again, "
+                "or change the settings back."
+            )
+
+    def _write_metadata(self, manifest: dict[str, Any] | None = None) -> None:
+        meta = dict(self.chunks.metadata or {})
+        if manifest:
+            meta.update(manifest)
+        meta["generation"] = uuid.uuid4().hex
+        try:
+            self.chunks.modify(metadata=meta)
+        except Exception as e:
+            raise StoreError(f"Could not update the index manifest: {e}") from e
+
+    @property
+    def generation(self) -> str:
+        """Changes on every write; derived indexes compare it to know they are stale."""
+        try:
+            self._chunks = None  # another process may have written since we looked
+            return str((self.chunks.metadata or {}).get("generation", ""))
+        except Exception as e:
+            raise StoreError(f"Cannot read the index at {self.location}: {e}") from e
+
+    # -- articles ------------------------------------------------------------------------------------
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    def count_articles(self) -> int:
+        return self.articles.count()
+
+    def article_hashes(self) -> dict[str, str]:
+        out = {}
+        for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
+            out.update({i: m.get("content_hash", "") for i, m in zip(ids, metas)})
+        return out
+
+    def list_articles(self) -> list[dict[str, Any]]:
+        rows = []
+        for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
+            for i, m in zip(ids, metas):
+                rows.append({"id": i, **_article_meta(m)})
+        rows.sort(key=lambda r: (r.get("published") or "", r["id"]), reverse=True)
+        return rows
+
+    def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
+        return {
+            i: Article(id=i, text=doc or "", **{k: v for k, v in _article_meta(m).items() if k != "chunks"})
+            for i, m, doc in zip(got["ids"], got["metadatas"], got["documents"])
+        }
+
+    def get_article(self, article_id: str) -> Article | None:
+        return self.get_articles([article_id]).get(article_id)
+
+    def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Make ``article`` and exactly ``chunks`` the stored state for its id."""
+        try:
+            self.articles.delete(ids=[article.id])
+            self.chunks.delete(where={"article_id": article.id})
+            for a in range(0, len(chunks), self.max_batch):
+                part = chunks[a:a + self.max_batch]
+                self.chunks.add(
+                    ids=[c.id for c in part],
+                    embeddings=vectors[a:a + self.max_batch],
+                    documents=[c.text for c in part],
+                    metadatas=[_chunk_meta(c) for c in part],
+                )
+            self.articles.add(
+                ids=[article.id],
+                embeddings=[[1.0]],  # articles are looked up by id only; Chroma still wants a vector
+                documents=[article.text],
+                metadatas=[{
+                    "title": article.title, "source": article.source or "", "url": article.url or "",
+                    "published": article.published or "", "content_hash": article.content_hash,
+                    "chunks": len(chunks),
+                }],
+            )
+        except Exception as e:
+            raise StoreError(f"Writing article '{article.id}' to {self.location} failed: {e}") from e
+
+    def delete_article(self, article_id: str) -> bool:
+        existed = bool(self.articles.get(ids=[article_id], include=[])["ids"])
+        self.articles.delete(ids=[article_id])
+        self.chunks.delete(where={"article_id": article_id})
+        return existed
+
+    def touch(self) -> None:
+        """Record that the contents changed (after a batch of writes)."""
+        self._write_metadata()
+
+    def remove_orphans(self) -> int:
+        """Delete chunks whose article record is missing: the trace of an interrupted ingest."""
+        known = set(self.article_hashes())
+        orphans = sorted({m["article_id"] for _, metas, _ in self._scan(self.chunks, ["metadatas"])
+                          for m in metas} - known)
+        for aid in orphans:
+            self.chunks.delete(where={"article_id": aid})
+        return len(orphans)
+
+    # -- chunks --------------------------------------------------------------------------------------
+    def iter_chunks(self) -> Iterator[Chunk]:
+        for ids, metas, docs in self._scan(self.chunks, ["metadatas", "documents"]):
+            for i, m, d in zip(ids, metas, docs):
+                yield _chunk_from(i, m, d)
+
+    def dense_query(
+        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
+    ) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by cosine similarity, best first, within the optional date range."""
+        total = self.count_chunks()
+        if total == 0:
+            return []
+        clauses = []
+        if since:
+            clauses.append({"published_ord": {"$gte": date_ord(since)}})
+        if until:
+            clauses.append({"published_ord": {"$lte": date_ord(until)}})
+        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        try:
+            res = self.chunks.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=min(n, total),
+                where=where,
+                include=["metadatas", "documents", "distances"],
+            )
+        except Exception as e:
+            raise StoreError(f"Vector search in {self.location} failed: {e}") from e
+        return [
+            (_chunk_from(i, m, d), 1.0 - float(dist))
+            for i, m, d, dist in zip(res["ids"][0], res["metadatas"][0], res["documents"][0], res["distances"][0])
+        ]
+
+    def _scan(self, collection, include: list[str], page: int = 1000):
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield got["ids"], got.get("metadatas") or [{}] * len(got["ids"]), got.get("documents") or [None] * len(got["ids"])
+            offset += len(got["ids"])
+
+
+def _chunk_meta(c: Chunk) -> dict[str, Any]:
+    return {
+        "article_id": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end, "title": c.title,
+        "published": c.published or "", "published_ord": _published_ord(c.published),
+    }
+
+
+def _chunk_from(chunk_id: str, m: dict[str, Any], doc: str | None) -> Chunk:
+    return Chunk(
+        id=chunk_id, article_id=m["article_id"], ordinal=int(m.get("ordinal", 0)), start=int(m["start"]),
+        end=int(m["end"]), text=doc or "", title=m.get("title", ""), published=m.get("published") or None,
+    )
+
+
+def _article_meta(m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "title": m.get("title", ""), "source": m.get("source") or None, "url": m.get("url") or None,
+        "published": m.get("published") or None, "content_hash": m.get("content_hash", ""),
+        "chunks": int(m.get("chunks", 0)),
+    }

@@ -1,0 +1,120 @@
+"""The data passed between stages. Frozen dataclasses, standard library only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article. `text` is the stored body that every offset indexes."""
+
+    id: str
+    title: str
+    text: str
+    source: str | None = None
+    url: str | None = None
+    published: str | None = None  # ISO date, YYYY-MM-DD
+    content_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of an article. `article_text[start:end] == text` always holds."""
+
+    id: str
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    title: str = ""
+    published: str | None = None
+
+    def embedding_text(self) -> str:
+        """What the encoder sees: the title gives short passages their topic."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the ranks each retriever gave it."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    dense_similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    published: str | None
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    n: int
+    article_id: str
+    chunk_id: str
+    score: float
+    text: str
+    title: str = ""
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    short_answer: str | None
+    abstained: bool
+    citations: list[Citation]
+    passages: list[Passage]
+    backend: str = "extractive"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [asdict(s) for s in self.skipped],
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,74 @@
+"""Shared fixtures: one loaded embedding model per session; every test builds its own settings and index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "index" / "articles"
+SEED_ID = "000_be7ffad3bbd357e7"
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    e = Embedder()
+    e.warm_up()
+    return e
+
+
+def make_settings(index_dir: Path, **kw) -> Settings:
+    # Built explicitly so a developer's RAG_* environment or .env cannot leak into tests.
+    return Settings(_env_file=None, index_dir=index_dir, **kw)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "index")
+
+
+@pytest.fixture
+def pipeline(settings, embedder) -> Pipeline:
+    return Pipeline(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory, embedder) -> Path:
+    """An index of the bundled articles, built once; tests that read it copy nothing and write nothing."""
+    d = tmp_path_factory.mktemp("bundled") / "index"
+    p = Pipeline(make_settings(d), embedder=embedder)
+    report = p.index([BUNDLED])
+    assert report.added >= 1 and not report.skipped
+    return d
+
+
+@pytest.fixture
+def bundled(bundled_index, embedder) -> Pipeline:
+    return Pipeline(make_settings(bundled_index), embedder=embedder)
+
+
+@pytest.fixture
+def writable_bundled(bundled_index, tmp_path, embedder) -> Pipeline:
+    """A private copy of the bundled index, for tests that change it."""
+    d = tmp_path / "index"
+    shutil.copytree(bundled_index, d)
+    return Pipeline(make_settings(d), embedder=embedder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,56 @@
+"""The `rag` command as a user runs it: real processes, exit codes and output."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import BUNDLED, SEED_ID
+
+pytestmark = pytest.mark.slow
+
+
+def rag(*args, index_dir, timeout=300):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_INDEX_DIR"] = str(index_dir)
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_ingest_ask_list_delete(tmp_path):
+    ix = tmp_path / "ix"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / f"{SEED_ID}.txt").write_text((BUNDLED / f"{SEED_ID}.txt").read_text())
+    (src / "junk.bin").write_bytes(b"\x00\x01")
+    r = rag("ingest", str(src), index_dir=ix)
+    assert r.returncode == 0, r.stderr
+    assert "added 1, updated 0, unchanged 0, skipped 1" in r.stdout
+    assert "junk.bin: unsupported extension" in r.stdout
+
+    r = rag("ask", "How much aid was announced?", "--json", index_dir=ix)
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    assert a["short_answer"] == "$310 million" and not a["abstained"]
+    assert a["citations"][0]["article_id"] == SEED_ID
+    assert set(a) >= {"question", "answer", "short_answer", "abstained", "citations", "passages", "backend",
+                      "timings_ms"}
+
+    r = rag("list", index_dir=ix)
+    assert SEED_ID in r.stdout and "1 articles" in r.stdout
+    r = rag("delete", SEED_ID, index_dir=ix)
+    assert r.returncode == 0
+    r = rag("ask", "How much aid was announced?", index_dir=ix)
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: The index has no articles yet") and "Traceback" not in r.stderr
+
+
+def test_user_error_and_usage_exit_codes(tmp_path):
+    r = rag("ask", "", index_dir=tmp_path / "ix")
+    assert r.returncode == 1 and "error: The question is empty" in r.stderr and "Traceback" not in r.stderr
+    r = rag("ask", index_dir=tmp_path / "ix")
+    assert r.returncode == 2
+    r = rag("delete", "nope", index_dir=tmp_path / "ix")
+    assert r.returncode == 1 and "No article with id 'nope'" in r.stderr

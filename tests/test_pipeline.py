@@ -1,0 +1,190 @@
+"""The core pipeline end to end: real model, real embedded Chroma, real BM25."""
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import BadInput, EmptyIndex, IndexMismatch, NotFound
+from rag.pipeline import Pipeline
+
+from .conftest import BUNDLED, SEED_ID, make_settings
+
+SEED_TEXT_SENTENCE = ("Since then, Harris has met with civil society leaders, announced additional aid of $310 million "
+                      "for the region, and secured investment commitments from companies included Microsoft .")
+
+
+def test_310_million_answer_with_exact_offsets(bundled):
+    a = bundled.ask("How much aid was announced?")
+    assert not a.abstained
+    assert a.short_answer == "$310 million"
+    assert "$310 million" in a.answer and "[1]" in a.answer
+    c = a.citations[0]
+    assert c.article_id == SEED_ID
+    assert c.quote == SEED_TEXT_SENTENCE
+    text = bundled.get_article(SEED_ID).text
+    assert text[c.start:c.end] == c.quote
+    assert text.index(SEED_TEXT_SENTENCE) == c.start
+    assert c.published == "2023-05-31"
+    assert set(a.timings_ms) == {"retrieve", "answer", "total"}
+
+
+def test_every_marker_resolves_and_every_citation_is_used(bundled):
+    import re
+
+    for q in ["When did Harris land in Guatemala?", "Who is the president of the Migration Policy Institute?",
+              "How many regional politicians were labeled as corrupt?"]:
+        a = bundled.ask(q)
+        assert not a.abstained, q
+        markers = {int(m) for m in re.findall(r"\[(\d+)\]", a.answer)}
+        assert markers == {c.n for c in a.citations}
+        text = bundled.get_article(SEED_ID).text
+        assert all(text[c.start:c.end] == c.quote for c in a.citations)
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2022 World Cup final?",
+                                      "What is the recipe for banana bread?"])
+def test_off_topic_questions_abstain(bundled, question):
+    a = bundled.ask(question)
+    assert a.abstained
+    assert a.citations == [] and a.short_answer is None
+    assert "do not contain" in a.answer
+    assert a.passages, "the passages read are still reported"
+
+
+def test_reingest_is_idempotent(writable_bundled):
+    p = writable_bundled
+    before = p.stats()
+    r = p.index([BUNDLED])
+    assert (r.added, r.updated, r.unchanged, r.chunks) == (0, 0, 1, 0)
+    assert p.stats()["chunks"] == before["chunks"] and p.stats()["articles"] == before["articles"]
+
+
+def test_changed_article_leaves_no_stale_chunks(writable_bundled, tmp_path):
+    p = writable_bundled
+    src = tmp_path / "src"
+    src.mkdir()
+    original = (BUNDLED / f"{SEED_ID}.txt").read_text()
+    changed = original.replace("$310 million", "$275 million")
+    (src / f"{SEED_ID}.txt").write_text(changed)
+    r = p.index([src])
+    assert (r.added, r.updated) == (0, 1)
+    chunks = list(p.store.iter_chunks())
+    assert chunks and all("$310 million" not in c.text for c in chunks)
+    assert len({c.id for c in chunks}) == len(chunks) == p.stats()["chunks"]
+    # The lexical index follows the store too.
+    assert all("$310 million" not in c.text for c, _ in p.lexical.search("310 million aid", 50))
+    a = p.ask("How much aid was announced?")
+    assert a.short_answer == "$275 million"
+
+
+def test_delete_removes_everything(writable_bundled):
+    p = writable_bundled
+    p.delete(SEED_ID)
+    assert p.stats()["articles"] == 0 and p.stats()["chunks"] == 0
+    assert p.lexical.search("Harris Guatemala aid", 10) == []
+    with pytest.raises(NotFound):
+        p.get_article(SEED_ID)
+    with pytest.raises(NotFound, match="No article with id"):
+        p.delete(SEED_ID)
+    with pytest.raises(EmptyIndex, match="rag ingest"):
+        p.ask("How much aid was announced?")
+
+
+def test_manifest_mismatch_is_a_clear_error(bundled_index, embedder):
+    p = Pipeline(make_settings(bundled_index, chunk_size=600), embedder=embedder)
+    with pytest.raises(IndexMismatch, match=r"chunk_size: index has 1000, settings ask for 600.*Re-index"):
+        p.ask("How much aid was announced?")
+
+
+def test_other_model_path_mismatch_is_detected(bundled_index, embedder, tmp_path):
+    import shutil
+
+    from rag.embed import Embedder
+
+    # A copy of the model with one byte changed in its weights is "another model".
+    other = tmp_path / "other-model"
+    shutil.copytree(embedder.model_path, other)
+    w = other / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 1
+    w.write_bytes(bytes(data))
+    p = Pipeline(make_settings(bundled_index, embedding_model=str(other)), embedder=Embedder(str(other)))
+    with pytest.raises(IndexMismatch, match="weights_hash"):
+        p.stats()
+
+
+def test_bundled_weights_are_verified(tmp_path, monkeypatch):
+    import rag.embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "BUNDLED_SHA256", "0" * 64)
+    from rag.errors import ModelError
+
+    with pytest.raises(ModelError, match="expected 0000"):
+        _ = embed_mod.Embedder().weights_hash
+
+
+def test_unknown_model_name_fails_without_download(tmp_path):
+    from rag.embed import Embedder
+    from rag.errors import ModelError
+
+    with pytest.raises(ModelError, match="RAG_EMBEDDING_MODEL"):
+        _ = Embedder("no-such-org/no-such-model").model_path
+
+
+def test_bad_questions_are_rejected(bundled):
+    with pytest.raises(BadInput, match="empty"):
+        bundled.ask("   ")
+    with pytest.raises(BadInput, match="limit is 2,000"):
+        bundled.ask("why " * 600)
+    with pytest.raises(BadInput, match="YYYY-MM-DD"):
+        bundled.ask("How much aid?", since="last week")
+    with pytest.raises(BadInput, match="k=0"):
+        bundled.ask("How much aid?", k=0)
+
+
+def test_date_filters(bundled):
+    assert not bundled.ask("How much aid was announced?", since="2023-01-01").abstained
+    with pytest.raises(BadInput, match="swap"):
+        bundled.ask("How much aid was announced?", since="2024-01-01", until="2023-01-01")
+    a = bundled.ask("How much aid was announced?", since="2024-01-01")
+    assert a.abstained and a.passages == []
+
+
+def test_bad_files_do_not_abort_a_batch(pipeline, tmp_path):
+    src = tmp_path / "mixed"
+    src.mkdir()
+    (src / f"{SEED_ID}.txt").write_text((BUNDLED / f"{SEED_ID}.txt").read_text())
+    (src / "empty.txt").write_bytes(b"")
+    (src / "image.txt").write_bytes(b"\x00\x01\x02binary")
+    (src / "notes.docx").write_bytes(b"PK")
+    (src / "bad.jsonl").write_text('{"id": "ok1", "title": "Fine", "text": "A fine record about rain."}\n{oops\n')
+    r = pipeline.index([src])
+    assert r.added == 2
+    reasons = {Path(s.path.split(":")[0]).name: s.reason for s in r.skipped}
+    assert set(reasons) == {"empty.txt", "image.txt", "notes.docx", "bad.jsonl"}
+    assert pipeline.stats()["articles"] == 2
+
+
+def test_interrupted_ingest_leaves_a_consistent_index(writable_bundled, tmp_path, monkeypatch):
+    """A crash between writing chunks and the article record leaves orphans; the next ingest sweeps them."""
+    p = writable_bundled
+    src = tmp_path / "new"
+    src.mkdir()
+    (src / "flood.md").write_text("---\ntitle: River flood\npublished: 2023-06-02\n---\nThe river rose 4 meters on Friday.")
+    store = p.store
+    real_add = store.articles.add
+
+    def die(*a, **k):
+        raise KeyboardInterrupt("killed mid-ingest")
+
+    monkeypatch.setattr(store.articles, "add", die)
+    with pytest.raises(KeyboardInterrupt):
+        p.index([src])
+    monkeypatch.setattr(store.articles, "add", real_add)
+    # The half-written article is not visible as an article, and its chunks are not cited.
+    assert "flood" not in {a["id"] for a in p.list_articles()}
+    r = p.index([src])
+    assert r.added == 1
+    ids = [c.article_id for c in store.iter_chunks()]
+    assert ids.count("flood") == 1
+    assert p.ask("How much did the river rise?").short_answer == "4 meters"
