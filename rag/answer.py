@@ -19,8 +19,49 @@ from .types import Answer, Article, Citation, Hit, Passage
 ABSTAIN_TEXT = "The articles in the index do not contain an answer to this question."
 MAX_SENTENCES = 3
 
-# Sentence score weights: meaning, shared rare words, the asked-for type present, retrieval rank.
-W_DENSE, W_LEXICAL, W_TYPE, W_RANK = 0.45, 0.35, 0.10, 0.10
+# Sentence score weights: meaning, shared rare words, the asked-for type present, the question's
+# names/numbers present, retrieval rank. They order sentences; confidence is modelled separately.
+W_DENSE, W_LEXICAL, W_TYPE, W_COVERAGE, W_RANK = 0.40, 0.30, 0.10, 0.10, 0.10
+
+# Logistic model of "the best sentence answers the question", over Candidate.features():
+# dense, sentence overlap, blended overlap, entity coverage, asked-for type missing; then the bias.
+# Fitted by eval/calibrate.py on SQuAD questions with and without their gold article in the index.
+CONFIDENCE_WEIGHTS = (1.8, 2.21, 2.16, 0.4, 0.08)
+CONFIDENCE_BIAS = -3.86
+
+# Words that carry no answer on their own, trimmed from the edges of a short answer.
+FILLER = {"also", "still", "just", "now", "only", "even", "already", "then", "said", "says", "say", "told",
+          "reportedly", "however", "which", "that", "who", "whom", "whose", "there", "here", "more", "most"}
+_WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
+       "was", "were", "will", "would", "can", "could", "has", "have", "had", "in", "on", "at", "the", "a", "an"}
+_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"}
+
+
+def _strip_possessive(s: str) -> str:
+    return re.sub(r"['’]s?$", "", s.strip())
+
+
+def question_entities(question: str) -> list[str]:
+    """Names, numbers and dates the question names: the constraints an answer must match."""
+    words = re.findall(r"[\w$%][\w$%.,’'-]*", question)
+    found = []
+    for i, w in enumerate(words):
+        w = _strip_possessive(w.rstrip(".,"))
+        if not w:
+            continue
+        if any(ch.isdigit() for ch in w) or w.lower() in _MONTHS:
+            found.append(w)
+        elif w[0].isupper() and (i > 0 or w.lower() not in _WH) and w.lower() not in _WH:
+            found.append(w)
+    return found
+
+
+def entity_coverage(names: list[str], text: str) -> float:
+    if not names:
+        return 1.0
+    low = text.lower()
+    return sum(1 for n in names if n.lower() in low) / len(names)
 
 
 @dataclass
@@ -31,9 +72,16 @@ class Candidate:
     end: int
     text: str
     dense: float = 0.0
-    lexical: float = 0.0
+    lexical: float = 0.0  # shared rare words, sentence and passage blended
+    sentence_overlap: float = 0.0
+    coverage: float = 1.0  # share of the question's names, numbers and dates found in the sentence
     typed: list[entities.Entity] | None = None
+    type_missing: bool = False
     score: float = 0.0
+
+    def features(self) -> list[float]:
+        """The inputs of the confidence model, in CONFIDENCE_WEIGHTS order."""
+        return [self.dense, self.sentence_overlap, self.lexical, self.coverage, float(self.type_missing)]
 
 
 def to_passages(hits: list[Hit]) -> list[Passage]:
@@ -84,13 +132,22 @@ class ExtractiveAnswerer:
         q_weight = sum(self.idf(t) for t in q_terms) or 1.0
         kind = entities.expected_type(question)
         q_norm = _norm(question)
+        def overlap(text: str) -> float:
+            return sum(self.idf(t) for t in q_terms & set(self.analyzer(text))) / q_weight
+
+        # An answering sentence often leaves the question's words to its neighbours ("It erupted...
+        # Authorities evacuated 3,700"), so the passage's overlap counts alongside the sentence's own.
+        passage_overlap = {h.chunk.id: overlap(h.chunk.embedding_text()) for h in hits}
+        q_entities = question_entities(question)
         for c, sim in zip(cands, sims):
             c.dense = float(max(sim, 0.0))
-            terms = set(self.analyzer(c.text))
-            c.lexical = sum(self.idf(t) for t in q_terms & terms) / q_weight
-            c.typed = [e for e in self._typed(kind, c.text) if _norm(e.text) not in q_norm] if kind else []
-            type_ok = 1.0 if (not kind or c.typed) else 0.0
-            c.score = W_DENSE * c.dense + W_LEXICAL * c.lexical + W_TYPE * type_ok + W_RANK / c.passage
+            c.sentence_overlap = overlap(c.text)
+            c.lexical = 0.6 * c.sentence_overlap + 0.4 * passage_overlap[c.hit.chunk.id]
+            c.coverage = entity_coverage(q_entities, c.text)
+            c.typed = [e for e in self._typed(kind, c.text) if _norm(_strip_possessive(e.text)) not in q_norm] if kind else []
+            c.type_missing = bool(kind) and not c.typed
+            c.score = (W_DENSE * c.dense + W_LEXICAL * c.lexical + W_TYPE * (not c.type_missing)
+                       + W_COVERAGE * c.coverage + W_RANK / c.passage)
         cands.sort(key=lambda c: (-c.score, c.passage, c.start))
         return cands
 
@@ -105,12 +162,11 @@ class ExtractiveAnswerer:
             found = entities.find("name", text)
         return found
 
-    def confidence(self, best: Candidate, kind: str | None) -> float:
-        """How strongly the best sentence answers the question, in [0, 1]."""
-        conf = 0.6 * best.dense + 0.4 * best.lexical
-        if kind and not best.typed:
-            conf *= 0.8  # the question asks for an amount, date or name the sentence does not have
-        return max(0.0, min(1.0, conf))
+    @staticmethod
+    def confidence(best: Candidate) -> float:
+        """Estimated probability that the best sentence answers the question."""
+        z = CONFIDENCE_BIAS + sum(w * x for w, x in zip(CONFIDENCE_WEIGHTS, best.features()))
+        return 1.0 / (1.0 + math.exp(-z))
 
     # -- the answer ---------------------------------------------------------------------------------
     def answer(self, question: str, qvec: np.ndarray, hits: list[Hit], articles: dict[str, Article]) -> Answer:
@@ -120,7 +176,7 @@ class ExtractiveAnswerer:
         if not cands:
             return self.abstain(question, passages, 0.0)
         best = cands[0]
-        conf = self.confidence(best, kind)
+        conf = self.confidence(best)
         if conf < self.threshold:
             return self.abstain(question, passages, conf)
         chosen = [best]
@@ -137,7 +193,7 @@ class ExtractiveAnswerer:
             n = len(citations) + 1
             citations.append(Citation(
                 n=n, article_id=art.id, title=art.title, url=art.url, published=art.published,
-                chunk_id=c.hit.chunk.id, start=c.start, end=c.end, quote=c.text,
+                chunk_id=c.hit.chunk.id, start=c.start, end=c.end, quote=c.text, source=art.source,
             ))
             parts.append(f"{c.text} [{n}]")
         if not citations:
@@ -153,16 +209,52 @@ class ExtractiveAnswerer:
                       passages=passages, backend=self.backend, confidence=round(conf, 4))
 
     def short_answer(self, question: str, kind: str | None, ranked: list[Candidate]) -> str | None:
-        """The span of the asked-for type nearest the question's words in the best sentences."""
-        if not kind:
-            return None
+        """A short span that answers: of the asked-for type when there is one, else the words of the best
+        sentence that the question does not already hold, next to the words it does."""
         q_terms = set(self.analyzer(question))
-        for c in ranked:
-            if not c.typed:
-                continue
-            anchors = [m.start() for m in re.finditer(r"\w+", c.text) if set(self.analyzer(m.group(0))) & q_terms]
-            def distance(e: entities.Entity) -> float:
-                return min((abs(e.start - a) for a in anchors), default=math.inf)
-            best = min(c.typed, key=lambda e: (distance(e), e.start))
-            return best.text.strip(" ,.;:")
+        if kind:
+            for c in ranked:
+                if c.typed:
+                    anchors = [m.start() for m in re.finditer(r"\w+", c.text) if set(self.analyzer(m.group(0))) & q_terms]
+
+                    def distance(e: entities.Entity) -> float:
+                        return min((abs(e.start - a) for a in anchors), default=math.inf)
+
+                    best = min(c.typed, key=lambda e: (distance(e), e.start))
+                    return best.text.strip(" ,.;:")
+            if kind not in ("person", "place"):
+                return None
+        return residual_span(ranked[0].text, q_terms, self.analyzer) if ranked else None
+
+
+def residual_span(sentence: str, q_terms: set[str], analyzer, max_words: int = 12) -> str | None:
+    """The run of words not in the question that sits closest between the question's words."""
+    words = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[^\s,;:()“”\"]+|[,;:()]", sentence)]
+    is_term = [bool(set(analyzer(w)) & q_terms) for _, _, w in words]
+    runs, cur = [], []
+    for i, (_, _, w) in enumerate(words):
+        if is_term[i] or w in ",;:()":
+            if cur:
+                runs.append(cur)
+            cur = []
+        else:
+            cur.append(i)
+    if cur:
+        runs.append(cur)
+    best, best_score = None, -math.inf
+    for run in runs:
+        # Trim function words and fillers from both edges: an answer starts and ends on content.
+        while run and (not analyzer(words[run[0]][2]) or words[run[0]][2].lower() in FILLER):
+            run = run[1:]
+        while run and (not analyzer(words[run[-1]][2]) or words[run[-1]][2].lower() in FILLER):
+            run = run[:-1]
+        if not run:
+            continue
+        before = any(is_term[j] for j in range(max(0, run[0] - 2), run[0]))
+        after = any(is_term[j] for j in range(run[-1] + 1, min(len(words), run[-1] + 3)))
+        score = 2.0 * before + 1.0 * after - 0.1 * len(run) + 0.01 * run[0]  # ties go to the later run
+        if score > best_score:
+            best, best_score = run[:max_words], score
+    if best is None:
         return None
+    return sentence[words[best[0]][0]:words[best[-1]][1]].strip(" ,.;:’'\"")

@@ -38,8 +38,25 @@ class Analyzer:
         return self._stemmer.stemWords([w for w in words if w and w not in STOPWORDS])
 
 
+def article_documents(chunks: list[Chunk]) -> dict[str, str]:
+    """Each article's title and text rebuilt from its chunks, counting overlapping sentences once."""
+    by_article: dict[str, list[Chunk]] = {}
+    for c in chunks:
+        by_article.setdefault(c.article_id, []).append(c)
+    docs = {}
+    for aid, cs in by_article.items():
+        cs.sort(key=lambda c: c.start)
+        parts, covered = [cs[0].title], 0
+        for c in cs:
+            if c.end > covered:
+                parts.append(c.text[max(covered - c.start, 0):])
+                covered = c.end
+        docs[aid] = "\n".join(parts)
+    return docs
+
+
 class LexicalIndex:
-    """BM25 (via bm25s) over chunk texts with their titles."""
+    """BM25 (via bm25s) over chunk texts with their titles, and over whole articles."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -47,6 +64,9 @@ class LexicalIndex:
         self._bm25 = None
         self._chunks: list[Chunk] = []
         self._df: dict[str, int] = {}
+        self._article_bm25 = None
+        self._article_ids: list[str] = []
+        self._published: dict[str, str | None] | None = None
         self.generation: str | None = None
         self._lock = threading.Lock()
 
@@ -63,13 +83,21 @@ class LexicalIndex:
         import bm25s
 
         self._chunks = chunks
+        self._published = None
         self._bm25 = None
         docs = [self.analyzer(c.embedding_text()) or ["_"] for c in chunks]
         self._df = dict(Counter(t for d in docs for t in set(d)))
+        self._article_bm25 = None
+        self._article_ids = []
         if chunks:
             bm = bm25s.BM25()
             bm.index(docs, show_progress=False)
             self._bm25 = bm
+            articles = article_documents(chunks)
+            self._article_ids = sorted(articles)
+            abm = bm25s.BM25()
+            abm.index([self.analyzer(articles[a]) or ["_"] for a in self._article_ids], show_progress=False)
+            self._article_bm25 = abm
         self.generation = generation
         self._save()
 
@@ -79,6 +107,8 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"))
+            self._article_bm25.save(str(tmp / "bm25-articles"))
+        (tmp / "article_ids.json").write_text(json.dumps(self._article_ids))
         rows = [[c.id, c.article_id, c.ordinal, c.start, c.end, c.title, c.published, c.text] for c in self._chunks]
         (tmp / "chunks.json").write_text(json.dumps(rows))
         (tmp / "df.json").write_text(json.dumps(self._df))
@@ -94,16 +124,20 @@ class LexicalIndex:
                 return False
             rows = json.loads((self.directory / "chunks.json").read_text())
             df = json.loads((self.directory / "df.json").read_text())
-            bm = None
+            article_ids = json.loads((self.directory / "article_ids.json").read_text())
+            bm = abm = None
             if rows:
                 import bm25s
 
                 bm = bm25s.BM25.load(str(self.directory / "bm25"))
+                abm = bm25s.BM25.load(str(self.directory / "bm25-articles"))
         except (OSError, ValueError):
             return False
         self._chunks = [Chunk(id=r[0], article_id=r[1], ordinal=r[2], start=r[3], end=r[4], title=r[5],
                               published=r[6], text=r[7]) for r in rows]
         self._bm25 = bm
+        self._published = None
+        self._article_bm25, self._article_ids = abm, article_ids
         self._df = df
         self.generation = generation
         return True
@@ -124,6 +158,22 @@ class LexicalIndex:
             return []
         docs, scores = self._bm25.retrieve([tokens], k=min(n, len(self._chunks)), show_progress=False)
         return [(self._chunks[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+    def published(self, article_id: str) -> str | None:
+        if self._published is None:
+            self._published = {c.article_id: c.published for c in self._chunks}
+        return self._published.get(article_id)
+
+    def search_articles(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Top ``n`` whole articles by BM25: (article id, score), best first."""
+        if self._article_bm25 is None or not self._article_ids:
+            return []
+        vocab = self._article_bm25.vocab_dict
+        tokens = [t for t in self.analyzer(query) if t in vocab]
+        if not tokens:
+            return []
+        docs, scores = self._article_bm25.retrieve([tokens], k=min(n, len(self._article_ids)), show_progress=False)
+        return [(self._article_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def __len__(self) -> int:
         return len(self._chunks)

@@ -8,20 +8,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .answer import ExtractiveAnswerer
+from .answer import ExtractiveAnswerer, to_passages
 from .chunk import chunk_article
 from .config import Settings
 from .embed import Embedder
 from .errors import BadInput, EmptyIndex, NotFound
 from .ingest import iter_files, read_path
 from .lexical import LexicalIndex
-from .retrieve import HybridRetriever, Query, article_ranking
+from .retrieve import HybridRetriever, Query
 from .store import ChromaStore
 from .types import Answer, Article, Chunk, IngestReport, Skipped
 
@@ -146,17 +146,19 @@ class Pipeline:
     def _write_group(self, group, stored, report: IngestReport, progress) -> None:
         texts = [c.embedding_text() for _, chunks in group for c in chunks]
         vectors = self.embedder.embed_batch(texts)
-        offset = 0
+        items, offset = [], 0
         for article, chunks in group:
-            self.store.replace_article(article, chunks, vectors[offset:offset + len(chunks)])
+            items.append((article, chunks, vectors[offset:offset + len(chunks)]))
             offset += len(chunks)
+        self.store.write_articles(items, replacing=set(stored))
+        for article, chunks in group:
             if article.id in stored:
                 report.updated += 1
             else:
                 report.added += 1
             report.chunks += len(chunks)
-            if progress:
-                progress(len(chunks))
+        if progress:
+            progress(len(texts))
 
     def delete(self, article_id: str) -> None:
         with self._lock:
@@ -218,7 +220,26 @@ class Pipeline:
             )
         self._fresh_lexical()
         qvec = self.embedder.embed_query(query.text)
-        return qvec, self.retriever.rank(query, qvec)
+        return qvec, self.retriever.rank(query, qvec)  # (vector, Ranking)
+
+    def ask_stream(self, question: object, k: int | None = None, since: str | None = None,
+                   until: str | None = None, as_of: str | None = None) -> Iterator[tuple[str, Any]]:
+        """Events for a streamed answer: ("passages", [...]), then ("token", text)..., then ("answer", {...}).
+
+        The final answer is the same object `ask` returns. A bad request raises before the first event,
+        so callers can still answer with a plain error status.
+        """
+        t0 = time.perf_counter()
+        query = self.make_query(question, k, since, until, as_of)
+        qvec, ranking = self.retrieve(query)
+        hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
+        yield "passages", [asdict(p) for p in to_passages(hits)]
+        answer = self._answer(query, qvec, hits, t0)
+        # The extractive answer is complete at once; it is sent in word-sized pieces so every backend
+        # streams the same way and the page renders progressively.
+        for piece in re.findall(r"\S+\s*", answer.answer):
+            yield "token", piece
+        yield "answer", answer.to_dict()
 
     def ask(self, question: object, k: int | None = None, since: str | None = None, until: str | None = None,
             as_of: str | None = None) -> Answer:
@@ -229,12 +250,14 @@ class Pipeline:
         """The answer, and the ranking of every article retrieval found (for evaluation)."""
         t0 = time.perf_counter()
         query = self.make_query(question, k, since, until, as_of)
-        qvec, ranked = self.retrieve(query)
-        hits = HybridRetriever.cap(ranked, query.k, self.settings.max_per_article)
+        qvec, ranking = self.retrieve(query)
+        hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
+        return self._answer(query, qvec, hits, t0), ranking.articles
+
+    def _answer(self, query: Query, qvec, hits, t0: float) -> Answer:
         t1 = time.perf_counter()
         articles = self.store.get_articles([h.chunk.article_id for h in hits])
         answer = self.answerer.answer(query.text, qvec, hits, articles)
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
-        answer = replace(answer, timings_ms={k: round(v, 1) for k, v in timings.items()})
-        return answer, article_ranking(ranked)
+        return replace(answer, timings_ms={k: round(v, 1) for k, v in timings.items()})

@@ -1,10 +1,15 @@
-"""Hybrid retrieval: dense vectors from the store and BM25, fused by reciprocal rank."""
+"""Hybrid retrieval: four ranked lists fused by reciprocal rank.
+
+Chunk level: dense vectors (store) and BM25 (lexical index). Article level: the mean of an article's
+chunk vectors (store) and BM25 over the whole article. Article evidence lifts every chunk of that
+article, because a question about a story is often answered by a passage that shares few words with it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -23,11 +28,16 @@ class Query:
     as_of: str | None = None  # time of asking: favours articles published shortly before it
 
 
-def _in_range(chunk: Chunk, since: str | None, until: str | None) -> bool:
-    p = chunk.published
-    if since and (not p or p < since):
+@dataclass
+class Ranking:
+    hits: list[Hit] = field(default_factory=list)  # every candidate chunk, best first
+    articles: list[str] = field(default_factory=list)  # every candidate article, best first
+
+
+def in_range(published: str | None, since: str | None, until: str | None) -> bool:
+    if since and (not published or published < since):
         return False
-    return not (until and (not p or p > until))
+    return not (until and (not published or published > until))
 
 
 def recency_weight(published: str | None, as_of: str, half_life_days: float = 30.0) -> float:
@@ -41,8 +51,12 @@ def recency_weight(published: str | None, as_of: str, half_life_days: float = 30
     return math.pow(0.5, max(days, 0) / half_life_days)
 
 
+def rrf(ranked_keys) -> dict:
+    return {key: 1.0 / (RRF_K + r) for r, key in enumerate(ranked_keys, 1)}
+
+
 class HybridRetriever:
-    """Fuses dense (store) and lexical (BM25) candidate lists, then caps passages per article."""
+    """Fuses the four candidate lists, then caps passages per article."""
 
     def __init__(self, store, lexical, embedder, candidates: int = 60, max_per_article: int = 2) -> None:
         self.store = store
@@ -53,36 +67,55 @@ class HybridRetriever:
 
     def retrieve(self, q: Query, query_vector: np.ndarray | None = None) -> list[Hit]:
         """The top ``q.k`` passages, at most ``max_per_article`` from one article."""
-        return self.cap(self.rank(q, query_vector), q.k, self.max_per_article)
+        return self.cap(self.rank(q, query_vector).hits, q.k, self.max_per_article)
 
-    def rank(self, q: Query, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """Every candidate either retriever found, fused, best first."""
+    def rank(self, q: Query, query_vector: np.ndarray | None = None) -> Ranking:
+        """Every candidate chunk and article that any retriever found, fused, best first."""
         until = q.until
         if q.as_of and (not until or q.as_of < until):
             until = q.as_of  # nothing published after the time of asking can be its answer
+        n = self.candidates
         vec = self.embedder.embed_query(q.text) if query_vector is None else query_vector
-        dense = self.store.dense_query(vec, self.candidates, since=q.since, until=until)
-        lexical = [(c, s) for c, s in self.lexical.search(q.text, self.candidates * 3) if _in_range(c, q.since, until)]
-        lexical = lexical[: self.candidates]
-        return self.fuse(dense, lexical, as_of=q.as_of)
+        dense = self.store.dense_query(vec, n, since=q.since, until=until)
+        lexical = [(c, s) for c, s in self.lexical.search(q.text, n * 3) if in_range(c.published, q.since, until)][:n]
+        dense_articles = self.store.dense_article_query(vec, n, since=q.since, until=until)
+        lexical_articles = [(a, s) for a, s in self.lexical.search_articles(q.text, n * 3)
+                            if in_range(self.lexical.published(a), q.since, until)][:n]
+        return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)
 
     @staticmethod
-    def fuse(dense, lexical, as_of: str | None = None) -> list[Hit]:
-        score: dict[str, float] = defaultdict(float)
+    def fuse(dense, lexical, dense_articles=(), lexical_articles=(), as_of: str | None = None) -> Ranking:
         chunks: dict[str, Chunk] = {}
-        dense_rank, lex_rank, sim = {}, {}, {}
-        for r, (c, s) in enumerate(dense, 1):
-            score[c.id] += 1.0 / (RRF_K + r)
-            chunks[c.id], dense_rank[c.id], sim[c.id] = c, r, s
-        for r, (c, _) in enumerate(lexical, 1):
-            score[c.id] += 1.0 / (RRF_K + r)
-            chunks[c.id], lex_rank[c.id] = c, r
-        if as_of:
-            for cid in score:
-                score[cid] *= 1.0 + recency_weight(chunks[cid].published, as_of)
-        ranked = sorted(score, key=lambda cid: (-score[cid], cid))
-        return [Hit(chunk=chunks[cid], score=score[cid], dense_rank=dense_rank.get(cid),
-                    lexical_rank=lex_rank.get(cid), dense_similarity=sim.get(cid)) for cid in ranked]
+        chunk_score: dict[str, float] = defaultdict(float)
+        for hits in (dense, lexical):
+            for cid, s in rrf(c.id for c, _ in hits).items():
+                chunk_score[cid] += s
+            chunks.update({c.id: c for c, _ in hits})
+        article_evidence: dict[str, float] = defaultdict(float)
+        for hits in (dense_articles, lexical_articles):
+            for aid, s in rrf(a for a, _ in hits).items():
+                article_evidence[aid] += s
+        published = {c.article_id: c.published for c in chunks.values()}
+        best_chunk: dict[str, float] = defaultdict(float)
+        for cid, s in chunk_score.items():
+            aid = chunks[cid].article_id
+            best_chunk[aid] = max(best_chunk[aid], s)
+
+        def prior(aid: str) -> float:
+            return 1.0 + recency_weight(published.get(aid), as_of) if as_of else 1.0
+
+        article_score = {aid: (best_chunk.get(aid, 0.0) + article_evidence.get(aid, 0.0)) * prior(aid)
+                         for aid in set(best_chunk) | set(article_evidence)}
+        final = {cid: (s + article_evidence.get(chunks[cid].article_id, 0.0)) * prior(chunks[cid].article_id)
+                 for cid, s in chunk_score.items()}
+        dense_rank = {c.id: r for r, (c, _) in enumerate(dense, 1)}
+        lex_rank = {c.id: r for r, (c, _) in enumerate(lexical, 1)}
+        sim = {c.id: s for c, s in dense}
+        hits = [Hit(chunk=chunks[cid], score=final[cid], dense_rank=dense_rank.get(cid),
+                    lexical_rank=lex_rank.get(cid), dense_similarity=sim.get(cid))
+                for cid in sorted(final, key=lambda cid: (-final[cid], cid))]
+        articles = sorted(article_score, key=lambda a: (-article_score[a], a))
+        return Ranking(hits=hits, articles=articles)
 
     @staticmethod
     def cap(ranked: list[Hit], k: int, max_per_article: int) -> list[Hit]:
@@ -96,8 +129,3 @@ class HybridRetriever:
             if len(hits) >= k:
                 break
         return hits
-
-
-def article_ranking(ranked: list[Hit]) -> list[str]:
-    """Distinct article ids in the order their best chunk ranks."""
-    return list(dict.fromkeys(h.chunk.article_id for h in ranked))

@@ -24,7 +24,7 @@ from .errors import IndexMismatch, StoreError
 from .types import Article, Chunk
 
 MANIFEST_KEYS = ("model_id", "weights_hash", "dimension", "chunk_size", "chunk_overlap", "schema")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _published_ord(published: str | None) -> int:
@@ -171,11 +171,21 @@ class ChromaStore:
     def get_article(self, article_id: str) -> Article | None:
         return self.get_articles([article_id]).get(article_id)
 
-    def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Make ``article`` and exactly ``chunks`` the stored state for its id."""
+    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str]) -> None:
+        """Make each article and exactly its chunks the stored state for its id.
+
+        ``replacing`` names the ids already stored; only those need their old records removed first.
+        Each article's record carries the mean of its chunk vectors, so the articles collection is an
+        article-level vector index too.
+        """
+        old = [a.id for a, _, _ in items if a.id in replacing]
         try:
-            self.articles.delete(ids=[article.id])
-            self.chunks.delete(where={"article_id": article.id})
+            if old:
+                self.articles.delete(ids=old)
+                for aid in old:
+                    self.chunks.delete(where={"article_id": aid})
+            chunks = [c for _, cs, _ in items for c in cs]
+            vectors = np.concatenate([v for _, _, v in items]) if items else np.zeros((0, 1))
             for a in range(0, len(chunks), self.max_batch):
                 part = chunks[a:a + self.max_batch]
                 self.chunks.add(
@@ -184,18 +194,18 @@ class ChromaStore:
                     documents=[c.text for c in part],
                     metadatas=[_chunk_meta(c) for c in part],
                 )
-            self.articles.add(
-                ids=[article.id],
-                embeddings=[[1.0]],  # articles are looked up by id only; Chroma still wants a vector
-                documents=[article.text],
-                metadatas=[{
-                    "title": article.title, "source": article.source or "", "url": article.url or "",
-                    "published": article.published or "", "content_hash": article.content_hash,
-                    "chunks": len(chunks),
-                }],
-            )
+            # Written after all their chunks: an article record means its chunks are complete.
+            for a in range(0, len(items), self.max_batch):
+                part = items[a:a + self.max_batch]
+                self.articles.add(
+                    ids=[art.id for art, _, _ in part],
+                    embeddings=np.stack([_mean_vector(v) for _, _, v in part]),
+                    documents=[art.text for art, _, _ in part],
+                    metadatas=[_article_record(art, len(cs)) for art, cs, _ in part],
+                )
         except Exception as e:
-            raise StoreError(f"Writing article '{article.id}' to {self.location} failed: {e}") from e
+            ids = ", ".join(a.id for a, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
+            raise StoreError(f"Writing articles ({ids}) to {self.location} failed: {e}") from e
 
     def delete_article(self, article_id: str) -> bool:
         existed = bool(self.articles.get(ids=[article_id], include=[])["ids"])
@@ -226,9 +236,23 @@ class ChromaStore:
         self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
     ) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity, best first, within the optional date range."""
-        total = self.count_chunks()
+        res = self._query(self.chunks, vector, n, since, until, ["metadatas", "documents", "distances"])
+        return [
+            (_chunk_from(i, m, d), 1.0 - float(dist))
+            for i, m, d, dist in zip(res["ids"], res["metadatas"], res["documents"], res["distances"])
+        ]
+
+    def dense_article_query(
+        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest articles by the mean of their chunk vectors: (article id, cosine similarity), best first."""
+        res = self._query(self.articles, vector, n, since, until, ["distances"])
+        return [(i, 1.0 - float(dist)) for i, dist in zip(res["ids"], res["distances"])]
+
+    def _query(self, collection, vector, n: int, since: str | None, until: str | None, include: list[str]):
+        total = collection.count()
         if total == 0:
-            return []
+            return {"ids": [], "metadatas": [], "documents": [], "distances": []}
         clauses = []
         if since:
             clauses.append({"published_ord": {"$gte": date_ord(since)}})
@@ -236,18 +260,13 @@ class ChromaStore:
             clauses.append({"published_ord": {"$lte": date_ord(until)}})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
         try:
-            res = self.chunks.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                n_results=min(n, total),
-                where=where,
-                include=["metadatas", "documents", "distances"],
+            res = collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(n, total), where=where,
+                include=include,
             )
         except Exception as e:
             raise StoreError(f"Vector search in {self.location} failed: {e}") from e
-        return [
-            (_chunk_from(i, m, d), 1.0 - float(dist))
-            for i, m, d, dist in zip(res["ids"][0], res["metadatas"][0], res["documents"][0], res["distances"][0])
-        ]
+        return {k: (res.get(k) or [[]])[0] for k in ("ids", "metadatas", "documents", "distances")}
 
     def _scan(self, collection, include: list[str], page: int = 1000):
         offset = 0
@@ -257,6 +276,18 @@ class ChromaStore:
                 return
             yield got["ids"], got.get("metadatas") or [{}] * len(got["ids"]), got.get("documents") or [None] * len(got["ids"])
             offset += len(got["ids"])
+
+
+def _mean_vector(vectors: np.ndarray) -> np.ndarray:
+    m = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    return m / max(float(np.linalg.norm(m)), 1e-12)
+
+
+def _article_record(a: Article, chunk_count: int) -> dict[str, Any]:
+    return {
+        "title": a.title, "source": a.source or "", "url": a.url or "", "published": a.published or "",
+        "published_ord": _published_ord(a.published), "content_hash": a.content_hash, "chunks": chunk_count,
+    }
 
 
 def _chunk_meta(c: Chunk) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class Citation:
     start: int
     end: int
     quote: str
+    source: str | None = None
 
 
 @dataclass(frozen=True)

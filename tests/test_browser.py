@@ -1,0 +1,165 @@
+"""The chat in a real browser: Debian's Chromium driven by Playwright against a real uvicorn server.
+
+Screenshots of each state go to test-artifacts/ (git-ignored). In CI a missing browser fails the run.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline
+from web.app import create_app
+
+from .conftest import ROOT, in_ci, make_settings
+from .webserver import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+# Without these, Chromium keeps trying to reach Google's services, which this closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}; install it with `apt-get install -y chromium`."
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(bundled_index, embedder, tmp_path_factory):
+    d = tmp_path_factory.mktemp("browser") / "index"
+    shutil.copytree(bundled_index, d)
+    with LiveServer(create_app(pipeline=Pipeline(make_settings(d), embedder=embedder))) as s:
+        yield s
+
+
+@pytest.fixture
+def page(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    p = ctx.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    yield p
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def ask(page, question):
+    page.get_by_label("Ask about the articles").fill(question)
+    page.keyboard.press("Enter")
+    page.locator(".turn .answer:not(.loading)").last.wait_for(timeout=60_000)
+    return page.locator(".turn .answer").last
+
+
+def test_answer_with_citation_then_highlighted_article(page, server):
+    page.goto(server.url)
+    page.screenshot(path=str(ARTIFACTS / "01-empty-chat.png"), full_page=True)
+    answer = ask(page, "How much aid was announced?")
+    assert "$310 million" in answer.locator(".short-answer").inner_text()
+    marker = answer.locator("a.marker").first
+    assert marker.inner_text() == "[1]"
+    assert "$310 million" in answer.locator(".sources blockquote").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "02-answer.png"), full_page=True)
+    marker.click()
+    page.wait_for_url("**/articles/**")
+    mark = page.locator("mark#hl")
+    assert "$310 million" in mark.inner_text()
+    assert mark.is_visible()
+    assert page.evaluate("document.activeElement.id") == "hl"
+    page.screenshot(path=str(ARTIFACTS / "03-article-highlight.png"))
+
+
+def test_unanswerable_question_is_styled_as_abstention(page, server):
+    page.goto(server.url)
+    answer = ask(page, "What is the capital of France?")
+    assert "abstained" in answer.get_attribute("class")
+    assert "No answer found" in answer.inner_text()
+    assert answer.locator(".sources").count() == 0
+    bg = answer.evaluate("e => getComputedStyle(e).backgroundColor")
+    normal_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert bg != "rgb(255, 255, 255)" and bg != normal_bg
+    page.screenshot(path=str(ARTIFACTS / "04-abstention.png"), full_page=True)
+
+
+def test_conversation_keeps_turns_and_shift_enter_adds_a_newline(page, server):
+    page.goto(server.url)
+    ask(page, "How much aid was announced?")
+    box = page.get_by_label("Ask about the articles")
+    box.fill("Where did Harris land")
+    box.press("Shift+Enter")
+    assert page.locator(".turn").count() == 1, "Shift+Enter must not send"
+    assert "\n" in box.input_value()
+    box.press("Enter")
+    page.locator(".turn").nth(1).locator(".answer:not(.loading)").wait_for(timeout=60_000)
+    assert page.locator(".turn").count() == 2
+    assert page.locator("[aria-live]").count() >= 1
+
+
+def test_error_state_when_request_is_rejected(page, server):
+    page.goto(server.url)
+    # The textarea's maxlength stops this in the page; the server's own check is what is tested here.
+    page.evaluate("document.getElementById('question').removeAttribute('maxlength')")
+    answer = ask(page, "x" * 2001)
+    assert "error" in answer.get_attribute("class") and "limit is 2,000" in answer.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "05-error.png"), full_page=True)
+
+
+def test_error_state_when_server_is_down(page, server):
+    page.goto(server.url)
+    page.route("**/api/ask/stream", lambda route: route.abort())
+    answer = ask(page, "How much aid was announced?")
+    assert "Cannot reach the server" in answer.inner_text()
+
+
+def test_phone_width(browser, server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    page.goto(server.url)
+    answer = ask(page, "How much aid was announced?")
+    assert "$310 million" in answer.inner_text()
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 390, f"page is {scroll_width}px wide at a 390px viewport"
+    assert page.locator("button[type=submit]").bounding_box()["width"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "06-phone.png"), full_page=True)
+    ctx.close()
+
+
+def test_works_without_javascript(browser, server):
+    ctx = browser.new_context(java_script_enabled=False)
+    page = ctx.new_page()
+    page.goto(server.url)
+    page.get_by_label("Ask about the articles").fill("How much aid was announced?")
+    page.get_by_role("button", name="Ask").click()
+    page.wait_for_load_state()
+    assert "$310 million" in page.locator(".short-answer").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "07-no-js.png"), full_page=True)
+    ctx.close()
+
+
+def test_keyboard_only(page, server):
+    page.goto(server.url)
+    page.keyboard.press("Tab")  # brand link
+    for _ in range(5):
+        if page.evaluate("document.activeElement.id") == "question":
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "question"
+    page.keyboard.type("How much aid was announced?")
+    page.keyboard.press("Enter")
+    page.locator(".turn .answer:not(.loading)").last.wait_for(timeout=60_000)
+    assert "$310 million" in page.locator(".short-answer").last.inner_text()

@@ -1,0 +1,196 @@
+"""The HTTP API through a real uvicorn server and the real pipeline."""
+
+import json
+
+import httpx
+import pytest
+
+from rag.pipeline import Pipeline
+from web.app import create_app
+
+from .conftest import SEED_ID, make_settings
+from .webserver import LiveServer
+
+TOKEN = "test-token-123"
+
+
+@pytest.fixture(scope="module")
+def live(bundled_index, embedder, tmp_path_factory):
+    import shutil
+
+    d = tmp_path_factory.mktemp("web") / "index"
+    shutil.copytree(bundled_index, d)
+    app = create_app(pipeline=Pipeline(make_settings(d, api_token=TOKEN), embedder=embedder))
+    with LiveServer(app) as server:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            yield client
+
+
+def read_sse(client, payload):
+    events = []
+    with client.stream("POST", "/api/ask/stream", json=payload) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        buf = ""
+        for text in r.iter_text():
+            buf += text
+        for block in buf.strip().split("\n\n"):
+            lines = block.split("\n")
+            event = lines[0].removeprefix("event: ")
+            data = json.loads("\n".join(line.removeprefix("data: ") for line in lines[1:]))
+            events.append((event, data))
+    return events
+
+
+def test_ask_returns_the_answer_object(live):
+    r = live.post("/api/ask", json={"question": "How much aid was announced?"})
+    assert r.status_code == 200
+    a = r.json()
+    assert a["short_answer"] == "$310 million" and a["abstained"] is False and a["backend"] == "extractive"
+    c = a["citations"][0]
+    assert set(c) >= {"n", "article_id", "title", "url", "published", "chunk_id", "start", "end", "quote"}
+    article = live.get(f"/api/articles/{c['article_id']}").json()
+    assert article["text"][c["start"]:c["end"]] == c["quote"]
+    assert set(a["timings_ms"]) == {"retrieve", "answer", "total"}
+    assert all(set(p) >= {"n", "article_id", "chunk_id", "score", "text"} for p in a["passages"])
+
+
+def test_stream_event_order_and_final_answer_equals_api_ask(live):
+    payload = {"question": "How much aid was announced?"}
+    events = read_sse(live, payload)
+    names = [e for e, _ in events]
+    assert names[0] == "passages" and names[-1] == "answer"
+    assert set(names[1:-1]) == {"token"}
+    streamed = events[-1][1]
+    assert "".join(d for e, d in events if e == "token") == streamed["answer"]
+    direct = live.post("/api/ask", json=payload).json()
+    for a in (streamed, direct):
+        a.pop("timings_ms")
+    assert streamed == direct
+    assert [p["chunk_id"] for p in events[0][1]] == [p["chunk_id"] for p in direct["passages"]]
+
+
+@pytest.mark.parametrize("payload, status, message", [
+    ({"question": ""}, 400, "empty"),
+    ({"question": "   "}, 400, "empty"),
+    ({}, 400, "empty"),
+    ({"question": "x" * 2001}, 400, "limit is 2,000"),
+    ({"question": "aid?", "k": "lots"}, 400, "whole number"),
+    ({"question": "aid?", "since": "yesterday"}, 400, "YYYY-MM-DD"),
+])
+def test_bad_requests_are_400_with_a_message(live, payload, status, message):
+    for path in ("/api/ask", "/api/ask/stream"):
+        r = live.post(path, json=payload)
+        assert r.status_code == status, (path, r.text)
+        assert message in r.json()["error"]
+        assert "Traceback" not in r.text
+
+
+def test_malformed_json_body_is_400(live):
+    r = live.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "Bad request" in r.json()["error"]
+
+
+def test_unknown_article_is_404_as_json_and_page(live):
+    r = live.get("/api/articles/nope")
+    assert r.status_code == 404 and "No article with id 'nope'" in r.json()["error"]
+    r = live.get("/articles/nope")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    assert "No article with id &#39;nope&#39;" in r.text
+
+
+def test_article_page_highlights_the_range(live):
+    a = live.post("/api/ask", json={"question": "How much aid was announced?"}).json()
+    c = a["citations"][0]
+    r = live.get(f"/articles/{c['article_id']}", params={"hl": f"{c['start']}-{c['end']}"})
+    assert r.status_code == 200
+    assert f'<mark id="hl" tabindex="-1">{c["quote"]}</mark>' in r.text
+    assert live.get(f"/articles/{SEED_ID}", params={"hl": "50-10"}).status_code == 400
+    assert live.get(f"/articles/{SEED_ID}", params={"hl": "0-999999"}).status_code == 400
+
+
+def test_healthz_and_article_list(live):
+    h = live.get("/healthz").json()
+    assert h["status"] == "ok" and h["articles"] >= 1 and h["chunks"] >= 1
+    ids = [a["id"] for a in live.get("/api/articles").json()["articles"]]
+    assert SEED_ID in ids
+
+
+def test_write_endpoints_need_the_token(live):
+    rec = {"id": "t1", "title": "T", "text": "Some text."}
+    assert live.post("/api/articles", json=rec).status_code == 401
+    assert live.post("/api/articles", json=rec, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert live.delete(f"/api/articles/{SEED_ID}").status_code == 401
+    assert live.get(f"/api/articles/{SEED_ID}").status_code == 200
+
+
+def test_token_protected_ingest_ask_delete(live):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    rec = {"id": "volcano-1", "title": "Volcano erupts in Iceland", "published": "2024-03-17",
+           "text": "A volcano on the Reykjanes peninsula erupted on Saturday. Authorities evacuated 3,700 people "
+                   "from the town of Grindavik and the Blue Lagoon spa."}
+    r = live.post("/api/articles", json=rec, headers=auth)
+    assert r.status_code == 201 and r.json()["added"] == 1
+    a = live.post("/api/ask", json={"question": "How many people were evacuated after the volcano erupted?"}).json()
+    assert a["short_answer"] == "3,700" and a["citations"][0]["article_id"] == "volcano-1"
+    r = live.delete("/api/articles/volcano-1", headers=auth)
+    assert r.status_code == 200
+    assert live.get("/api/articles/volcano-1").status_code == 404
+    a = live.post("/api/ask", json={"question": "How many people were evacuated after the volcano erupted?"}).json()
+    assert all(c["article_id"] != "volcano-1" for c in a["citations"])
+    assert all(p["article_id"] != "volcano-1" for p in a["passages"])
+
+
+def test_upload_a_file(live):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    html = b"<html><head><title>Port strike ends</title></head><body><article><p>" + b"Dock workers ended their strike on Monday after 12 days. " * 3 + b"</p></article></body></html>"
+    r = live.post("/api/articles", files={"file": ("port.html", html, "text/html")}, headers=auth)
+    assert r.status_code == 201, r.text
+    assert live.get("/api/articles/port").json()["title"] == "Port strike ends"
+    assert live.delete("/api/articles/port", headers=auth).status_code == 200
+    r = live.post("/api/articles", files={"file": ("x.exe", b"MZ", "application/octet-stream")}, headers=auth)
+    assert r.status_code == 400 and "unsupported extension" in r.json()["error"]
+
+
+def test_hostile_article_and_question_are_escaped(live):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    rec = {"id": "hostile", "title": "<script>alert('t')</script>Evil title",
+           "text": "The mayor said <script>alert('x')</script> the budget grew by $5 million this year. "
+                   "<img src=x onerror=alert(1)> More text follows here."}
+    assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
+    try:
+        page = live.get("/articles/hostile").text
+        assert "<script>alert('x')</script>" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+        assert "<img src=x" not in page and "<script>alert('t')" not in page
+        r = live.post("/", data={"question": "<script>alert('q')</script> How much did the budget grow?"})
+        assert r.status_code == 200
+        assert "<script>alert('q')</script>" not in r.text and "&lt;script&gt;alert(&#39;q&#39;)" in r.text
+        listing = live.get("/").text
+        assert "<script>alert('t')</script>" not in listing
+    finally:
+        live.delete("/api/articles/hostile", headers=auth)
+
+
+def test_no_js_form_renders_the_answer_partial(live):
+    r = live.post("/", data={"question": "How much aid was announced?"})
+    assert r.status_code == 200
+    assert 'class="short-answer"' in r.text and "$310 million" in r.text
+    assert f'/articles/{SEED_ID}?hl=' in r.text
+    r = live.post("/", data={"question": "What is the capital of France?"})
+    assert 'class="answer abstained"' in r.text
+
+
+def test_writes_disabled_without_a_token(bundled_index, embedder):
+    app = create_app(pipeline=Pipeline(make_settings(bundled_index), embedder=embedder))
+    with LiveServer(app) as server:
+        r = httpx.post(f"{server.url}/api/articles", json={"text": "x"}, headers={"Authorization": "Bearer any"})
+        assert r.status_code == 403 and "RAG_API_TOKEN" in r.json()["error"]
+
+
+def test_empty_index_is_503(tmp_path, embedder):
+    app = create_app(pipeline=Pipeline(make_settings(tmp_path / "empty"), embedder=embedder))
+    with LiveServer(app) as server:
+        r = httpx.post(f"{server.url}/api/ask", json={"question": "How much aid?"}, timeout=60)
+        assert r.status_code == 503 and "rag ingest" in r.json()["error"]
+        r = httpx.get(server.url, timeout=60)
+        assert r.status_code == 200 and "The index is empty" in r.text

@@ -1,0 +1,182 @@
+"""Thin handlers: parse, call the pipeline, render or serialise."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from rag.errors import BadInput, RagError
+from rag.highlight import parse_ranges, segments
+from rag.ingest import SUPPORTED, article_from_record
+from rag.types import Article, IngestReport, Skipped
+
+router = APIRouter()
+
+
+class AskRequest(BaseModel):
+    question: Any = None
+    k: Any = None
+    since: str | None = None
+    until: str | None = None
+    as_of: str | None = None
+    history: list[Any] | None = None  # earlier turns; accepted for API compatibility, not used by retrieval
+
+
+class Unauthorized(RagError):
+    status_code = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(RagError):
+    status_code = 403
+
+
+def _pipeline(request: Request):
+    return request.app.state.pipeline
+
+
+def _render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _k(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"k={value!r} is not a whole number; use 1 to 50.") from None
+
+
+def _index_summary(request: Request) -> dict:
+    articles = _pipeline(request).list_articles()
+    return {"count": len(articles), "articles": articles}
+
+
+@router.get("/", response_class=HTMLResponse)
+def chat_page(request: Request):
+    return _render(request, "chat.html", {"index": _index_summary(request), "answer": None, "question": ""})
+
+
+@router.post("/", response_class=HTMLResponse)
+def chat_form(request: Request, question: str = Form(""), k: str = Form("")):
+    """The no-JavaScript path: a plain form POST rendered through the same _answer.html partial."""
+    answer = _pipeline(request).ask(question, k=_k(k)).to_dict()
+    return _render(request, "chat.html", {"index": _index_summary(request), "answer": answer, "question": question})
+
+
+@router.post("/api/ask")
+def api_ask(body: AskRequest, request: Request):
+    return _pipeline(request).ask(body.question, k=_k(body.k), since=body.since, until=body.until,
+                                  as_of=body.as_of).to_dict()
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post("/api/ask/stream")
+def api_ask_stream(body: AskRequest, request: Request):
+    events = _pipeline(request).ask_stream(body.question, k=_k(body.k), since=body.since, until=body.until,
+                                           as_of=body.as_of)
+    first = next(events)  # a bad request or an empty index fails here, before the stream starts
+
+    def stream():
+        yield _sse(*first)
+        try:
+            for event, data in events:
+                yield _sse(event, data)
+        except RagError as e:
+            yield _sse("error", {"error": str(e), "status": e.status_code})
+        except Exception:
+            yield _sse("error", {"error": "Something went wrong on the server; the error was logged.", "status": 500})
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/articles/{article_id}", response_class=HTMLResponse)
+def article_page(request: Request, article_id: str, hl: list[str] = Query(default=[])):
+    article = _pipeline(request).get_article(article_id)
+    ranges = parse_ranges(hl, len(article.text))
+    return _render(request, "article.html", {"article": article, "segments": segments(article.text, ranges),
+                                             "highlighted": bool(ranges)})
+
+
+@router.get("/api/articles")
+def api_articles(request: Request):
+    return {"articles": _pipeline(request).list_articles()}
+
+
+@router.get("/api/articles/{article_id}")
+def api_article(request: Request, article_id: str):
+    return _pipeline(request).get_article(article_id).to_dict()
+
+
+def require_token(request: Request) -> None:
+    token = request.app.state.settings.api_token
+    if not token:
+        raise Forbidden("Write endpoints are disabled. Set RAG_API_TOKEN on the server to enable them.")
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Unauthorized("This endpoint needs 'Authorization: Bearer <RAG_API_TOKEN>'.")
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Forbidden("The bearer token is wrong.")
+
+
+@router.post("/api/articles", status_code=201)
+async def api_add_articles(request: Request):
+    """JSON record(s) {id?, title, text, source?, url?, published?}, or a multipart upload in field 'file'."""
+    require_token(request)
+    pipeline = _pipeline(request)
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise BadInput("Send the article file in a multipart field named 'file'.")
+        name = Path(upload.filename or "upload.txt").name
+        if Path(name).suffix.lower() not in SUPPORTED:
+            raise BadInput(f"'{name}' has an unsupported extension; use one of {', '.join(sorted(SUPPORTED))}.")
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / name
+            path.write_bytes(await upload.read())
+            report = pipeline.index([path])
+    else:
+        try:
+            payload = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BadInput(f"The body is not valid JSON ({e}); send an article record or a list of them.") from None
+        records = payload if isinstance(payload, list) else [payload]
+        articles: list[Article] = []
+        report = IngestReport()
+        for i, rec in enumerate(records):
+            got = article_from_record(rec, f"api-{i}")
+            if isinstance(got, Article) and not (isinstance(rec, dict) and rec.get("id")):
+                got = article_from_record({**rec, "id": f"api-{got.content_hash[:16]}"}, "")
+            (articles.append(got) if isinstance(got, Article) else report.skipped.append(Skipped(f"[{i}]", got)))
+        if not articles:
+            raise BadInput("No usable article: " + "; ".join(f"{s.path} {s.reason}" for s in report.skipped))
+        report = pipeline.index_articles(articles, report)
+    return JSONResponse(report.to_dict(), status_code=201 if report.added + report.updated else 200)
+
+
+@router.delete("/api/articles/{article_id}")
+def api_delete_article(request: Request, article_id: str):
+    require_token(request)
+    _pipeline(request).delete(article_id)
+    return {"deleted": article_id}
+
+
+@router.get("/healthz")
+def healthz(request: Request):
+    stats = _pipeline(request).stats()
+    return {"status": "ok", "articles": stats["articles"], "chunks": stats["chunks"], "store": stats["store"]}
