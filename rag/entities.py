@@ -98,6 +98,7 @@ def expected_type(question: str) -> str | None:
         return "date"
     if re.search(r"^(?:who|whom|whose)\b|\bwho\b|\bwhich (?:person|man|woman|leader|official|president|company|organization|group|team)\b", q):
         return "person"
-    if re.search(r"\bwhere\b|\bwhich (?:country|city|state|region|continent|nation|place|town|island)\b|\bwhat (?:country|city|state|region|continent|nation|place|town)\b", q):
+    places = r"(?:countr(?:y|ies)|cit(?:y|ies)|states?|regions?|continents?|nations?|places?|towns?|islands?)"
+    if re.search(rf"\bwhere\b|\b(?:which|what)\s(?:\w+\s)?{places}\b", q):
         return "place"
     return None

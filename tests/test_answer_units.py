@@ -1,0 +1,56 @@
+"""Pure logic of the answerer and its helpers (no model needed)."""
+
+from rag.answer import entity_coverage, question_entities, residual_span
+from rag.entities import expected_type, find
+from rag.highlight import parse_ranges, segments
+from rag.lexical import Analyzer, article_documents
+from rag.types import Chunk
+
+import pytest
+from rag.errors import BadInput
+
+
+def test_expected_types():
+    assert expected_type("How much aid was announced?") == "money"
+    assert expected_type("How many people were evacuated?") == "number"
+    assert expected_type("When did Harris land?") == "date"
+    assert expected_type("Who is the president of the MPI?") == "person"
+    assert expected_type("Which two countries is Harris visiting?") == "place"
+    assert expected_type("Why did prices rise?") is None
+
+
+def test_entities():
+    s = "Aid of $310 million was announced on June 1, 2023, and 17 politicians were named; inflation hit 8.5%."
+    assert [e.text for e in find("money", s)] == ["$310 million"]
+    assert "June 1, 2023" in [e.text for e in find("date", s)]
+    assert [e.text for e in find("percent", s)] == ["8.5%"]
+    assert "17" in [e.text for e in find("number", s)]
+
+
+def test_question_entities_and_coverage():
+    ents = question_entities("How much aid did Mexico announce for Guatemala in March?")
+    assert ents == ["Mexico", "Guatemala", "March"]
+    assert entity_coverage(ents, "Mexico and Guatemala met in March.") == 1.0
+    assert entity_coverage(ents, "Harris announced aid.") == 0.0
+    assert entity_coverage([], "anything") == 1.0
+
+
+def test_residual_span_picks_the_words_between_question_words():
+    analyzer = Analyzer()
+    q = set(analyzer("What has the Biden administration committed to sharing with both countries?"))
+    s = "The Biden administration has also committed to sharing vaccines with both countries."
+    assert residual_span(s, q, analyzer) == "vaccines"
+
+
+def test_highlight_ranges():
+    assert parse_ranges(["5-8", "0-3", "2-4"], 10) == [(0, 4), (5, 8)]
+    assert segments("abcdefghij", [(0, 4), (5, 8)]) == [("abcd", True), ("e", False), ("fgh", True), ("ij", False)]
+    for bad in (["x"], ["5-5"], ["3-99"]):
+        with pytest.raises(BadInput):
+            parse_ranges(bad, 10)
+
+
+def test_article_documents_count_overlap_once():
+    text = "One. Two. Three."
+    chunks = [Chunk("c1", "a", 0, 0, 9, text[0:9], "T"), Chunk("c2", "a", 1, 5, 16, text[5:16], "T")]
+    assert article_documents(chunks) == {"a": "T\nOne. Two.\n Three."}
