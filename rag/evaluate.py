@@ -139,6 +139,14 @@ def evaluate_question(pipeline, q: dict[str, Any], use_as_of: bool = False) -> d
         if q.get("choices") and q.get("answer_index") is not None:
             pick = None if a["abstained"] else best_choice(f"{a['short_answer'] or ''} {a['answer']}", q["choices"])
             row["choice_correct"] = float(pick is not None and pick in q["answer_index"])
+    if a.get("sentences") is not None:
+        v = a.get("verification") or {}
+        row["llm_sentences"] = len(a["sentences"])
+        row["llm_supported"] = sum(1 for s in a["sentences"] if s["supported"])
+        row["llm_facts_checked"] = v.get("facts_checked", 0)
+        row["llm_facts_supported"] = v.get("facts_supported", 0)
+    if a.get("notice"):
+        row["notice"] = a["notice"]
     # Citations: exact offsets, markers that resolve, and whether they point at the evidence.
     cites = a["citations"]
     texts = pipeline.store.get_articles([c["article_id"] for c in cites]) if cites else {}
@@ -193,6 +201,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     m["abstention_recall"] = round(tp / len(unanswerable), 4) if unanswerable else None
     m["false_abstention_rate"] = (round(sum(1 for r in answerable if r["abstained"]) / len(answerable), 4)
                                   if answerable else None)
+    sent = sum(r.get("llm_sentences", 0) for r in rows)
+    fact = sum(r.get("llm_facts_checked", 0) for r in rows)
+    if any("llm_sentences" in r for r in rows):
+        m["llm_supported_sentence_rate"] = round(sum(r.get("llm_supported", 0) for r in rows) / sent, 4) if sent else None
+        m["llm_number_fidelity_rate"] = (round(sum(r.get("llm_facts_supported", 0) for r in rows) / fact, 4)
+                                         if fact else None)
+    m["llm_fallbacks"] = sum(1 for r in rows if r.get("notice"))
     lat = [r["total_ms"] for r in rows]
     m["latency_median_ms"] = round(statistics.median(lat), 1) if lat else None
     m["latency_p95_ms"] = round(_percentile(lat, 0.95), 1) if lat else None

@@ -46,6 +46,7 @@ class Pipeline:
         self._store: ChromaStore | None = None
         self._checked = False
         self.lexical = LexicalIndex(s.lexical_dir / s.collection)
+        self._llm = None
         self._lock = threading.Lock()
 
     # -- parts, built on first use ------------------------------------------------------------------
@@ -222,6 +223,18 @@ class Pipeline:
         qvec = self.embedder.embed_query(query.text)
         return qvec, self.retriever.rank(query, qvec)  # (vector, Ranking)
 
+    @property
+    def llm(self):
+        """The LLM client when RAG_LLM_BASE_URL and RAG_LLM_MODEL are set, else None (extractive only)."""
+        s = self.settings
+        if not (s.llm_base_url and s.llm_model):
+            return None
+        if self._llm is None:
+            from .llm import ChatCompletionsLLM
+
+            self._llm = ChatCompletionsLLM(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
+        return self._llm
+
     def ask_stream(self, question: object, k: int | None = None, since: str | None = None,
                    until: str | None = None, as_of: str | None = None) -> Iterator[tuple[str, Any]]:
         """Events for a streamed answer: ("passages", [...]), then ("token", text)..., then ("answer", {...}).
@@ -234,11 +247,7 @@ class Pipeline:
         qvec, ranking = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
         yield "passages", [asdict(p) for p in to_passages(hits)]
-        answer = self._answer(query, qvec, hits, t0)
-        # The extractive answer is complete at once; it is sent in word-sized pieces so every backend
-        # streams the same way and the page renders progressively.
-        for piece in re.findall(r"\S+\s*", answer.answer):
-            yield "token", piece
+        answer = yield from self._answer_events(query, qvec, hits, t0)
         yield "answer", answer.to_dict()
 
     def ask(self, question: object, k: int | None = None, since: str | None = None, until: str | None = None,
@@ -252,12 +261,61 @@ class Pipeline:
         query = self.make_query(question, k, since, until, as_of)
         qvec, ranking = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
-        return self._answer(query, qvec, hits, t0), ranking.articles
+        events = self._answer_events(query, qvec, hits, t0)
+        while True:
+            try:
+                next(events)
+            except StopIteration as done:
+                return done.value, ranking.articles
 
-    def _answer(self, query: Query, qvec, hits, t0: float) -> Answer:
+    def _answer_events(self, query: Query, qvec, hits, t0: float):
+        """Yields ("token", text) events; returns the final Answer."""
         t1 = time.perf_counter()
         articles = self.store.get_articles([h.chunk.article_id for h in hits])
-        answer = self.answerer.answer(query.text, qvec, hits, articles)
+        extractive = self.answerer.answer(query.text, qvec, hits, articles)
+        llm = self.llm if hits else None
+        if llm is None:
+            # The extractive answer is complete at once; it is sent in word-sized pieces so every
+            # backend streams the same way and the page renders progressively.
+            for piece in re.findall(r"\S+\s*", extractive.answer):
+                yield "token", piece
+            return self._timed(extractive, t0, t1)
+        from .llm import NOT_IN_SOURCES, LLMUnavailable, build_messages
+        from .verify import verify
+
+        published = {a.id: a.published for a in articles.values()}
+        messages = build_messages(query.text, to_passages(hits), published)
+        draft = []
+        try:
+            for piece in llm.stream(messages):
+                draft.append(piece)
+                yield "token", piece
+        except LLMUnavailable as e:
+            notice = f"The LLM was unavailable ({e}); this is the extractive answer, quoted from the sources."
+            return self._timed(replace(extractive, notice=notice), t0, t1)
+        text = "".join(draft).strip()
+        backend = f"llm:{llm.model}"
+        if not text or text.strip(" .") == NOT_IN_SOURCES or text.startswith(NOT_IN_SOURCES):
+            answer = replace(self.answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
+                             extractive=extractive.to_dict(), sentences=[])
+            return self._timed(answer, t0, t1)
+        v = verify(text, hits, articles, self.lexical.analyzer)
+        stats = {"sentences": len(v.sentences), "supported": v.supported, "invalid_markers": v.invalid_markers,
+                 "facts_checked": v.facts_checked, "facts_supported": v.facts_supported}
+        if not v.supported:
+            answer = replace(self.answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
+                             extractive=extractive.to_dict(), sentences=v.sentences, verification=stats)
+            return self._timed(answer, t0, t1)
+        shorts = [extractive.short_answer] if extractive.short_answer else []
+        short = next((s for s in shorts if s in v.answer), None)
+        answer = Answer(question=query.text, answer=v.answer, short_answer=short, abstained=False,
+                        citations=v.citations, passages=extractive.passages, backend=backend,
+                        confidence=round(v.supported / len(v.sentences), 4), sentences=v.sentences,
+                        extractive=extractive.to_dict(), verification=stats)
+        return self._timed(answer, t0, t1)
+
+    @staticmethod
+    def _timed(answer: Answer, t0: float, t1: float) -> Answer:
         t2 = time.perf_counter()
         timings = {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
         return replace(answer, timings_ms={k: round(v, 1) for k, v in timings.items()})

@@ -88,6 +88,12 @@ class Answer:
     backend: str = "extractive"
     timings_ms: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
+    # LLM backend only: every drafted sentence with its verdict, the extractive answer computed beside it,
+    # and a notice when the LLM could not be used.
+    sentences: list[dict] | None = None
+    extractive: dict | None = None
+    notice: str | None = None
+    verification: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

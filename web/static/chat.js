@@ -22,6 +22,11 @@
     box.textContent = "";
     box.className = "answer" + (a.abstained ? " abstained" : "");
     box.dataset.backend = a.backend;
+    if (a.notice) {
+      var note = el("p", "notice", a.notice);
+      note.setAttribute("role", "status");
+      box.appendChild(note);
+    }
     if (a.abstained) {
       box.appendChild(el("p", "abstain-label", "No answer found"));
       box.appendChild(el("p", "answer-text", a.answer));
@@ -65,6 +70,28 @@
       });
       sources.appendChild(ol);
       box.appendChild(sources);
+    }
+    var removed = (a.sentences || []).filter(function (x) { return !x.supported; });
+    if (removed.length) {
+      var sec = el("section", "unsupported");
+      sec.setAttribute("aria-label", "Claims removed by verification");
+      sec.appendChild(el("h3", null, "Removed: not supported by the sources"));
+      var ul = el("ul");
+      removed.forEach(function (x) {
+        var li = el("li");
+        li.appendChild(el("del", null, x.text));
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("span", "reason", x.reason));
+        ul.appendChild(li);
+      });
+      sec.appendChild(ul);
+      box.appendChild(sec);
+    }
+    if (a.extractive && a.backend !== "extractive") {
+      var ev = el("details", "evidence");
+      ev.appendChild(el("summary", null, "Verbatim evidence" + (a.extractive.short_answer ? ": " + a.extractive.short_answer : "")));
+      ev.appendChild(el("p", null, a.extractive.answer));
+      box.appendChild(ev);
     }
     if (a.passages && a.passages.length) {
       var d = el("details", "passages");
