@@ -38,6 +38,12 @@ _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december"}
 
 
+NAMED_FOCUS = re.compile(
+    r"^\s*(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|may|might|"
+    r"kind|type|sort|happened|happens)\b)[a-z]+", re.I)
+QUOTED = re.compile(r"[“\"]([^”\"]{2,80}?)[,.]?[”\"]")
+
+
 def _strip_possessive(s: str) -> str:
     return re.sub(r"['’]s?$", "", s.strip())
 
@@ -228,7 +234,20 @@ class ExtractiveAnswerer:
                     return best.text.strip(" ,.;:")
             if kind not in ("person", "place"):
                 return None
-        return residual_span(ranked[0].text, q_terms, self.analyzer) if ranked else None
+        if not ranked:
+            return None
+        if NAMED_FOCUS.match(question):
+            # "Which show ...", "What company ...": the answer is usually a name or a quoted title.
+            q_norm = _norm(question)
+            text = ranked[0].text
+            named = [entities.Entity("name", m.start(1), m.end(1), m.group(1)) for m in QUOTED.finditer(text)]
+            named += entities.find("name", text)
+            named = [e for e in named if _norm(_strip_possessive(e.text)) not in q_norm]
+            if named:
+                anchors = [m.start() for m in re.finditer(r"\w+", text) if set(self.analyzer(m.group(0))) & q_terms]
+                best = min(named, key=lambda e: (min((abs(e.start - a) for a in anchors), default=0), e.start))
+                return best.text.strip(" ,.;:")
+        return residual_span(ranked[0].text, q_terms, self.analyzer)
 
 
 def residual_span(sentence: str, q_terms: set[str], analyzer, max_words: int = 12) -> str | None:

@@ -150,30 +150,25 @@ class LexicalIndex:
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """Top ``n`` chunks by BM25 score, best first; chunks sharing no term with the query are left out."""
-        if self._bm25 is None or not self._chunks:
+        return [(self._chunks[i], s) for i, s in self._top(self._bm25, len(self._chunks), query, n)]
+
+    def search_articles(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Top ``n`` whole articles by BM25: (article id, score), best first."""
+        return [(self._article_ids[i], s) for i, s in self._top(self._article_bm25, len(self._article_ids), query, n)]
+
+    def _top(self, bm25, size: int, query: str, n: int) -> list[tuple[int, float]]:
+        if bm25 is None or not size:
             return []
-        vocab = self._bm25.vocab_dict
-        tokens = [t for t in self.analyzer(query) if t in vocab]
+        tokens = [t for t in self.analyzer(query) if t in bm25.vocab_dict]
         if not tokens:
             return []
-        docs, scores = self._bm25.retrieve([tokens], k=min(n, len(self._chunks)), show_progress=False)
-        return [(self._chunks[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        docs, scores = bm25.retrieve([tokens], k=min(n, size), show_progress=False)
+        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def published(self, article_id: str) -> str | None:
         if self._published is None:
             self._published = {c.article_id: c.published for c in self._chunks}
         return self._published.get(article_id)
-
-    def search_articles(self, query: str, n: int) -> list[tuple[str, float]]:
-        """Top ``n`` whole articles by BM25: (article id, score), best first."""
-        if self._article_bm25 is None or not self._article_ids:
-            return []
-        vocab = self._article_bm25.vocab_dict
-        tokens = [t for t in self.analyzer(query) if t in vocab]
-        if not tokens:
-            return []
-        docs, scores = self._article_bm25.retrieve([tokens], k=min(n, len(self._article_ids)), show_progress=False)
-        return [(self._article_ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def __len__(self) -> int:
         return len(self._chunks)
