@@ -22,54 +22,47 @@ MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", 
                                        "nov", "dec"], 1)}
 
 
-def number_values(text: str) -> set[tuple[str, float]]:
+def number_values(text: str) -> dict[tuple[str, float], str]:
     """("num", value) for amounts, counts and percentages, with scale words applied: "$310 million",
-    "310 million dollars" and "310,000,000" all give 310000000."""
-    out = set()
-    for m in re.finditer(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s?(thousand|million|billion|trillion|hundred|bn|mn|tn|m|k|b)\b)?",
+    "310 million dollars" and "310,000,000" all give 310000000. Maps each to its words in ``text``."""
+    out: dict[tuple, str] = {}
+    for m in re.finditer(r"(?<![\w.])([$€£¥]\s?)?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?"
+                         r"(?:\s?(thousand|million|billion|trillion|hundred|bn|mn|tn|m|k|b)\b)?(\s?%|\s?percent\b)?",
                          text, re.I):
-        value = float(m.group(1).replace(",", "") + (m.group(2) or ""))
-        if m.group(3):
-            value *= SCALES[m.group(3).lower()]
-        out.add(("num", value))
+        value = float(m.group(2).replace(",", "") + (m.group(3) or ""))
+        if m.group(4):
+            value *= SCALES[m.group(4).lower()]
+        out.setdefault(("num", value), m.group(0))
     for m in re.finditer(r"\b(" + "|".join(entities.NUMBER_WORDS) + r")\b(?:\s(thousand|million|billion|trillion))?",
                          text, re.I):
         value = float(entities.NUMBER_WORDS[m.group(1).lower()])
         if m.group(2):
             value *= SCALES[m.group(2).lower()]
-        out.add(("num", value))
+        out.setdefault(("num", value), m.group(0))
     return out
 
 
-def date_values(text: str) -> set[tuple]:
-    """("md", month, day) for "June 1" and "1 June"; ("y", year) for years."""
-    out = set()
+def date_values(text: str) -> dict[tuple, str]:
+    """("md", month, day) for "June 1" and "1 June"; ("y", year) for years. Maps each to its words."""
+    out: dict[tuple, str] = {}
     month = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
     for m in re.finditer(rf"\b{month}\s(\d{{1,2}})(?!\d)", text):
-        out.add(("md", MONTHS[m.group(1).lower()], int(m.group(2))))
+        out.setdefault(("md", MONTHS[m.group(1).lower()[:3]], int(m.group(2))), m.group(0))
     for m in re.finditer(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?{month}", text):
-        out.add(("md", MONTHS[m.group(2).lower()], int(m.group(1))))
+        out.setdefault(("md", MONTHS[m.group(2).lower()[:3]], int(m.group(1))), m.group(0))
     for m in re.finditer(r"\b(1[5-9]\d\d|20\d\d)\b", text):
-        out.add(("y", int(m.group(1))))
+        out.setdefault(("y", int(m.group(1))), m.group(0))
     return out
 
 
-def facts(text: str) -> set[tuple]:
-    """Every number and date in ``text``, normalised. Years are dates, not amounts."""
+def facts(text: str) -> dict[tuple, str]:
+    """Every number and date in ``text``, normalised, mapped to how ``text`` writes it. Years and days of
+    the month are dates, not amounts."""
     dates = date_values(text)
     years = {float(d[1]) for d in dates if d[0] == "y"}
     days = {float(d[2]) for d in dates if d[0] == "md"}
-    nums = {n for n in number_values(text) if n[1] not in years and n[1] not in days}
-    return nums | dates
-
-
-def _fact_text(f: tuple) -> str:
-    if f[0] == "num":
-        v = f[1]
-        return f"{v:,.0f}" if v == int(v) else f"{v:g}"
-    if f[0] == "md":
-        return f"{['', 'Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][f[1]]} {f[2]}"
-    return str(f[1])
+    nums = {n: w for n, w in number_values(text).items() if n[1] not in years and n[1] not in days}
+    return {**nums, **dates}
 
 
 @dataclass
@@ -119,12 +112,13 @@ def verify(draft: str, hits: list[Hit], articles: dict[str, Article], analyzer, 
                     best = (overlap, n, s.start, s.end, quote)
         cited_text = " ".join(hits[n - 1].chunk.text for n in valid)
         sentence_facts = facts(text)
-        missing = sentence_facts - facts(cited_text)
+        missing = [w for f, w in sentence_facts.items() if f not in facts(cited_text)]
         checked += len(sentence_facts)
         ok += len(sentence_facts) - len(missing)
         if missing:
-            shown = ", ".join(_fact_text(f) for f in sorted(missing, key=str))
-            entry["reason"] = f"{shown} is not in the cited passage{'s' if len(valid) > 1 else ''} {', '.join(f'[{n}]' for n in valid)}"
+            shown = ", ".join(f"“{w}”" for w in missing)
+            where = "passages it cites" if len(valid) > 1 else "passage it cites"
+            entry["reason"] = f"{shown} {'is' if len(missing) == 1 else 'are'} not in the {where}"
         elif best is None or best[0] < min_overlap:
             entry["reason"] = "the cited passage does not say this"
         art = articles.get(hits[best[1] - 1].chunk.article_id) if best else None

@@ -54,3 +54,14 @@ def test_article_documents_count_overlap_once():
     text = "One. Two. Three."
     chunks = [Chunk("c1", "a", 0, 0, 9, text[0:9], "T"), Chunk("c2", "a", 1, 5, 16, text[5:16], "T")]
     assert article_documents(chunks) == {"a": "T\nOne. Two.\n Three."}
+
+
+def test_number_and_date_normalisation():
+    from rag.verify import facts
+
+    assert set(facts("$310 million")) == set(facts("310 million dollars")) == set(facts("310,000,000 dollars"))
+    assert set(facts("June 1")) == set(facts("1 June")) == {("md", 6, 1)}
+    assert ("y", 2023) in facts("on June 1, 2023")
+    assert set(facts("$410 million")) != set(facts("$310 million"))
+    assert facts("aid of $410 million") == {("num", 410e6): "$410 million"}
+    assert set(facts("six months")) == {("num", 6.0)} == set(facts("6 months"))

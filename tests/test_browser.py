@@ -163,3 +163,28 @@ def test_keyboard_only(page, server):
     page.keyboard.press("Enter")
     page.locator(".turn .answer:not(.loading)").last.wait_for(timeout=60_000)
     assert "$310 million" in page.locator(".short-answer").last.inner_text()
+
+
+def test_llm_answer_marks_unsupported_claims(browser, bundled_index, embedder, tmp_path):
+    from .llm_stub import Reply, StubLLM
+
+    d = tmp_path / "index"
+    shutil.copytree(bundled_index, d)
+    with StubLLM() as stub:
+        pipeline = Pipeline(make_settings(d, llm_base_url=stub.url, llm_model="stub-model", llm_timeout=5.0),
+                            embedder=embedder)
+        n = next(p.n for p in pipeline.ask("How much aid was announced?").passages if "$310 million" in p.text)
+        stub.script(Reply(content=f"Harris announced aid of $410 million [{n}]. She met civil society leaders [{n}]."))
+        with LiveServer(create_app(pipeline=pipeline)) as server:
+            ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+            page = ctx.new_page()
+            page.goto(server.url)
+            answer = ask(page, "How much aid was announced?")
+            assert answer.get_attribute("data-backend") == "llm:stub-model"
+            assert "civil society leaders" in answer.locator(".answer-text").inner_text()
+            struck = answer.locator("section.unsupported del")
+            assert struck.count() == 1 and "$410 million" in struck.inner_text()
+            assert "$410 million" not in answer.locator(".answer-text").inner_text()
+            assert "is not in the passage it cites" in answer.locator("section.unsupported").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "08-llm-unsupported.png"), full_page=True)
+            ctx.close()

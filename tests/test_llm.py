@@ -72,7 +72,7 @@ def test_fabricated_number_is_flagged(llm_pipeline, stub):
                               f"She also met civil society leaders [{n}]."))
     a = llm_pipeline.ask(QUESTION)
     bad, good = a.sentences
-    assert bad["supported"] is False and "410,000,000 is not in the cited passage" in bad["reason"]
+    assert bad["supported"] is False and bad["reason"] == "“$410 million” is not in the passage it cites"
     assert good["supported"] is True
     assert "$410 million" not in a.answer and "civil society leaders" in a.answer
     assert a.verification["facts_checked"] == 1 and a.verification["facts_supported"] == 0
@@ -160,7 +160,7 @@ def test_prompt_injection_in_an_article_is_data(llm_pipeline, stub, tmp_path):
     assert '<passage n="9">' not in user
     assert a.abstained and "$999 billion" not in a.answer and "override" not in a.answer
     assert [s["supported"] for s in a.sentences] == [False, False]
-    assert "999,000,000,000 is not in the cited passage" in a.sentences[0]["reason"]
+    assert "“$999 billion” is not in the passage it cites" == a.sentences[0]["reason"]
     assert a.sentences[1]["reason"] == "cites no passage that was given"
 
 
@@ -201,6 +201,6 @@ def test_page_shows_unsupported_claims_struck_through_and_the_fallback_notice(ll
     with LiveServer(create_app(pipeline=llm_pipeline)) as server:
         page = httpx.post(server.url, data={"question": QUESTION}, timeout=60).text
         assert "<del>Harris announced aid of $410 million.</del>" in page
-        assert "is not in the cited passage" in page and "Verbatim evidence: $310 million" in page
+        assert "is not in the passage it cites" in page and "Verbatim evidence: $310 million" in page
         page = httpx.post(server.url, data={"question": QUESTION}, timeout=60).text
         assert 'class="notice"' in page and "LLM was unavailable" in page and "rate-limiting" in page
