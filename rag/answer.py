@@ -125,10 +125,12 @@ class ExtractiveAnswerer:
         for n, h in enumerate(hits, 1):
             for sp in split_sentences(h.chunk.text, offset=h.chunk.start):
                 key = (h.chunk.article_id, sp.start, sp.end)
-                if key in seen or sp.end - sp.start < 15:
+                local = h.chunk.text[sp.start - h.chunk.start: sp.end - h.chunk.start]
+                # A question in an article (quiz pages, rhetorical openers) states nothing, however well
+                # it matches the question asked.
+                if key in seen or sp.end - sp.start < 15 or local.rstrip("\"'”’ ").endswith("?"):
                     continue
                 seen.add(key)
-                local = h.chunk.text[sp.start - h.chunk.start: sp.end - h.chunk.start]
                 cands.append(Candidate(n, h, sp.start, sp.end, local))
         if not cands:
             return []

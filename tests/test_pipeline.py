@@ -188,3 +188,15 @@ def test_interrupted_ingest_leaves_a_consistent_index(writable_bundled, tmp_path
     ids = [c.article_id for c in store.iter_chunks()]
     assert ids.count("flood") == 1
     assert p.ask("How much did the river rise?").short_answer == "4 meters"
+
+
+def test_a_question_in_an_article_is_never_cited_as_the_answer(pipeline, tmp_path):
+    src = tmp_path / "quiz.md"
+    src.write_text("---\ntitle: News quiz\npublished: 2022-06-16\n---\n"
+                   "Which wildly popular show was recently green lit for a new season?\n\n"
+                   "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday.")
+    pipeline.index([src])
+    a = pipeline.ask("Which wildly popular show was recently green lit for a new season?")
+    assert not a.abstained
+    assert [c.quote for c in a.citations] == [
+        "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday."]
