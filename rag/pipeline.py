@@ -130,11 +130,13 @@ class Pipeline:
                 on_total(sum(len(c) for _, c in work))
             try:
                 group: list[tuple[Article, list[Chunk]]] = []
+                size = 0
                 for item in work:
                     group.append(item)
-                    if sum(len(c) for _, c in group) >= EMBED_GROUP:
+                    size += len(item[1])
+                    if size >= EMBED_GROUP:
                         self._write_group(group, stored, report, progress)
-                        group = []
+                        group, size = [], 0
                 if group:
                     self._write_group(group, stored, report, progress)
             finally:
