@@ -154,7 +154,7 @@ def test_upload_a_file(live):
 
 def test_hostile_article_and_question_are_escaped(live):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    rec = {"id": "hostile", "title": "<script>alert('t')</script>Evil title",
+    rec = {"id": "hostile", "title": "<script>alert('t')</script>Evil title", "url": "javascript:alert(document.cookie)",
            "text": "The mayor said <script>alert('x')</script> the budget grew by $5 million this year. "
                    "<img src=x onerror=alert(1)> More text follows here."}
     assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
@@ -162,6 +162,7 @@ def test_hostile_article_and_question_are_escaped(live):
         page = live.get("/articles/hostile").text
         assert "<script>alert('x')</script>" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
         assert "<img src=x" not in page and "<script>alert('t')" not in page
+        assert "javascript:" not in page, "a non-http article URL is never made a link"
         r = live.post("/", data={"question": "<script>alert('q')</script> How much did the budget grow?"})
         assert r.status_code == 200
         assert "<script>alert('q')</script>" not in r.text and "&lt;script&gt;alert(&#39;q&#39;)" in r.text
@@ -194,3 +195,9 @@ def test_empty_index_is_503(tmp_path, embedder):
         assert r.status_code == 503 and "rag ingest" in r.json()["error"]
         r = httpx.get(server.url, timeout=60)
         assert r.status_code == 200 and "The index is empty" in r.text
+
+
+def test_oversized_upload_is_rejected(live):
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    r = live.post("/api/articles", content=b"[" + b" " * 20_000_001 + b"]", headers=auth)
+    assert r.status_code == 400 and "the limit is 20,000,000" in r.json()["error"]

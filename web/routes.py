@@ -137,6 +137,10 @@ async def api_add_articles(request: Request):
     """JSON record(s) {id?, title, text, source?, url?, published?}, or a multipart upload in field 'file'."""
     require_token(request)
     pipeline = _pipeline(request)
+    limit = request.app.state.settings.max_file_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadInput(f"The upload is {int(declared):,} bytes; the limit is {limit:,} (RAG_MAX_FILE_BYTES).")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
