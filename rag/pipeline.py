@@ -25,7 +25,11 @@ from .retrieve import HybridRetriever, Query
 from .store import ChromaStore
 from .types import Answer, Article, Chunk, IngestReport, Skipped
 
-EMBED_GROUP = 1024  # chunks embedded per model call during ingest: big enough to sort by length well
+EMBED_GROUP = 1024
+MAX_HISTORY = 20
+# Words that point back at an earlier question: "When did she land?", "How much did it cost?"
+REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|this|that|these|those|there|then|"
+                         r"the same|also|too)\b", re.I)  # chunks embedded per model call during ingest: big enough to sort by length well
 
 
 def parse_iso_date(value: str | None, name: str) -> str | None:
@@ -35,6 +39,13 @@ def parse_iso_date(value: str | None, name: str) -> str | None:
         return date.fromisoformat(str(value)).isoformat()
     except ValueError:
         raise BadInput(f"{name} '{value}' is not a date; use YYYY-MM-DD, e.g. 2023-05-31.") from None
+
+
+def follow_up_context(question: str, earlier: list[str]) -> str:
+    """The latest earlier question when ``question`` refers back to it, else ""."""
+    if earlier and REFERS_BACK.search(question):
+        return earlier[-1]
+    return ""
 
 
 class Pipeline:
@@ -202,8 +213,9 @@ class Pipeline:
         return q
 
     def make_query(self, question: object, k: int | None = None, since: str | None = None,
-                   until: str | None = None, as_of: str | None = None) -> Query:
+                   until: str | None = None, as_of: str | None = None, history: object = None) -> Query:
         q = self.validate_question(question)
+        context = follow_up_context(q, self.validate_history(history))
         k = self.settings.top_k if k is None else k
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
             raise BadInput(f"k={k!r} is out of range; use a whole number from 1 to 50.")
@@ -211,10 +223,28 @@ class Pipeline:
         as_of = parse_iso_date(as_of, "as_of")
         if since and until and since > until:
             raise BadInput(f"since {since} is after until {until}; swap them.")
-        return Query(q, k, since, until, as_of)
+        return Query(q, k, since, until, as_of, context)
+
+    def validate_history(self, history: object) -> list[str]:
+        """Earlier questions of the conversation, oldest first: strings or {"question": ...} turns."""
+        if history in (None, ""):
+            return []
+        if not isinstance(history, list) or len(history) > MAX_HISTORY:
+            raise BadInput(f"history must be a list of at most {MAX_HISTORY} earlier questions.")
+        out = []
+        for turn in history:
+            text = turn.get("question") if isinstance(turn, dict) else turn
+            if not isinstance(text, str):
+                raise BadInput("each history turn must be a question string or an object with a 'question'.")
+            if text.strip():
+                out.append(self.validate_question(text))
+        return out
 
     def retrieve(self, query: Query):
-        """(question vector, fused ranking of every candidate) for a validated query."""
+        """(question vector, fused ranking of every candidate) for a validated query.
+
+        A follow-up is searched together with the question it refers back to, but answered on its own
+        words, so the vector returned is the question's own."""
         store = self._open()
         if store.count_articles() == 0:
             raise EmptyIndex(
@@ -222,6 +252,9 @@ class Pipeline:
                 "(or POST /api/articles), then ask again."
             )
         self._fresh_lexical()
+        if query.context:
+            search_vec, qvec = self.embedder.embed_batch([query.search_text, query.text])
+            return qvec, self.retriever.rank(query, search_vec)
         qvec = self.embedder.embed_query(query.text)
         return qvec, self.retriever.rank(query, qvec)  # (vector, Ranking)
 
@@ -238,14 +271,15 @@ class Pipeline:
         return self._llm
 
     def ask_stream(self, question: object, k: int | None = None, since: str | None = None,
-                   until: str | None = None, as_of: str | None = None) -> Iterator[tuple[str, Any]]:
+                   until: str | None = None, as_of: str | None = None,
+                   history: object = None) -> Iterator[tuple[str, Any]]:
         """Events for a streamed answer: ("passages", [...]), then ("token", text)..., then ("answer", {...}).
 
         The final answer is the same object `ask` returns. A bad request raises before the first event,
         so callers can still answer with a plain error status.
         """
         t0 = time.perf_counter()
-        query = self.make_query(question, k, since, until, as_of)
+        query = self.make_query(question, k, since, until, as_of, history)
         qvec, ranking = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
         yield "passages", [asdict(p) for p in to_passages(hits)]
@@ -253,14 +287,15 @@ class Pipeline:
         yield "answer", answer.to_dict()
 
     def ask(self, question: object, k: int | None = None, since: str | None = None, until: str | None = None,
-            as_of: str | None = None) -> Answer:
-        return self.ask_ranked(question, k, since, until, as_of)[0]
+            as_of: str | None = None, history: object = None) -> Answer:
+        return self.ask_ranked(question, k, since, until, as_of, history)[0]
 
     def ask_ranked(self, question: object, k: int | None = None, since: str | None = None,
-                   until: str | None = None, as_of: str | None = None) -> tuple[Answer, list[str]]:
+                   until: str | None = None, as_of: str | None = None,
+                   history: object = None) -> tuple[Answer, list[str]]:
         """The answer, and the ranking of every article retrieval found (for evaluation)."""
         t0 = time.perf_counter()
-        query = self.make_query(question, k, since, until, as_of)
+        query = self.make_query(question, k, since, until, as_of, history)
         qvec, ranking = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
         events = self._answer_events(query, qvec, hits, t0)

@@ -26,6 +26,12 @@ class Query:
     since: str | None = None
     until: str | None = None
     as_of: str | None = None  # time of asking: favours articles published shortly before it
+    context: str = ""  # the earlier question a follow-up leans on ("When did she land?")
+
+    @property
+    def search_text(self) -> str:
+        """What retrieval searches for: the question, with the earlier one it refers back to."""
+        return f"{self.context} {self.text}".strip()
 
 
 @dataclass
@@ -75,11 +81,12 @@ class HybridRetriever:
         if q.as_of and (not until or q.as_of < until):
             until = q.as_of  # nothing published after the time of asking can be its answer
         n = self.candidates
-        vec = self.embedder.embed_query(q.text) if query_vector is None else query_vector
+        vec = self.embedder.embed_query(q.search_text) if query_vector is None else query_vector
         dense = self.store.dense_query(vec, n, since=q.since, until=until)
-        lexical = [(c, s) for c, s in self.lexical.search(q.text, n * 3) if in_range(c.published, q.since, until)][:n]
+        lexical = [(c, s) for c, s in self.lexical.search(q.search_text, n * 3)
+                   if in_range(c.published, q.since, until)][:n]
         dense_articles = self.store.dense_article_query(vec, n, since=q.since, until=until)
-        lexical_articles = [(a, s) for a, s in self.lexical.search_articles(q.text, n * 3)
+        lexical_articles = [(a, s) for a, s in self.lexical.search_articles(q.search_text, n * 3)
                             if in_range(self.lexical.published(a), q.since, until)][:n]
         return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)
 

@@ -200,3 +200,20 @@ def test_a_question_in_an_article_is_never_cited_as_the_answer(pipeline, tmp_pat
     assert not a.abstained
     assert [c.quote for c in a.citations] == [
         "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday."]
+
+
+def test_follow_up_questions_are_searched_with_the_earlier_question(pipeline, tmp_path):
+    (tmp_path / "harris.md").write_text("---\ntitle: Harris visits Guatemala\npublished: 2021-06-07\n---\n"
+                                        "Vice President Kamala Harris landed in Guatemala on Sunday for talks on migration.")
+    (tmp_path / "pilot.md").write_text("---\ntitle: Record solo flight ends\npublished: 2021-06-09\n---\n"
+                                       "Pilot Maria Lopez landed in Denver on Thursday after a record solo flight.")
+    pipeline.index([tmp_path])
+    harris = pipeline.ask("When did she land?", history=["What did Kamala Harris do in Guatemala?"])
+    pilot = pipeline.ask("When did she land?", history=[{"question": "Which pilot made a record solo flight?"}])
+    assert harris.short_answer == "Sunday" and harris.citations[0].article_id == "harris"
+    assert pilot.short_answer == "Thursday" and pilot.citations[0].article_id == "pilot"
+    # A question that does not refer back is searched on its own words.
+    q = pipeline.make_query("Where did Maria Lopez land?", history=["What did Kamala Harris do in Guatemala?"])
+    assert q.context == "" and q.search_text == "Where did Maria Lopez land?"
+    with pytest.raises(BadInput, match="history"):
+        pipeline.ask("When did she land?", history="not a list")

@@ -201,3 +201,13 @@ def test_oversized_upload_is_rejected(live):
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     r = live.post("/api/articles", content=b"[" + b" " * 20_000_001 + b"]", headers=auth)
     assert r.status_code == 400 and "the limit is 20,000,000" in r.json()["error"]
+
+
+def test_history_is_accepted_and_validated(live):
+    r = live.post("/api/ask", json={"question": "How much aid did she announce?",
+                                    "history": ["What did Kamala Harris do in the region?"]})
+    assert r.status_code == 200 and r.json()["short_answer"] == "$310 million"
+    r = live.post("/api/ask", json={"question": "How much?", "history": [{"no": "question"}]})
+    assert r.status_code == 400 and "history turn" in r.json()["error"]
+    r = live.post("/api/ask/stream", json={"question": "How much?", "history": ["q"] * 21})
+    assert r.status_code == 400 and "at most 20" in r.json()["error"]

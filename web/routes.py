@@ -26,7 +26,7 @@ class AskRequest(BaseModel):
     since: str | None = None
     until: str | None = None
     as_of: str | None = None
-    history: list[Any] | None = None  # earlier turns; accepted for API compatibility, not used by retrieval
+    history: Any = None  # earlier questions, oldest first; a follow-up is searched together with the last
 
 
 class Unauthorized(RagError):
@@ -75,7 +75,7 @@ def chat_form(request: Request, question: str = Form(""), k: str = Form("")):
 @router.post("/api/ask")
 def api_ask(body: AskRequest, request: Request):
     return _pipeline(request).ask(body.question, k=_k(body.k), since=body.since, until=body.until,
-                                  as_of=body.as_of).to_dict()
+                                  as_of=body.as_of, history=body.history).to_dict()
 
 
 def _sse(event: str, data: Any) -> str:
@@ -85,7 +85,7 @@ def _sse(event: str, data: Any) -> str:
 @router.post("/api/ask/stream")
 def api_ask_stream(body: AskRequest, request: Request):
     events = _pipeline(request).ask_stream(body.question, k=_k(body.k), since=body.since, until=body.until,
-                                           as_of=body.as_of)
+                                           as_of=body.as_of, history=body.history)
     first = next(events)  # a bad request or an empty index fails here, before the stream starts
 
     def stream():

@@ -7,6 +7,7 @@
   var conversation = document.getElementById("conversation");
   var status = document.getElementById("status");
   if (!form || !window.fetch || !window.TextDecoder) return;
+  var asked = [];  // this session's questions, so a follow-up ("When did she land?") finds its subject
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -149,7 +150,7 @@
       var resp = await fetch("/api/ask/stream", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-        body: JSON.stringify({ question: question })
+        body: JSON.stringify({ question: question, history: asked.slice(-5) })
       });
       if (!resp.ok) {
         var msg = "The request was rejected (" + resp.status + ").";
@@ -188,7 +189,7 @@
     var q = input.value.trim();
     if (!q) { status.textContent = "Type a question first."; input.focus(); return; }
     input.value = "";
-    ask(q).then(function () { input.focus(); });
+    ask(q).then(function () { asked.push(q); input.focus(); });
   });
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
