@@ -228,11 +228,7 @@ class ExtractiveAnswerer:
             for c in ranked:
                 if c.typed:
                     anchors = [m.start() for m in re.finditer(r"\w+", c.text) if set(self.analyzer(m.group(0))) & q_terms]
-
-                    def distance(e: entities.Entity) -> float:
-                        return min((abs(e.start - a) for a in anchors), default=math.inf)
-
-                    best = min(c.typed, key=lambda e: (distance(e), e.start))
+                    best = min(c.typed, key=lambda e: (_distance(e.start, anchors), e.start))
                     return best.text.strip(" ,.;:")
             if kind not in ("person", "place"):
                 return None
@@ -247,9 +243,14 @@ class ExtractiveAnswerer:
             named = [e for e in named if _norm(_strip_possessive(e.text)) not in q_norm]
             if named:
                 anchors = [m.start() for m in re.finditer(r"\w+", text) if set(self.analyzer(m.group(0))) & q_terms]
-                best = min(named, key=lambda e: (min((abs(e.start - a) for a in anchors), default=0), e.start))
+                best = min(named, key=lambda e: (_distance(e.start, anchors, default=0), e.start))
                 return best.text.strip(" ,.;:")
         return residual_span(ranked[0].text, q_terms, self.analyzer)
+
+
+def _distance(position: int, anchors: list[int], default: float = math.inf) -> float:
+    """Characters from ``position`` to the nearest of the question's words in the sentence."""
+    return min((abs(position - a) for a in anchors), default=default)
 
 
 def residual_span(sentence: str, q_terms: set[str], analyzer, max_words: int = 12) -> str | None:

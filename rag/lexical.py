@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 import shutil
 import threading
+from collections import Counter
 from pathlib import Path
 
 from .types import Chunk

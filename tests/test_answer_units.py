@@ -1,13 +1,13 @@
 """Pure logic of the answerer and its helpers (no model needed)."""
 
+import pytest
+
 from rag.answer import entity_coverage, question_entities, residual_span
 from rag.entities import expected_type, find
+from rag.errors import BadInput
 from rag.highlight import parse_ranges, segments
 from rag.lexical import Analyzer, article_documents
 from rag.types import Chunk
-
-import pytest
-from rag.errors import BadInput
 
 
 def test_expected_types():

@@ -189,7 +189,7 @@ def test_eval_reports_supported_and_number_fidelity_rates(llm_pipeline, stub):
                 Reply(content=f"Harris announced aid of $410 million [{n}]."))
     qs = [{"id": "a", "question": QUESTION, "answers": ["$310 million"], "article_ids": [SEED_ID], "answerable": True},
           {"id": "b", "question": QUESTION, "answers": ["$310 million"], "article_ids": [SEED_ID], "answerable": True}]
-    rows, metrics = run(llm_pipeline, qs, progress=False)
+    _, metrics = run(llm_pipeline, qs, progress=False)
     assert metrics["llm_supported_sentence_rate"] == 0.5
     assert metrics["llm_number_fidelity_rate"] == 0.5
 
