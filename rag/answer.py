@@ -227,8 +227,12 @@ class ExtractiveAnswerer:
         if kind:
             for c in ranked:
                 if c.typed:
-                    anchors = [m.start() for m in re.finditer(r"\w+", c.text) if set(self.analyzer(m.group(0))) & q_terms]
-                    best = min(c.typed, key=lambda e: (_distance(e.start, anchors), e.start))
+                    # Nearness to the question's rarer words counts for more: "career sacks" beats "Allen".
+                    weighted = [(m.start(), max((self.idf(t) for t in set(self.analyzer(m.group(0))) & q_terms), default=0.0))
+                                for m in re.finditer(r"\w+", c.text)]
+                    weighted = [(pos, w) for pos, w in weighted if w > 0]
+                    best = min(c.typed, key=lambda e: (min((abs(e.start - pos) / w for pos, w in weighted),
+                                                           default=math.inf), e.start))
                     return best.text.strip(" ,.;:")
             if kind not in ("person", "place"):
                 return None
