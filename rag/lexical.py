@@ -169,6 +169,3 @@ class LexicalIndex:
         if self._published is None:
             self._published = {c.article_id: c.published for c in self._chunks}
         return self._published.get(article_id)
-
-    def __len__(self) -> int:
-        return len(self._chunks)

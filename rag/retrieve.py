@@ -62,7 +62,7 @@ def rrf(ranked_keys) -> dict:
 
 
 class HybridRetriever:
-    """Fuses the four candidate lists, then caps passages per article."""
+    """Fuses the four candidate lists; `cap` then limits passages per article."""
 
     def __init__(self, store, lexical, embedder, candidates: int = 60, max_per_article: int = 2) -> None:
         self.store = store
@@ -70,10 +70,6 @@ class HybridRetriever:
         self.embedder = embedder
         self.candidates = candidates
         self.max_per_article = max_per_article
-
-    def retrieve(self, q: Query, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """The top ``q.k`` passages, at most ``max_per_article`` from one article."""
-        return self.cap(self.rank(q, query_vector).hits, q.k, self.max_per_article)
 
     def rank(self, q: Query, query_vector: np.ndarray | None = None) -> Ranking:
         """Every candidate chunk and article that any retriever found, fused, best first."""
@@ -115,12 +111,7 @@ class HybridRetriever:
                          for aid in set(best_chunk) | set(article_evidence)}
         final = {cid: (s + article_evidence.get(chunks[cid].article_id, 0.0)) * prior(chunks[cid].article_id)
                  for cid, s in chunk_score.items()}
-        dense_rank = {c.id: r for r, (c, _) in enumerate(dense, 1)}
-        lex_rank = {c.id: r for r, (c, _) in enumerate(lexical, 1)}
-        sim = {c.id: s for c, s in dense}
-        hits = [Hit(chunk=chunks[cid], score=final[cid], dense_rank=dense_rank.get(cid),
-                    lexical_rank=lex_rank.get(cid), dense_similarity=sim.get(cid))
-                for cid in sorted(final, key=lambda cid: (-final[cid], cid))]
+        hits = [Hit(chunk=chunks[cid], score=final[cid]) for cid in sorted(final, key=lambda cid: (-final[cid], cid))]
         articles = sorted(article_score, key=lambda a: (-article_score[a], a))
         return Ranking(hits=hits, articles=articles)
 

@@ -42,13 +42,10 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its fused score and the ranks each retriever gave it."""
+    """A retrieved chunk with its fused score."""
 
     chunk: Chunk
     score: float
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
-    dense_similarity: float | None = None
 
 
 @dataclass(frozen=True)
