@@ -6,6 +6,11 @@ from retrieval. The other passages of the same article stay, so the second ask i
 topic and names, no answer. The label is whether the best sentence the answerer picks contains a gold
 answer, so a hidden passage whose answer is repeated elsewhere still counts as answerable.
 
+A third ask swaps one name in the question for a name from elsewhere in the corpus ("How much aid did
+Mexico announce?" for "... did Harris announce?"): the words still match the answering sentence, but
+the question is about someone else, so it is unanswerable. Without these, nothing in the data teaches
+the model that a question's names must be in what answers it.
+
     python eval/calibrate.py [--dataset DIR] [--limit N]
 
 Prints the fitted weights (for rag/answer.py CONFIDENCE_WEIGHTS / CONFIDENCE_BIAS) and, for a range of
@@ -25,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rag import entities  # noqa: E402
+from rag.answer import question_entities  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.evaluate import contains, dataset_pipeline, load_questions  # noqa: E402
 from rag.retrieve import HybridRetriever  # noqa: E402
@@ -52,6 +59,37 @@ def examples(pipeline, questions):
     return rows
 
 
+def name_pool(pipeline) -> list[str]:
+    names = set()
+    for a in pipeline.list_articles():
+        names.update(e.text for e in entities.find("name", pipeline.get_article(a["id"]).text))
+    return sorted(names)
+
+
+def swapped_examples(pipeline, questions, pool, rng):
+    """Near misses made by putting another name from the corpus in place of one of the question's."""
+    rows = []
+    for q in questions:
+        words = q["question"].split()
+        names = [e for e in question_entities(q["question"])
+                 if not any(ch.isdigit() for ch in e) and not words[0].startswith(e)]
+        if not names:
+            continue
+        name = rng.choice(names)
+        gold = " ".join(pipeline.get_article(a).text for a in q["article_ids"]).lower()
+        other = next((n for n in (rng.choice(pool) for _ in range(50))
+                      if n.lower() not in gold and n.lower() not in q["question"].lower()), None)
+        if other is None:
+            continue
+        query = pipeline.make_query(q["question"].replace(name, other, 1))
+        qvec, ranking = pipeline.retrieve(query)
+        hits = HybridRetriever.cap(ranking.hits, query.k, pipeline.settings.max_per_article)
+        cands = pipeline.answerer.candidates(query.text, qvec, hits)
+        if cands:
+            rows.append((cands[0].features(), 0.0, q["id"], True))
+    return rows
+
+
 def fit_logistic(X, y, l2=1e-2, steps=4000, lr=0.5):
     w = np.zeros(X.shape[1])
     b = 0.0
@@ -75,8 +113,9 @@ def main() -> int:
     random.Random(13).shuffle(questions)
     questions = questions[: args.limit]
     half = len(questions) // 2
-    train = examples(pipeline, questions[:half])
-    test = examples(pipeline, questions[half:])
+    pool, rng = name_pool(pipeline), random.Random(7)
+    train = examples(pipeline, questions[:half]) + swapped_examples(pipeline, questions[:half], pool, rng)
+    test = examples(pipeline, questions[half:]) + swapped_examples(pipeline, questions[half:], pool, rng)
     X = np.array([r[0] for r in train])
     y = np.array([r[1] for r in train])
     w, b = fit_logistic(X, y)
@@ -87,7 +126,8 @@ def main() -> int:
     yt = np.array([r[1] for r in test])
     held = np.array([r[3] for r in test])
     p = 1 / (1 + np.exp(-(Xt @ w + b)))
-    print(f"test: {len(test)} examples, {int(held.sum())} unanswerable (gold passage hidden, answer in no passage left)")
+    print(f"test: {len(test)} examples, {int(held.sum())} unanswerable (gold passage hidden and no passage left "
+          "holds the answer, or a name swapped)")
     print("threshold  abst_precision  abst_recall  false_abstention(answerable)  answered_correct_rate")
     for t in np.arange(0.2, 0.81, 0.05):
         abst = p < t

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     max_per_article: int = Field(2, ge=1, le=20, description="Most passages taken from one article.")
     candidates: int = Field(60, ge=5, le=500, description="Candidates each retriever returns before fusion.")
     abstain_threshold: float = Field(
-        0.25,
+        0.2,
         ge=0.0,
         le=1.0,
         description="Answers with confidence below this abstain (calibrated by eval/calibrate.py).",

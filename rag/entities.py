@@ -12,6 +12,7 @@ from dataclasses import dataclass
 _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _NUMWORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|dozens?|hundreds|thousands|millions|billions)"
+_ORDINAL = r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-first)"
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|hundred|bn|m|k)\b)?"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 
@@ -24,7 +25,8 @@ PATTERNS: dict[str, re.Pattern] = {
     "date": re.compile(
         rf"(?:{_WEEKDAY},?\s)?{_MONTH}\.?\s\d{{1,2}}(?!\d)(?:st|nd|rd|th)?(?:,?\s\d{{4}})?"
         rf"|\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?{_MONTH}(?:,?\s\d{{4}})?"
-        rf"|{_MONTH}\s\d{{4}}|\b(?:1[5-9]|20)\d{{2}}s?\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+        rf"|{_MONTH}\s\d{{4}}|\b(?:1\d|20)\d{{2}}s?\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+        rf"|\b(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL})[\s-]century\b|{_NUM}\s(?:BC|BCE|AD|CE|BP|years ago)\b"
         rf"|\b(?:{_MONTH}|{_WEEKDAY})\b",
     ),
     "quantity": re.compile(
@@ -85,9 +87,15 @@ NUMBER_WORDS = {
 }
 
 
+_AUX = "did|does|do|was|were|is|are|will|would|can|could|has|have|had|should|shall|may|might|must"
+
+
 def expected_type(question: str) -> str | None:
     """The kind of span the question asks for, from its wh-phrase; None when no single type fits."""
     q = question.lower().strip()
+    # "When"/"where" ask for a time/place only as the question's own wh-word ("When did...", "...where
+    # was it?"), not as a clause inside a what-question ("What happens when the system fails?").
+    q = re.sub(rf"\b(when|where)\b(?!\s+(?:{_AUX})\b|['’]s\b|\s*\?)", r"\1clause", q)
     if re.search(r"\bhow much\b|\bwhat (?:was|is) the (?:cost|price|amount|value)|\bhow (?:expensive|costly)", q):
         return "money"
     if re.search(r"\bwhat (?:percent|percentage|share|proportion)\b|\bby how much\b", q):

@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from . import background
 from .types import Chunk
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -23,6 +24,11 @@ STOPWORDS = frozenset(
     its me my not of on or our she so than that the their them then there these they this those to was we
     were what when where which who whom why will with would you your""".split()
 )
+
+
+# Weight of general English in term weights, in chunks: an index of a few articles leans on it, one of
+# thousands hardly at all.
+BACKGROUND_CHUNKS = 1000
 
 
 class Analyzer:
@@ -36,6 +42,9 @@ class Analyzer:
     def __call__(self, text: str) -> list[str]:
         words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
         return self._stemmer.stemWords([w for w in words if w and w not in STOPWORDS])
+
+    def stem_words(self, words: list[str]) -> list[str]:
+        return self._stemmer.stemWords(words)
 
 
 def article_documents(chunks: list[Chunk]) -> dict[str, str]:
@@ -69,6 +78,7 @@ class LexicalIndex:
         self._published: dict[str, str | None] | None = None
         self.generation: str | None = None
         self._lock = threading.Lock()
+        self._background: dict[str, float] | None = None
 
     def ensure(self, generation: str, load_chunks) -> None:
         """Make the index match ``generation``: load it from disk, or rebuild it from ``load_chunks()``."""
@@ -143,9 +153,16 @@ class LexicalIndex:
         return True
 
     def idf(self, term: str) -> float:
-        """BM25's inverse document frequency of an analysed term; unseen terms count as rarest."""
-        n = len(self._chunks)
-        df = self._df.get(term, 0)
+        """Inverse document frequency of an analysed term, in BM25's form, over the index's chunks plus
+        BACKGROUND_CHUNKS pseudo-chunks of general English.
+
+        The pseudo-chunks are a prior: they decide the weights while the index is small (one article
+        cannot tell a name from a common word) and fade as real chunks outnumber them."""
+        if self._background is None:
+            self._background = background.stem_frequencies(self.analyzer.stem_words)
+        prior = BACKGROUND_CHUNKS * background.chunk_probability(self._background.get(term, 0.0))
+        n = len(self._chunks) + BACKGROUND_CHUNKS
+        df = self._df.get(term, 0) + prior
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:

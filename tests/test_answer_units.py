@@ -17,6 +17,11 @@ def test_expected_types():
     assert expected_type("Who is the president of the MPI?") == "person"
     assert expected_type("Which two countries is Harris visiting?") == "place"
     assert expected_type("Why did prices rise?") is None
+    # "when"/"where" inside a what-question is a clause, not the thing asked for
+    assert expected_type("What happens when the immune system is less active than normal?") is None
+    assert expected_type("When many people are arrested, what is a common tactic?") is None
+    assert expected_type("Where's the museum?") == "place"
+    assert expected_type("The summit is held where?") == "place"
 
 
 def test_entities():
@@ -25,6 +30,29 @@ def test_entities():
     assert "June 1, 2023" in [e.text for e in find("date", s)]
     assert [e.text for e in find("percent", s)] == ["8.5%"]
     assert "17" in [e.text for e in find("number", s)]
+    old = "The Mongols invaded in 1237, in the 13th century; the ice retreated 22,000 years ago (9000 BP)."
+    assert [e.text for e in find("date", old)] == ["1237", "13th century", "22,000 years ago", "9000 BP"]
+
+
+def test_a_dateline_is_not_what_a_sentence_is_about():
+    from rag.answer import DATELINE
+
+    assert DATELINE.sub("", "WASHINGTON – The United States is expected") == "The United States is expected"
+    assert DATELINE.sub("", "KYIV, Ukraine (AP) — Russian forces shelled") == "Russian forces shelled"
+    for kept in ("U.S. officials said on Monday", "The US – and its allies – said", "I think so"):
+        assert DATELINE.sub("", kept) == kept
+
+
+def test_small_index_weights_names_above_common_words(tmp_path):
+    """One article puts "Guatemala" in every chunk, like "trip"; general English still tells them apart."""
+    from rag.lexical import LexicalIndex
+
+    text = "Harris will visit Guatemala on her trip. The trip to Guatemala is long."
+    chunks = [Chunk(f"c{i}", "a", i, 0, len(text), text, "T") for i in range(3)]
+    index = LexicalIndex(tmp_path / "lexical")
+    index.ensure("g1", lambda: chunks)
+    stem = index.analyzer
+    assert index.idf(stem("Guatemala")[0]) > index.idf(stem("trip")[0]) > index.idf(stem("long")[0])
 
 
 def test_question_entities_and_coverage():

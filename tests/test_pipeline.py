@@ -51,6 +51,21 @@ def test_off_topic_questions_abstain(bundled, question):
     assert a.passages, "the passages read are still reported"
 
 
+@pytest.mark.parametrize("question", ["How much aid did Mexico announce for Guatemala?",
+                                      "How many vaccine doses will be shared with Guatemala?"])
+def test_near_misses_abstain(bundled, question):
+    """The article's words, someone else's story: the $310 million was Harris's, for the whole region."""
+    a = bundled.ask(question)
+    assert a.abstained, (a.answer, a.confidence)
+
+
+def test_a_one_article_index_still_answers_with_common_words(bundled):
+    # In one article "Harris" and "trip" are in every chunk; their weight comes from general English.
+    a = bundled.ask("How long is Harris's trip?")
+    assert not a.abstained
+    assert "three-day trip" in a.answer
+
+
 def test_reingest_is_idempotent(writable_bundled):
     p = writable_bundled
     before = p.stats()
