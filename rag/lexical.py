@@ -152,14 +152,18 @@ class LexicalIndex:
         self.generation = generation
         return True
 
+    def load_background(self) -> None:
+        """Load the general-English table now (about half a second) rather than on the first question."""
+        if self._background is None:
+            self._background = background.stem_frequencies(self.analyzer.stem_words)
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of an analysed term, in BM25's form, over the index's chunks plus
         BACKGROUND_CHUNKS pseudo-chunks of general English.
 
         The pseudo-chunks are a prior: they decide the weights while the index is small (one article
         cannot tell a name from a common word) and fade as real chunks outnumber them."""
-        if self._background is None:
-            self._background = background.stem_frequencies(self.analyzer.stem_words)
+        self.load_background()
         prior = BACKGROUND_CHUNKS * background.chunk_probability(self._background.get(term, 0.0))
         n = len(self._chunks) + BACKGROUND_CHUNKS
         df = self._df.get(term, 0) + prior

@@ -91,6 +91,7 @@ class Pipeline:
     def warm_up(self) -> None:
         """Load the model and the lexical index now, so the first question is as fast as the rest."""
         self.embedder.warm_up()
+        self.lexical.load_background()
         if self._open().count_articles():
             self._fresh_lexical()
 
