@@ -87,6 +87,23 @@ NUMBER_WORDS = {
 }
 
 
+_TIME_UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centur(?:y|ies))"
+_DURATION_AFTER = re.compile(rf"\s?(?:-\s?)?(?:more\s|full\s|straight\s)?{_TIME_UNIT}\b", re.I)
+
+
+def counts(question: str, text: str) -> list[Entity]:
+    """Numbers in ``text`` that can answer a how-many question.
+
+    "How many migrants...?" is not answered by the 20 of "the highest levels in 20 years": a number
+    followed by a unit of time counts time, so it answers only a question that asks for time.
+    """
+    found = find("number", text)
+    asked = re.search(r"\bhow many((?:\s+[\w-]+){1,3})", question.lower())
+    if not asked or any(re.fullmatch(_TIME_UNIT, w) for w in asked.group(1).split()):
+        return found
+    return [e for e in found if not _DURATION_AFTER.match(text, e.end)]
+
+
 _AUX = "did|does|do|was|were|is|are|will|would|can|could|has|have|had|should|shall|may|might|must"
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag.answer import entity_coverage, question_entities, residual_span
-from rag.entities import expected_type, find
+from rag.answer import ASKS_COUNT, entity_coverage, question_entities, residual_span
+from rag.entities import counts, expected_type, find
 from rag.errors import BadInput
 from rag.highlight import parse_ranges, segments
 from rag.lexical import Analyzer, article_documents
@@ -32,6 +32,20 @@ def test_entities():
     assert "17" in [e.text for e in find("number", s)]
     old = "The Mongols invaded in 1237, in the 13th century; the ice retreated 22,000 years ago (9000 BP)."
     assert [e.text for e in find("date", old)] == ["1237", "13th century", "22,000 years ago", "9000 BP"]
+
+
+def test_a_duration_is_not_a_count_of_something_else():
+    text = "Arrests rose to the highest levels in 20 years, with 4,000 people held over three days."
+    assert [e.text for e in counts("How many people were held?", text)] == ["4,000"]
+    assert [e.text for e in counts("How many years did it take?", text)] == ["20", "4,000", "three"]
+    assert [e.text for e in counts("How many more days were they held?", text)] == ["20", "4,000", "three"]
+
+
+def test_only_a_question_that_asks_how_many_is_a_count_question():
+    assert ASKS_COUNT.match("How many people live in Honduras?")
+    assert ASKS_COUNT.match("In how many cities did it rain?")
+    assert not ASKS_COUNT.match("How was it decided how many ministers each camp got?")
+    assert not ASKS_COUNT.match("How long did the plague last?")
 
 
 def test_a_dateline_is_not_what_a_sentence_is_about():

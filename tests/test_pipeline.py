@@ -59,6 +59,14 @@ def test_near_misses_abstain(bundled, question):
     assert a.abstained, (a.answer, a.confidence)
 
 
+@pytest.mark.parametrize("question", ["How many migrants were taken into custody in March?",
+                                      "How many people live in Honduras?"])
+def test_a_count_question_without_a_count_in_the_evidence_abstains(bundled, question):
+    """The article says the January figure rose to the "highest levels in 20 years": 20 counts years."""
+    a = bundled.ask(question)
+    assert a.abstained, (a.answer, a.short_answer, a.confidence)
+
+
 def test_a_one_article_index_still_answers_with_common_words(bundled):
     # In one article "Harris" and "trip" are in every chunk; their weight comes from general English.
     a = bundled.ask("How long is Harris's trip?")
