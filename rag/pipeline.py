@@ -311,6 +311,10 @@ class Pipeline:
         t1 = time.perf_counter()
         articles = self.store.get_articles([h.chunk.article_id for h in hits])
         extractive = self.answerer.answer(query.text, qvec, hits, articles)
+        if not hits and (query.since or query.until):
+            span = " ".join(f"{name} {value}" for name, value in (("from", query.since), ("to", query.until)) if value)
+            extractive = replace(extractive, notice=f"No dated article in the index was published {span}. "
+                                                    "Widen or clear the dates to search everything.")
         llm = self.llm if hits else None
         if llm is None:
             # The extractive answer is complete at once; it is sent in word-sized pieces so every

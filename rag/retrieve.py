@@ -40,10 +40,11 @@ class Ranking:
     articles: list[str] = field(default_factory=list)  # every candidate article, best first
 
 
-def in_range(published: str | None, since: str | None, until: str | None) -> bool:
-    if since and (not published or published < since):
-        return False
-    return not (until and (not published or published > until))
+def in_range(published: str | None, since: str | None, until: str | None, keep_undated: bool = False) -> bool:
+    """Whether an article's date is within [since, until]; an undated one is in only if ``keep_undated``."""
+    if not published:
+        return keep_undated or not (since or until)
+    return not (since and published < since) and not (until and published > until)
 
 
 def recency_weight(published: str | None, as_of: str, half_life_days: float = 30.0) -> float:
@@ -76,14 +77,17 @@ class HybridRetriever:
         until = q.until
         if q.as_of and (not until or q.as_of < until):
             until = q.as_of  # nothing published after the time of asking can be its answer
+        # A date range the user asks for admits only dated articles; the time of asking alone only
+        # favours recent ones, so an undated article stays in the running.
+        keep = not (q.since or q.until)
         n = self.candidates
         vec = self.embedder.embed_query(q.search_text) if query_vector is None else query_vector
-        dense = self.store.dense_query(vec, n, since=q.since, until=until)
+        dense = self.store.dense_query(vec, n, since=q.since, until=until, keep_undated=keep)
         lexical = [(c, s) for c, s in self.lexical.search(q.search_text, n * 3)
-                   if in_range(c.published, q.since, until)][:n]
-        dense_articles = self.store.dense_article_query(vec, n, since=q.since, until=until)
+                   if in_range(c.published, q.since, until, keep)][:n]
+        dense_articles = self.store.dense_article_query(vec, n, since=q.since, until=until, keep_undated=keep)
         lexical_articles = [(a, s) for a, s in self.lexical.search_articles(q.search_text, n * 3)
-                            if in_range(self.lexical.published(a), q.since, until)][:n]
+                            if in_range(self.lexical.published(a), q.since, until, keep)][:n]
         return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)
 
     @staticmethod

@@ -233,29 +233,34 @@ class ChromaStore:
                 yield _chunk_from(i, m, d)
 
     def dense_query(
-        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
+        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
+        keep_undated: bool = False,
     ) -> list[tuple[Chunk, float]]:
         """Nearest chunks by cosine similarity, best first, within the optional date range."""
-        res = self._query(self.chunks, vector, n, since, until, ["metadatas", "documents", "distances"])
+        res = self._query(self.chunks, vector, n, since, until, keep_undated,
+                          ["metadatas", "documents", "distances"])
         return [
             (_chunk_from(i, m, d), 1.0 - float(dist))
             for i, m, d, dist in zip(res["ids"], res["metadatas"], res["documents"], res["distances"])
         ]
 
     def dense_article_query(
-        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None
+        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
+        keep_undated: bool = False,
     ) -> list[tuple[str, float]]:
         """Nearest articles by the mean of their chunk vectors: (article id, cosine similarity), best first."""
-        res = self._query(self.articles, vector, n, since, until, ["distances"])
+        res = self._query(self.articles, vector, n, since, until, keep_undated, ["distances"])
         return [(i, 1.0 - float(dist)) for i, dist in zip(res["ids"], res["distances"])]
 
-    def _query(self, collection, vector, n: int, since: str | None, until: str | None, include: list[str]):
+    def _query(self, collection, vector, n: int, since: str | None, until: str | None, keep_undated: bool,
+               include: list[str]):
         total = collection.count()
         if total == 0:
             return {"ids": [], "metadatas": [], "documents": [], "distances": []}
         clauses = []
-        if since:
-            clauses.append({"published_ord": {"$gte": date_ord(since)}})
+        if since or (until and not keep_undated):
+            # Undated articles are stored with published_ord 0, below every real date.
+            clauses.append({"published_ord": {"$gte": date_ord(since) if since else 1}})
         if until:
             clauses.append({"published_ord": {"$lte": date_ord(until)}})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)

@@ -7,6 +7,7 @@ from rag.entities import counts, expected_type, find
 from rag.errors import BadInput
 from rag.highlight import parse_ranges, segments
 from rag.lexical import Analyzer, article_documents
+from rag.retrieve import in_range
 from rag.types import Chunk
 
 
@@ -46,6 +47,15 @@ def test_only_a_question_that_asks_how_many_is_a_count_question():
     assert ASKS_COUNT.match("In how many cities did it rain?")
     assert not ASKS_COUNT.match("How was it decided how many ministers each camp got?")
     assert not ASKS_COUNT.match("How long did the plague last?")
+
+
+def test_date_ranges_and_undated_articles():
+    assert in_range("2022-03-01", "2022-03-01", "2022-03-01")
+    assert not in_range("2022-03-02", None, "2022-03-01")
+    assert not in_range("2022-02-28", "2022-03-01", None)
+    assert in_range(None, None, None)
+    assert not in_range(None, None, "2022-03-01") and not in_range(None, "2022-03-01", None)
+    assert in_range(None, None, "2022-03-01", keep_undated=True)
 
 
 def test_a_dateline_is_not_what_a_sentence_is_about():

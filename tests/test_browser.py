@@ -96,6 +96,27 @@ def test_unanswerable_question_is_styled_as_abstention(page, server):
     page.screenshot(path=str(ARTIFACTS / "04-abstention.png"), full_page=True)
 
 
+def test_date_filters_are_sent_with_the_question(page, server):
+    """The bundled article is dated 2023-05-31. "Favour the latest news" sends the browser's own date."""
+    page.goto(server.url)
+    page.get_by_text("Dates").click()
+    page.get_by_label("Published from").fill("2024-01-01")
+    answer = ask(page, "How much aid was announced?")
+    assert "abstained" in answer.get_attribute("class")
+    assert "published from 2024-01-01" in answer.locator(".notice").inner_text()
+    page.get_by_label("Published from").fill("2023-05-01")
+    page.get_by_label("to", exact=True).fill("2023-06-30")
+    page.get_by_label("Favour the latest news").check()
+    with page.expect_request("**/api/ask/stream") as req:
+        answer = ask(page, "How much aid was announced?")
+    body = req.value.post_data_json
+    today = page.evaluate("(() => { const d = new Date(); return [d.getFullYear(), String(d.getMonth() + 1).padStart(2, '0'),"
+                          " String(d.getDate()).padStart(2, '0')].join('-'); })()")
+    assert (body["since"], body["until"], body["as_of"]) == ("2023-05-01", "2023-06-30", today)
+    assert "$310 million" in answer.locator(".short-answer").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "04b-date-filters.png"), full_page=True)
+
+
 def test_conversation_keeps_turns_and_shift_enter_adds_a_newline(page, server):
     page.goto(server.url)
     ask(page, "How much aid was announced?")

@@ -171,6 +171,21 @@ def test_date_filters(bundled):
         bundled.ask("How much aid was announced?", since="2024-01-01", until="2023-01-01")
     a = bundled.ask("How much aid was announced?", since="2024-01-01")
     assert a.abstained and a.passages == []
+    assert a.notice == ("No dated article in the index was published from 2024-01-01. "
+                        "Widen or clear the dates to search everything.")
+
+
+def test_a_date_range_drops_undated_articles_but_the_time_of_asking_keeps_them(pipeline, tmp_path):
+    (tmp_path / "dam.md").write_text("---\ntitle: Dam repair\n---\nThe county spent $4 million repairing the Oakfield dam.")
+    (tmp_path / "levee.md").write_text("---\ntitle: Levee repair\npublished: 2022-03-01\n---\n"
+                                       "The city spent $9 million repairing the Riverside levee.")
+    pipeline.index([tmp_path / "dam.md", tmp_path / "levee.md"])
+    q = "How much did the county spend repairing the Oakfield dam?"
+    asked_today = pipeline.ask(q, as_of="2022-03-10")
+    assert asked_today.short_answer == "$4 million" and {p.article_id for p in asked_today.passages} == {"dam", "levee"}
+    ranged = pipeline.ask(q, until="2022-03-10")
+    assert {p.article_id for p in ranged.passages} == {"levee"}  # both searches, dense and BM25, agree
+    assert {p.article_id for p in pipeline.ask(q, as_of="2022-02-01").passages} == {"dam"}
 
 
 def test_bad_files_do_not_abort_a_batch(pipeline, tmp_path):

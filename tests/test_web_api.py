@@ -181,6 +181,18 @@ def test_no_js_form_renders_the_answer_partial(live):
     assert 'class="answer abstained"' in r.text
 
 
+def test_no_js_form_applies_and_keeps_the_date_filters(live):
+    """The bundled article is dated 2023-05-31: a range after it finds nothing, one around it answers."""
+    q = "How much aid was announced?"
+    r = live.post("/", data={"question": q, "since": "2024-01-01", "until": ""})
+    assert 'class="answer abstained"' in r.text
+    assert 'name="since" value="2024-01-01"' in r.text and "<details class=\"filters\" open>" in r.text
+    r = live.post("/", data={"question": q, "since": "2023-05-01", "until": "2023-06-30", "recent": "1"})
+    assert "$310 million" in r.text and 'name="recent" value="1" checked' in r.text
+    r = live.post("/", data={"question": q, "since": "May 2023"})
+    assert r.status_code == 400 and "YYYY-MM-DD" in r.text
+
+
 def test_writes_disabled_without_a_token(bundled_index, embedder):
     app = create_app(pipeline=Pipeline(make_settings(bundled_index), embedder=embedder))
     with LiveServer(app) as server:

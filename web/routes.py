@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,26 @@ def _index_summary(request: Request) -> dict:
     return {"count": len(articles), "articles": articles}
 
 
+NO_FILTERS = {"since": None, "until": None, "recent": False}
+
+
 @router.get("/", response_class=HTMLResponse)
 def chat_page(request: Request):
-    return _render(request, "chat.html", {"index": _index_summary(request), "answer": None, "question": ""})
+    return _render(request, "chat.html", {"index": _index_summary(request), "answer": None, "question": "",
+                                          "filters": NO_FILTERS})
 
 
 @router.post("/", response_class=HTMLResponse)
-def chat_form(request: Request, question: str = Form(""), k: str = Form("")):
+def chat_form(request: Request, question: str = Form(""), k: str = Form(""), since: str = Form(""),
+              until: str = Form(""), recent: str = Form("")):
     """The no-JavaScript path: a plain form POST rendered through the same _answer.html partial."""
-    answer = _pipeline(request).ask(question, k=_k(k)).to_dict()
-    return _render(request, "chat.html", {"index": _index_summary(request), "answer": answer, "question": question})
+    filters = {"since": since or None, "until": until or None, "recent": bool(recent)}
+    # Without JavaScript the browser's own date is unknown; the server's today stands in for it.
+    as_of = date.today().isoformat() if recent else None
+    answer = _pipeline(request).ask(question, k=_k(k), since=filters["since"], until=filters["until"],
+                                    as_of=as_of).to_dict()
+    return _render(request, "chat.html", {"index": _index_summary(request), "answer": answer, "question": question,
+                                          "filters": filters})
 
 
 @router.post("/api/ask")

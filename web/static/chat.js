@@ -134,6 +134,21 @@
     return rest;
   }
 
+  function localToday() {
+    var d = new Date();
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+  }
+  // The reader's own date is the time of asking, so "this week" means this week where they are.
+  function dateFilters() {
+    var f = {};
+    var since = document.getElementById("since"), until = document.getElementById("until");
+    var recent = document.getElementById("recent");
+    if (since && since.value) f.since = since.value;
+    if (until && until.value) f.until = until.value;
+    if (recent && recent.checked) f.as_of = localToday();
+    return f;
+  }
+
   async function ask(question) {
     var turn = el("div", "turn");
     turn.appendChild(el("p", "question", question));
@@ -150,7 +165,7 @@
       var resp = await fetch("/api/ask/stream", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-        body: JSON.stringify({ question: question, history: asked.slice(-5) })
+        body: JSON.stringify(Object.assign({ question: question, history: asked.slice(-5) }, dateFilters()))
       });
       if (!resp.ok) {
         var msg = "The request was rejected (" + resp.status + ").";
