@@ -41,6 +41,11 @@ FILLER = {"also", "still", "just", "now", "only", "even", "already", "then", "sa
           "reportedly", "however", "which", "that", "who", "whom", "whose", "there", "here", "more", "most"}
 _WH = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do", "is", "are",
        "was", "were", "will", "would", "can", "could", "has", "have", "had", "in", "on", "at", "the", "a", "an"}
+# When something happened, not what: a run of only these never answers a question that reaches
+# residual_span (date questions are answered from typed dates).
+WHEN_WORDS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "yesterday",
+              "tonight", "tomorrow", "weekend", "on", "early", "late", "last", "this", "next", "morning",
+              "afternoon", "evening", "night"}
 _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"}
 
@@ -290,7 +295,7 @@ def residual_span(sentence: str, q_terms: set[str], analyzer, max_words: int = 1
             run = run[1:]
         while run and (not analyzer(words[run[-1]][2]) or words[run[-1]][2].lower() in FILLER):
             run = run[:-1]
-        if not run:
+        if not run or all(words[i][2].lower().strip(".,") in WHEN_WORDS for i in run):
             continue
         before = any(is_term[j] for j in range(max(0, run[0] - 2), run[0]))
         after = any(is_term[j] for j in range(run[-1] + 1, min(len(words), run[-1] + 3)))

@@ -94,6 +94,13 @@ def test_residual_span_picks_the_words_between_question_words():
     assert residual_span(s, q, analyzer) == "vaccines"
 
 
+def test_a_weekday_alone_is_not_a_residual_answer():
+    analyzer = Analyzer()
+    q = set(analyzer("Which type of extreme weather swept through several European countries?"))
+    s = "Heat waves swept through several European countries on Monday."
+    assert residual_span(s, q, analyzer) == "Heat waves"
+
+
 def test_highlight_ranges():
     assert parse_ranges(["5-8", "0-3", "2-4"], 10) == [(0, 4), (5, 8)]
     assert segments("abcdefghij", [(0, 4), (5, 8)]) == [("abcd", True), ("e", False), ("fgh", True), ("ij", False)]
