@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import entities
+from . import entities, places
 from .chunk import split_sentences
 from .types import Answer, Article, Citation, Hit, Passage
 
@@ -52,7 +52,10 @@ _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augu
 
 # A news dateline ("WASHINGTON –", "KYIV, Ukraine (AP) —") says where the story was filed, not what
 # the sentence is about, so it does not count as the sentence naming that place.
-DATELINE = re.compile(r"^[A-Z][A-Z.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?(?:\s\([\w. ]{1,20}\))?\s*[–—-]{1,2}\s+")
+DATELINE = re.compile(
+    r"^[A-Z][A-Z.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?(?:\s\([\w. ]{1,20}\))?\s*[–—-]{1,2}\s+"
+    r"|^(?:[A-Z][\w.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?\s)?\((?:CNN|AP|AFP|Reuters|UPI|Bloomberg|BBC|NPR)"
+    r"(?:\s[A-Z][a-z]+)?\)\s*(?:[–—-]{1,2}\s*)?")
 
 NAMED_FOCUS = re.compile(
     r"^\s*(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|may|might|"
@@ -171,7 +174,9 @@ class ExtractiveAnswerer:
             c.sentence_overlap = overlap(content)
             c.lexical = 0.6 * c.sentence_overlap + 0.4 * passage_overlap[c.hit.chunk.id]
             c.coverage = entity_coverage(q_entities, content)
-            c.typed = [e for e in self._typed(kind, c.text, question) if _norm(_strip_possessive(e.text)) not in q_norm] if kind else []
+            lead = len(c.text) - len(content)  # the dateline names where the story was filed, not an answer
+            c.typed = [e for e in self._typed(kind, c.text, question)
+                       if e.start >= lead and _norm(_strip_possessive(e.text)) not in q_norm] if kind else []
             c.type_missing = bool(kind) and not c.typed
             c.score = (W_DENSE * c.dense + W_LEXICAL * c.lexical + W_TYPE * (not c.type_missing)
                        + W_COVERAGE * c.coverage + W_RANK / c.passage)
@@ -185,8 +190,18 @@ class ExtractiveAnswerer:
             found = entities.find("quantity", text) or entities.find("number", text)
         if not found and kind == "percent":
             found = entities.find("number", text)
-        if not found and kind == "place":
-            found = entities.find("name", text)
+        if kind == "place":
+            listed = places.asked_list(question)
+            if listed:
+                # "Which country...?" is answered by a country, wherever the sentence puts it.
+                spans = places.find(text, listed)
+                if places.asks_several(question):
+                    spans = places.joined(text, spans)
+                in_list = [entities.Entity("place", s, e, t) for s, e, t in spans]
+                if in_list:
+                    return in_list
+            if not found:
+                found = entities.find("name", text)
         return found
 
     @staticmethod
@@ -261,7 +276,8 @@ class ExtractiveAnswerer:
             text = ranked[0].text
             named = [entities.Entity("name", m.start(1), m.end(1), m.group(1)) for m in QUOTED.finditer(text)]
             named += entities.find("name", text)
-            named = [e for e in named if _norm(_strip_possessive(e.text)) not in q_norm]
+            lead = len(text) - len(DATELINE.sub("", text))
+            named = [e for e in named if e.start >= lead and _norm(_strip_possessive(e.text)) not in q_norm]
             if named:
                 anchors = [m.start() for m in re.finditer(r"\w+", text) if set(self.analyzer(m.group(0))) & q_terms]
                 best = min(named, key=lambda e: (_distance(e.start, anchors, default=0), e.start))

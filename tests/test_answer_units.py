@@ -63,8 +63,26 @@ def test_a_dateline_is_not_what_a_sentence_is_about():
 
     assert DATELINE.sub("", "WASHINGTON – The United States is expected") == "The United States is expected"
     assert DATELINE.sub("", "KYIV, Ukraine (AP) — Russian forces shelled") == "Russian forces shelled"
-    for kept in ("U.S. officials said on Monday", "The US – and its allies – said", "I think so"):
+    assert DATELINE.sub("", "(CNN) A wildfire raging") == "A wildfire raging"
+    assert DATELINE.sub("", "New York (CNN Business) Sprite is retiring") == "Sprite is retiring"
+    for kept in ("U.S. officials said on Monday", "The US – and its allies – said", "I think so",
+                 "Senator Smith (D) said"):
         assert DATELINE.sub("", kept) == kept
+
+
+def test_country_state_and_continent_lists():
+    from rag import places
+
+    text = "Sri Lanka is bankrupt, unlike South Sudan or the Philippines; Colombia's vote."
+    assert [n for _, _, n in places.find(text, places.COUNTRIES)] == ["Sri Lanka", "South Sudan", "Philippines", "Colombia"]
+    assert places.find("a china cup and a turkey dinner", places.COUNTRIES) == []
+    assert places.asked_list("Which country is now bankrupt?") == places.COUNTRIES
+    assert "Kansas" in places.asked_list("Voters in which state rejected the amendment?")
+    assert places.asked_list("Which city hosted the summit?") is None
+    text = "trips to Guatemala and Mexico, then Kansas, Ohio and Utah"
+    spans = places.joined(text, places.find(text, places.US_STATES + places.COUNTRIES))
+    assert [n for _, _, n in spans] == ["Guatemala and Mexico", "Kansas, Ohio and Utah"]
+    assert places.asks_several("Which two countries is Harris visiting?") and not places.asks_several("Which country?")
 
 
 def test_small_index_weights_names_above_common_words(tmp_path):

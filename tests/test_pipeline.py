@@ -188,6 +188,19 @@ def test_a_date_range_drops_undated_articles_but_the_time_of_asking_keeps_them(p
     assert {p.article_id for p in pipeline.ask(q, as_of="2022-02-01").passages} == {"dam"}
 
 
+def test_which_country_is_answered_with_a_country_and_never_the_dateline(pipeline, tmp_path):
+    (tmp_path / "lanka.md").write_text(
+        "---\ntitle: Debt crisis\npublished: 2022-07-05\n---\n"
+        "Colombo, Sri Lanka (CNN) Sri Lanka is “bankrupt,” Prime Minister Ranil Wickremesinghe said Tuesday, "
+        "as the country suffers its worst financial crisis in decades.")
+    (tmp_path / "sprite.md").write_text(
+        "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
+        "Atlanta (CNN Business) Retiring its green plastic bottles after 60 years is the plan at Sprite, the company said.")
+    pipeline.index([tmp_path])
+    assert pipeline.ask("Which country is now bankrupt, according to its prime minister?").short_answer == "Sri Lanka"
+    assert pipeline.ask("Which beverage is retiring its green plastic bottles?").short_answer == "Sprite"
+
+
 def test_bad_files_do_not_abort_a_batch(pipeline, tmp_path):
     src = tmp_path / "mixed"
     src.mkdir()
