@@ -25,7 +25,7 @@ Saint Lucia|Samoa|San Marino|Saudi Arabia|Senegal|Serbia|Seychelles|Sierra Leone
 Solomon Islands|Somalia|South Africa|South Korea|South Sudan|Spain|Sri Lanka|Sudan|Suriname|Sweden|Switzerland|
 Syria|Taiwan|Tajikistan|Tanzania|Thailand|Togo|Tonga|Trinidad and Tobago|Tunisia|Turkey|Turkiye|Turkmenistan|
 Tuvalu|Uganda|Ukraine|United Arab Emirates|UAE|United Kingdom|UK|Britain|Great Britain|England|Scotland|Wales|
-Northern Ireland|United States|United States of America|America|Uruguay|Uzbekistan|Vanuatu|Vatican|Venezuela|
+Northern Ireland|United States|United States of America|Uruguay|Uzbekistan|Vanuatu|Vatican|Venezuela|
 Vietnam|Yemen|Zambia|Zimbabwe|Hong Kong|Greenland|Puerto Rico
 """
 

@@ -76,6 +76,7 @@ def test_country_state_and_continent_lists():
     text = "Sri Lanka is bankrupt, unlike South Sudan or the Philippines; Colombia's vote."
     assert [n for _, _, n in places.find(text, places.COUNTRIES)] == ["Sri Lanka", "South Sudan", "Philippines", "Colombia"]
     assert places.find("a china cup and a turkey dinner", places.COUNTRIES) == []
+    assert places.find("migrants from Latin America", places.COUNTRIES) == []
     assert places.asked_list("Which country is now bankrupt?") == places.COUNTRIES
     assert "Kansas" in places.asked_list("Voters in which state rejected the amendment?")
     assert places.asked_list("Which city hosted the summit?") is None
