@@ -50,8 +50,9 @@ _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augu
            "november", "december"}
 
 
-# A news dateline ("WASHINGTON –", "KYIV, Ukraine (AP) —") says where the story was filed, not what
-# the sentence is about, so it does not count as the sentence naming that place.
+# A news dateline ("WASHINGTON –", "KYIV, Ukraine (AP) —", "New York (CNN Business)") says where the
+# story was filed and who sent it, not what the sentence is about: it neither names the sentence's place
+# nor answers a question.
 DATELINE = re.compile(
     r"^[A-Z][A-Z.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?(?:\s\([\w. ]{1,20}\))?\s*[–—-]{1,2}\s+"
     r"|^(?:[A-Z][\w.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?\s)?\((?:CNN|AP|AFP|Reuters|UPI|Bloomberg|BBC|NPR)"
