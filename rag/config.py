@@ -53,9 +53,5 @@ class Settings(BaseSettings):
         return self.index_dir / "chroma"
 
     @property
-    def articles_dir(self) -> Path:
-        return self.index_dir / "articles"
-
-    @property
     def lexical_dir(self) -> Path:
         return self.index_dir / "lexical"

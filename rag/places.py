@@ -47,6 +47,7 @@ def _names(listing: str) -> tuple[str, ...]:
 COUNTRIES = _names(_COUNTRY_LIST)
 US_STATES = _names(_US_STATE_LIST)
 CONTINENTS = _names(_CONTINENT_LIST)
+STATES = US_STATES + COUNTRIES  # "state" also means a country ("member states", "Gulf states")
 _PATTERNS: dict[tuple[str, ...], re.Pattern] = {}
 
 _ASKED = re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+)?(countr(?:y|ies)|nations?|states?|continents?)\b", re.I)
@@ -61,7 +62,7 @@ def asked_list(question: str) -> tuple[str, ...] | None:
     if word.startswith(("countr", "nation")):
         return COUNTRIES
     if word.startswith("state"):
-        return US_STATES + COUNTRIES  # "state" also means a country ("member states", "Gulf states")
+        return STATES
     return CONTINENTS
 
 
