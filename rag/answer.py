@@ -161,7 +161,7 @@ class ExtractiveAnswerer:
         weight = {t: self.idf(t) for t in q_terms}
         q_weight = sum(weight.values()) or 1.0
         kind = entities.expected_type(question)
-        q_norm = _norm(question)
+        restates = restater(question, self.analyzer)
 
         def overlap(text: str) -> float:
             return sum(weight[t] for t in q_terms & set(self.analyzer(text))) / q_weight
@@ -177,7 +177,7 @@ class ExtractiveAnswerer:
             c.coverage = entity_coverage(q_entities, content)
             lead = len(c.text) - len(content)  # the dateline names where the story was filed, not an answer
             c.typed = [e for e in self._typed(kind, c.text, question)
-                       if e.start >= lead and _norm(_strip_possessive(e.text)) not in q_norm] if kind else []
+                       if e.start >= lead and not restates(e.text)] if kind else []
             c.type_missing = bool(kind) and not c.typed
             c.score = (W_DENSE * c.dense + W_LEXICAL * c.lexical + W_TYPE * (not c.type_missing)
                        + W_COVERAGE * c.coverage + W_RANK / c.passage)
@@ -273,17 +273,29 @@ class ExtractiveAnswerer:
             return None
         if NAMED_FOCUS.match(question):
             # "Which show ...", "What company ...": the answer is usually a name or a quoted title.
-            q_norm = _norm(question)
+            restates = restater(question, self.analyzer)
             text = ranked[0].text
             named = [entities.Entity("name", m.start(1), m.end(1), m.group(1)) for m in QUOTED.finditer(text)]
             named += entities.find("name", text)
             lead = len(text) - len(DATELINE.sub("", text))
-            named = [e for e in named if e.start >= lead and _norm(_strip_possessive(e.text)) not in q_norm]
+            named = [e for e in named if e.start >= lead and not restates(e.text)]
             if named:
                 anchors = [m.start() for m in re.finditer(r"\w+", text) if set(self.analyzer(m.group(0))) & q_terms]
                 best = min(named, key=lambda e: (_distance(e.start, anchors, default=0), e.start))
                 return best.text.strip(" ,.;:")
         return residual_span(ranked[0].text, q_terms, self.analyzer)
+
+
+def restater(question: str, analyzer):
+    """A test for spans that only repeat the question: "Mexicans" does not answer "Who won the Mexican
+    elections?", however well the sentence around it matches."""
+    q_norm, q_terms = _norm(question), set(analyzer(question))
+
+    def restates(span: str) -> bool:
+        terms = set(analyzer(span))
+        return _norm(_strip_possessive(span)) in q_norm or (bool(terms) and terms <= q_terms)
+
+    return restates
 
 
 def _distance(position: int, anchors: list[int], default: float = math.inf) -> float:

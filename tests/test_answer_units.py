@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.answer import ASKS_COUNT, entity_coverage, question_entities, residual_span
+from rag.answer import ASKS_COUNT, entity_coverage, question_entities, residual_span, restater
 from rag.entities import counts, expected_type, find
 from rag.errors import BadInput
 from rag.highlight import parse_ranges, segments
@@ -111,6 +111,16 @@ def test_residual_span_picks_the_words_between_question_words():
     q = set(analyzer("What has the Biden administration committed to sharing with both countries?"))
     s = "The Biden administration has also committed to sharing vaccines with both countries."
     assert residual_span(s, q, analyzer) == "vaccines"
+
+
+def test_a_span_that_only_repeats_the_question_is_not_an_answer():
+    restates = restater("Who won the Mexican elections?", Analyzer())
+    assert restates("Mexicans")  # an inflection of a question word says nothing new
+    assert restates("the Mexican elections")
+    assert not restates("Lopez Obrador")
+    assert not restates("Mexican President Lopez Obrador")
+    assert not restater("How many people died?", Analyzer())("20")
+    assert restater("What happened in 2020?", Analyzer())("2020")
 
 
 def test_a_weekday_alone_is_not_a_residual_answer():
