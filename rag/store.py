@@ -31,6 +31,9 @@ def _published_ord(published: str | None) -> int:
     return int(published.replace("-", "")) if published else 0
 
 
+OVERFETCH = 4  # results a date-bounded search fetches unfiltered, per result wanted
+
+
 def date_ord(iso: str) -> int:
     return int(iso.replace("-", ""))
 
@@ -257,17 +260,29 @@ class ChromaStore:
         total = collection.count()
         if total == 0:
             return {"ids": [], "metadatas": [], "documents": [], "distances": []}
-        clauses = []
-        if since or (until and not keep_undated):
-            # Undated articles are stored with published_ord 0, below every real date.
-            clauses.append({"published_ord": {"$gte": date_ord(since) if since else 1}})
-        if until:
-            clauses.append({"published_ord": {"$lte": date_ord(until)}})
-        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        # Undated articles are stored with published_ord 0, below every real date.
+        low = (date_ord(since) if since else 1) if since or (until and not keep_undated) else None
+        high = date_ord(until) if until else None
+        if low is None and high is None:
+            return self._search(collection, vector, min(n, total), None, include)
+        # Chroma's filtered search is about ten times slower than a plain one here (45 ms against 4 ms
+        # on 19,000 chunks). A date bound such as the time of asking usually admits most of the index,
+        # so the plain search's top 4n, filtered here, already holds the filtered top n. Only a narrow
+        # range that leaves fewer than n of them falls back to the filtered search.
+        wide = self._search(collection, vector, min(OVERFETCH * n, total), None, sorted(set(include) | {"metadatas"}))
+        keep = [i for i, m in enumerate(wide["metadatas"])
+                if (low is None or m.get("published_ord", 0) >= low) and (high is None or m.get("published_ord", 0) <= high)]
+        if len(keep) >= n or len(wide["ids"]) >= total:
+            return {k: [v[i] for i in keep[:n]] if v else v for k, v in wide.items()}
+        clauses = ([{"published_ord": {"$gte": low}}] if low is not None else []) + (
+            [{"published_ord": {"$lte": high}}] if high is not None else [])
+        where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return self._search(collection, vector, min(n, total), where, include)
+
+    def _search(self, collection, vector, n: int, where: dict | None, include: list[str]):
         try:
             res = collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=min(n, total), where=where,
-                include=include,
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=include,
             )
         except Exception as e:
             raise StoreError(f"Vector search in {self.location} failed: {e}") from e
