@@ -58,9 +58,13 @@ DATELINE = re.compile(
     r"|^(?:[A-Z][\w.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?\s)?\((?:CNN|AP|AFP|Reuters|UPI|Bloomberg|BBC|NPR)"
     r"(?:\s[A-Z][a-z]+)?\)\s*(?:[–—-]{1,2}\s*)?")
 
+# "Which show ...", "What company ...": a which/what phrase that asks for a thing by its kind. It may
+# open the question, follow a fronted phrase or an earlier sentence ("After more than 60 years, which
+# beverage...", "... died this week. Which team...") or a preposition ("a visit to which area").
 NAMED_FOCUS = re.compile(
-    r"^\s*(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|may|might|"
-    r"kind|type|sort|happened|happens)\b)[a-z]+", re.I)
+    r"(?:^\s*|[.?!,;:]\s+|\b(?:at|to|in|into|of|for|from|with|by|on|near|about|against|behind|under|over)\s+)"
+    r"(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|may|might|"
+    r"kinds?|types?|sorts?|happened|happens)\b)[a-z]+", re.I)
 QUOTED = re.compile(r"[“\"]([^”\"]{2,80}?)[,.]?[”\"]")
 
 
@@ -271,7 +275,7 @@ class ExtractiveAnswerer:
                 return None
         if not ranked:
             return None
-        if NAMED_FOCUS.match(question):
+        if NAMED_FOCUS.search(question):
             # "Which show ...", "What company ...": the answer is usually a name or a quoted title.
             restates = restater(question, self.analyzer)
             text = ranked[0].text
@@ -283,7 +287,7 @@ class ExtractiveAnswerer:
                 anchors = [m.start() for m in re.finditer(r"\w+", text) if set(self.analyzer(m.group(0))) & q_terms]
                 best = min(named, key=lambda e: (_distance(e.start, anchors, default=0), e.start))
                 return best.text.strip(" ,.;:")
-        return residual_span(ranked[0].text, q_terms, self.analyzer)
+        return residual_span(DATELINE.sub("", ranked[0].text), q_terms, self.analyzer)
 
 
 def restater(question: str, analyzer):

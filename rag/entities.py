@@ -73,6 +73,14 @@ def _names(text: str, kind: str) -> list[Entity]:
             if not rest:
                 continue
             s, t = s + len(first) + 1, rest
+        # "the Denver Broncos Tuesday": a trailing weekday says when, and is not part of the name.
+        words = t.split(" ")
+        while len(words) > 1 and re.fullmatch(rf"{_WEEKDAY}|of|de|la|del|van|von|the|and|al|bin", words[-1]):
+            e -= len(words.pop()) + 1
+        if len(words) < len(t.split(" ")):
+            t = " ".join(words)
+            if re.fullmatch(rf"{_MONTH}|{_WEEKDAY}", t):
+                continue
         if kind == "place" and not re.search(rf"\b(?:in|at|to|from|near|across|outside|inside)\s+{re.escape(t)}", text):
             continue
         out.append(Entity(kind, s, e, t))
@@ -119,7 +127,8 @@ def expected_type(question: str) -> str | None:
         return "percent"
     if re.search(r"\bhow many\b|\bhow (?:old|long|far|tall|big|large|high|deep)\b|\bwhat (?:number|age)\b", q):
         return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:year|date|day|month|time|decade|century)\b|\bwhich (?:year|date|day|month)\b|\bsince when\b", q):
+    if re.search(r"\bwhen\b|\bwhat (?:years?|dates?|days?|months?|time|decades?|century|centuries)\b"
+                 r"|\bwhich (?:years?|dates?|days?|months?)\b|\bsince when\b", q):
         return "date"
     if re.search(r"^(?:who|whom|whose)\b|\bwho\b|\bwhich (?:person|man|woman|leader|official|president|company|organization|group|team)\b", q):
         return "person"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.answer import ASKS_COUNT, entity_coverage, question_entities, residual_span, restater
+from rag.answer import ASKS_COUNT, NAMED_FOCUS, entity_coverage, question_entities, residual_span, restater
 from rag.entities import counts, expected_type, find
 from rag.errors import BadInput
 from rag.highlight import parse_ranges, segments
@@ -121,6 +121,24 @@ def test_a_span_that_only_repeats_the_question_is_not_an_answer():
     assert not restates("Mexican President Lopez Obrador")
     assert not restater("How many people died?", Analyzer())("20")
     assert restater("What happened in 2020?", Analyzer())("2020")
+
+
+def test_which_phrases_that_ask_for_a_named_thing():
+    asks = ["Which show won?", "After more than 60 years, which popular beverage got a new bottle?",
+            "Pelosi made a visit to which area this week?", "Vin Scully died this week. Which team did he call?"]
+    assert all(NAMED_FOCUS.search(q) for q in asks)
+    others = ["What did Harris say?", "Which is larger?", "What types of schools opened?",
+              "The company, which is based in Ohio, sold what?"]
+    assert not any(NAMED_FOCUS.search(q) for q in others)
+
+
+def test_a_trailing_weekday_is_not_part_of_a_name():
+    text = "Owners approved the sale of the Denver Broncos Tuesday, and committees meet Wednesday and Thursday."
+    names = [e.text for e in find("name", text)]
+    assert "Denver Broncos" in names
+    assert not any("Tuesday" in n or "Wednesday" in n for n in names)
+    assert [text[e.start:e.end] for e in find("name", text)] == names
+    assert expected_type("In what years did Spain and Portugal join?") == "date"
 
 
 def test_a_weekday_alone_is_not_a_residual_answer():

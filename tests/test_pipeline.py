@@ -201,6 +201,20 @@ def test_which_country_is_answered_with_a_country_and_never_the_dateline(pipelin
     assert pipeline.ask("Which beverage is retiring its green plastic bottles?").short_answer == "Sprite"
 
 
+def test_a_which_phrase_after_a_preamble_or_a_preposition_is_answered_with_a_name(pipeline, tmp_path):
+    (tmp_path / "visit.md").write_text(
+        "---\ntitle: The visit\npublished: 2022-08-02\n---\n"
+        "(CNN) House Speaker Nancy Pelosi's visit to Taiwan has set off a fierce response from China.")
+    (tmp_path / "bottles.md").write_text(
+        "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
+        "New York (CNN Business) Sprite is retiring its green plastic bottles after more than 60 years.")
+    pipeline.index([tmp_path])
+    visit = pipeline.ask("House Speaker Nancy Pelosi made a controversial visit to which area, angering China?")
+    assert visit.short_answer == "Taiwan"  # before: "CNN", from the credit
+    bottles = pipeline.ask("After more than 60 years, which popular beverage is getting a new bottle design?")
+    assert bottles.short_answer == "Sprite"  # before: "York", from the dateline
+
+
 def test_bad_files_do_not_abort_a_batch(pipeline, tmp_path):
     src = tmp_path / "mixed"
     src.mkdir()
