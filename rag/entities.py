@@ -62,12 +62,31 @@ def find(kind: str, text: str) -> list[Entity]:
     return [Entity(kind, m.start(), m.end(), m.group(0)) for m in PATTERNS[kind].finditer(text)]
 
 
+# Adjective, participle and adverb endings: "Legendary broadcaster Vin Scully", "Following the ...",
+# "Currently". Not after j/q/x: "Beijing", "Chongqing" and other pinyin names end in -ing too.
+_MODIFIER_ENDING = re.compile(r"[A-Z][a-z]{2,}(?:(?<![jqx])ing|ous|ful|less|ive|able|ible|ary|ly)")
+
+
+def _capitalised_modifier(text: str, start: int, word: str) -> bool:
+    """Whether ``word`` is capitalised only because it opens the sentence, and reads as a modifier.
+
+    A word that is capitalised again mid-sentence is a name all the same ("Reading ... Reading won").
+    """
+    before = text[:start].rstrip()
+    opens = not before or before[-1] in ").:;—–-\"“”'"
+    if not opens or not _MODIFIER_ENDING.fullmatch(word):
+        return False
+    return not re.search(rf"(?<![.!?]\s)(?<!^)\b{re.escape(word)}\b", text[start + len(word):])
+
+
 def _names(text: str, kind: str) -> list[Entity]:
     out = []
     for m in NAME.finditer(text):
         s, e, t = m.start(), m.end(), m.group(0)
         first, _, rest = t.partition(" ")
         if re.fullmatch(rf"{_MONTH}|{_WEEKDAY}", t):
+            continue
+        if not rest and _capitalised_modifier(text, s, first):
             continue
         if first in SENTENCE_STARTERS:  # a capitalised sentence opener is not part of the name
             if not rest:

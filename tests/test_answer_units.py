@@ -141,6 +141,21 @@ def test_a_trailing_weekday_is_not_part_of_a_name():
     assert expected_type("In what years did Spain and Portugal join?") == "date"
 
 
+def test_a_capitalised_opener_that_reads_as_a_modifier_is_not_a_name():
+    def names(text):
+        return [e.text for e in find("name", text)]
+
+    assert names("Legendary broadcaster Vin Scully, the voice of the Los Angeles Dodgers, has died.") == [
+        "Vin Scully", "Los Angeles Dodgers"]
+    assert names("(CNN) Dangerous flooding hit Montana.") == ["CNN", "Montana"]
+    assert names("Currently, Brazil is second.") == ["Brazil"]
+    # Names with the same endings stay names: in pinyin, in a longer name, or capitalised mid-sentence.
+    assert names("Beijing said on Monday it would respond.") == ["Beijing"]
+    assert names("Hillary Clinton spoke.") == ["Hillary Clinton"]
+    assert names("Reading won, and Reading fans cheered.") == ["Reading", "Reading"]
+    assert names("The team met Legendary Pictures.") == ["Legendary Pictures"]
+
+
 def test_a_weekday_alone_is_not_a_residual_answer():
     analyzer = Analyzer()
     q = set(analyzer("Which type of extreme weather swept through several European countries?"))
