@@ -72,26 +72,55 @@ def _strip_possessive(s: str) -> str:
     return re.sub(r"['’]s?$", "", s.strip())
 
 
-def question_entities(question: str) -> list[str]:
-    """Names, numbers and dates the question names: the constraints an answer must match."""
-    words = re.findall(r"[\w$%][\w$%.,’'-]*", question)
+def question_entities(question: str, context: str | None = None) -> list[str]:
+    """Names, numbers and dates the question names: the constraints an answer must match.
+
+    A word that opens one of the question's sentences is capitalised whatever it is ("Despite dropping
+    slightly, how much...", "Supermarkets in France..."). Given the passages searched as ``context``, such
+    a word counts as a name only if they capitalise it mid-sentence too.
+    """
+    words = re.findall(r"[\w$%][\w$%.,’'-]*|[.?!:;“”\"]", question)
     found = []
-    for i, w in enumerate(words):
-        w = _strip_possessive(w.rstrip(".,"))
+    opens = True
+    for w in words:
+        if re.fullmatch(r"[.?!:;“”\"]", w):
+            opens = opens or w in ".?!:"
+            continue
+        was_opening, opens = opens, w.endswith((".", "?", "!", ":")) and not re.fullmatch(r"(?:[A-Z]\.)+", w)
+        w = _strip_possessive(w.rstrip(".,:"))
         if not w:
             continue
         if any(ch.isdigit() for ch in w) or w.lower() in _MONTHS:
             found.append(w)
-        elif w[0].isupper() and (i > 0 or w.lower() not in _WH) and w.lower() not in _WH:
+        elif w[0].isupper() and w.lower() not in _WH:
+            if was_opening and context is not None and not _named_mid_sentence(w, context):
+                continue
             found.append(w)
     return found
+
+
+def _named_mid_sentence(word: str, text: str) -> bool:
+    return re.search(rf"(?<=[a-z0-9,;’'] ){re.escape(word)}\b", text) is not None
+
+
+def _acronym_free(text: str) -> str:
+    """"U.S." and "US" alike: dots out of initialisms, for matching names."""
+    return re.sub(r"\b((?:[A-Z]\.){2,})", lambda m: m.group(1).replace(".", ""), text)
 
 
 def entity_coverage(names: list[str], text: str) -> float:
     if not names:
         return 1.0
-    low = text.lower()
-    return sum(1 for n in names if n.lower() in low) / len(names)
+    low, plain = text.lower(), _acronym_free(text)
+
+    def present(name: str) -> bool:
+        if re.fullmatch(r"[A-Z](?:\.?[A-Z]){1,4}\.?", name):
+            # An initialism matches with or without its dots; a two-letter one by case too ("US" is not "us").
+            core = name.replace(".", "")
+            return re.search(rf"\b{core}\b", plain, 0 if len(core) <= 2 else re.IGNORECASE) is not None
+        return name.lower() in low
+
+    return sum(map(present, names)) / len(names)
 
 
 @dataclass
@@ -161,7 +190,7 @@ class ExtractiveAnswerer:
         vecs = self.embedder.embed_batch([c.text for c in cands])
         sims = vecs @ np.asarray(qvec, dtype=np.float32)
         q_terms = set(self.analyzer(question))
-        q_entities = question_entities(question)
+        q_entities = question_entities(question, " ".join(h.chunk.text for h in hits))
         weight = {t: self.idf(t) for t in q_terms}
         q_weight = sum(weight.values()) or 1.0
         kind = entities.expected_type(question)
@@ -192,7 +221,8 @@ class ExtractiveAnswerer:
     def _typed(kind: str, text: str, question: str) -> list[entities.Entity]:
         found = entities.counts(question, text) if kind == "number" else entities.find(kind, text)
         if not found and kind == "money":
-            found = entities.find("quantity", text) or entities.find("number", text)
+            # "How much" also asks for a share or a measure: "up nearly 60%", "215 pounds".
+            found = entities.find("percent", text) or entities.find("quantity", text) or entities.find("number", text)
         if not found and kind == "percent":
             found = entities.find("number", text)
         if kind == "place":

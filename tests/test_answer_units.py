@@ -106,6 +106,21 @@ def test_question_entities_and_coverage():
     assert entity_coverage([], "anything") == 1.0
 
 
+def test_a_word_that_opens_a_sentence_of_the_question_is_a_name_only_if_the_passages_say_so():
+    passages = "Walmart cut prices in the U.S. on Monday. Supermarkets in France ran out of mustard, Hollywood said."
+    q = "Despite record levels, how much did Walmart cut prices in the US? Supermarkets in France lack what?"
+    assert question_entities(q, passages) == ["Walmart", "US", "France"]
+    assert question_entities(q) == ["Despite", "Walmart", "US", "Supermarkets", "France"]  # no passages: kept
+    assert question_entities("Hollywood mourned. Which film made her a star?", passages) == ["Hollywood"]
+
+
+def test_initialisms_match_with_or_without_dots_and_two_letters_by_case():
+    assert entity_coverage(["US"], "prices in the U.S. rose") == 1.0
+    assert entity_coverage(["US"], "tell us more") == 0.0
+    assert entity_coverage(["U.K"], "the UK said") == 1.0
+    assert entity_coverage(["NASA"], "Nasa said") == 1.0
+
+
 def test_residual_span_picks_the_words_between_question_words():
     analyzer = Analyzer()
     q = set(analyzer("What has the Biden administration committed to sharing with both countries?"))

@@ -282,3 +282,13 @@ def test_follow_up_questions_are_searched_with_the_earlier_question(pipeline, tm
     assert q.context == "" and q.search_text == "Where did Maria Lopez land?"
     with pytest.raises(BadInput, match="history"):
         pipeline.ask("When did she land?", history="not a list")
+
+
+def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it(pipeline, tmp_path):
+    (tmp_path / "prices.md").write_text(
+        "---\ntitle: Inflation report\npublished: 2022-07-13\n---\n"
+        "Gasoline prices in the U.S. were up nearly 60% over the year, the Labor Department said on Wednesday.")
+    pipeline.index([tmp_path])
+    a = pipeline.ask("Despite dropping slightly, how much have gasoline prices increased in the US over the past year?")
+    # "Despite" opens the question and is no name; "US" is the sentence's "U.S.".
+    assert not a.abstained and a.short_answer == "60%"
