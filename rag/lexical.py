@@ -31,17 +31,54 @@ STOPWORDS = frozenset(
 BACKGROUND_CHUNKS = 1000
 
 
-class Analyzer:
-    """Lowercase word tokens, stopwords removed, Snowball-stemmed."""
+# English irregular verbs, base form first. A stemmer leaves "won" and "win" apart; answering needs them
+# together ("Which team won...?" is answered by "...to win the team's first Stanley Cup"). Forms that are
+# mostly other words ("ground", "wound", "bit", "bound", "lay") are left out.
+_IRREGULAR_VERBS = """
+    arise arose arisen|awake awoke awoken|be was were been|bear bore borne|beat beat beaten|
+    become became become|begin began begun|bend bent bent|bet bet bet|bid bid bid|
+    bleed bled bled|blow blew blown|break broke broken|breed bred bred|bring brought brought|
+    build built built|burn burnt burnt|burst burst burst|buy bought bought|catch caught caught|
+    choose chose chosen|cling clung clung|come came come|cost cost cost|creep crept crept|cut cut cut|
+    deal dealt dealt|dig dug dug|do did done|draw drew drawn|drink drank drunk|drive drove driven|
+    eat ate eaten|fall fell fallen|feed fed fed|feel felt felt|fight fought fought|find found found|
+    flee fled fled|fly flew flown|forbid forbade forbidden|forget forgot forgotten|forgive forgave forgiven|
+    freeze froze frozen|get got gotten|give gave given|go went gone|grow grew grown|
+    hang hung hung|have had had|hear heard heard|hide hid hidden|hit hit hit|hold held held|hurt hurt hurt|
+    keep kept kept|kneel knelt knelt|know knew known|lay laid laid|lead led led|leave left left|
+    lend lent lent|let let let|light lit lit|lose lost lost|make made made|mean meant meant|
+    meet met met|pay paid paid|put put put|quit quit quit|read read read|ride rode ridden|ring rang rung|
+    rise rose risen|run ran run|say said said|see saw seen|seek sought sought|sell sold sold|send sent sent|
+    set set set|shake shook shaken|shine shone shone|shoot shot shot|show showed shown|shrink shrank shrunk|
+    shut shut shut|sing sang sung|sink sank sunk|sit sat sat|sleep slept slept|slide slid slid|
+    speak spoke spoken|spend spent spent|spin spun spun|split split split|spread spread spread|
+    stand stood stood|steal stole stolen|stick stuck stuck|sting stung stung|strike struck struck|
+    swear swore sworn|sweep swept swept|swim swam swum|swing swung swung|take took taken|teach taught taught|
+    tear tore torn|tell told told|think thought thought|throw threw thrown|understand understood understood|
+    wake woke woken|wear wore worn|weep wept wept|win won won|withdraw withdrew withdrawn|
+    write wrote written|overtake overtook overtaken|undergo underwent undergone|uphold upheld upheld|
+    withhold withheld withheld|oversee oversaw overseen|mislead misled misled
+"""
+BASE_FORMS = {form: row.split()[0] for row in _IRREGULAR_VERBS.replace("\n", "").split("|") for form in row.split()[1:]
+              if form != row.split()[0]}
 
-    def __init__(self) -> None:
+
+class Analyzer:
+    """Lowercase word tokens, stopwords removed, Snowball-stemmed.
+
+    With ``base_forms``, irregular verb forms become their base form first ("won" -> "win"). The BM25
+    index does without: on RealTime QA it changed nothing there, and its stored tokens stay as they are.
+    """
+
+    def __init__(self, base_forms: bool = False) -> None:
         import Stemmer
 
         self._stemmer = Stemmer.Stemmer("english")
+        self._base = BASE_FORMS if base_forms else {}
 
     def __call__(self, text: str) -> list[str]:
         words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
-        return self._stemmer.stemWords([w for w in words if w and w not in STOPWORDS])
+        return self._stemmer.stemWords([self._base.get(w, w) for w in words if w and w not in STOPWORDS])
 
     def stem_words(self, words: list[str]) -> list[str]:
         return self._stemmer.stemWords(words)

@@ -20,7 +20,7 @@ from .config import Settings
 from .embed import Embedder
 from .errors import BadInput, EmptyIndex, NotFound
 from .ingest import iter_files, read_path
-from .lexical import LexicalIndex
+from .lexical import Analyzer, LexicalIndex
 from .retrieve import HybridRetriever, Query
 from .store import ChromaStore
 from .types import Answer, Article, Chunk, IngestReport, Skipped
@@ -102,7 +102,8 @@ class Pipeline:
 
     @property
     def answerer(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.embedder, self.lexical.analyzer, self.lexical.idf, self.settings.abstain_threshold)
+        # Answering matches word forms more loosely than search does: "won" is "win" there.
+        return ExtractiveAnswerer(self.embedder, Analyzer(base_forms=True), self.lexical.idf, self.settings.abstain_threshold)
 
     # -- indexing -------------------------------------------------------------------------------------
     def index(

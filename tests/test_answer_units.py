@@ -186,6 +186,12 @@ def test_highlight_ranges():
             parse_ranges(bad, 10)
 
 
+def test_base_forms_join_irregular_verbs_only_when_asked_for():
+    assert Analyzer(base_forms=True)("Which team won? She led and met them.") == ["team", "win", "lead", "meet"]
+    assert Analyzer()("Which team won?") == ["team", "won"]  # the BM25 index keeps its tokens
+    assert Analyzer(base_forms=True)("the ground was wound") == ["ground", "wound"]  # mostly other words
+
+
 def test_article_documents_count_overlap_once():
     text = "One. Two. Three."
     chunks = [Chunk("c1", "a", 0, 0, 9, text[0:9], "T"), Chunk("c2", "a", 1, 5, 16, text[5:16], "T")]

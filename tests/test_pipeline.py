@@ -292,3 +292,14 @@ def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it
     a = pipeline.ask("Despite dropping slightly, how much have gasoline prices increased in the US over the past year?")
     # "Despite" opens the question and is no name; "US" is the sentence's "U.S.".
     assert not a.abstained and a.short_answer == "60%"
+
+
+def test_an_irregular_verb_in_the_question_matches_its_base_form_in_the_answer(pipeline, tmp_path):
+    (tmp_path / "cup.md").write_text(
+        "---\ntitle: Stanley Cup Finals\npublished: 2022-06-27\n---\n"
+        "The team's only loss came against Tampa Bay in Game 3 of the Stanley Cup Finals. "
+        "The Colorado Avalanche defeated the Tampa Bay Lightning in Game 6 to win the team's first Stanley Cup "
+        "since 2001.")
+    pipeline.index([tmp_path])
+    a = pipeline.ask("Which team won the Stanley Cup?")
+    assert "Colorado Avalanche" in a.citations[0].quote  # "won" is "win"; the loss in Game 3 answers nothing
