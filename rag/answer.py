@@ -104,7 +104,7 @@ def _named_mid_sentence(word: str, text: str) -> bool:
 
 
 def _acronym_free(text: str) -> str:
-    """"U.S." and "US" alike: dots out of initialisms, for matching names."""
+    """Initialisms without their dots ("U.S." -> "US"), for matching names."""
     return re.sub(r"\b((?:[A-Z]\.){2,})", lambda m: m.group(1).replace(".", ""), text)
 
 

@@ -68,13 +68,22 @@ class Analyzer:
 
     With ``base_forms``, irregular verb forms become their base form first ("won" -> "win"). The BM25
     index does without: on RealTime QA it changed nothing there, and its stored tokens stay as they are.
+    One Analyzer serves every thread: a Snowball stemmer must not be called concurrently, so each
+    thread gets its own.
     """
 
     def __init__(self, base_forms: bool = False) -> None:
-        import Stemmer
-
-        self._stemmer = Stemmer.Stemmer("english")
         self._base = BASE_FORMS if base_forms else {}
+        self._local = threading.local()
+
+    @property
+    def _stemmer(self):
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            import Stemmer
+
+            stemmer = self._local.stemmer = Stemmer.Stemmer("english")
+        return stemmer
 
     def __call__(self, text: str) -> list[str]:
         words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]

@@ -57,6 +57,8 @@ class Pipeline:
         self._store: ChromaStore | None = None
         self._checked = False
         self.lexical = LexicalIndex(s.lexical_dir / s.collection)
+        # Answering matches word forms more loosely than search does: "won" is "win" there.
+        self._answer_analyzer = Analyzer(base_forms=True)
         self._llm = None
         self._lock = threading.Lock()
 
@@ -102,8 +104,7 @@ class Pipeline:
 
     @property
     def answerer(self) -> ExtractiveAnswerer:
-        # Answering matches word forms more loosely than search does: "won" is "win" there.
-        return ExtractiveAnswerer(self.embedder, Analyzer(base_forms=True), self.lexical.idf, self.settings.abstain_threshold)
+        return ExtractiveAnswerer(self.embedder, self._answer_analyzer, self.lexical.idf, self.settings.abstain_threshold)
 
     # -- indexing -------------------------------------------------------------------------------------
     def index(

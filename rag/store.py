@@ -261,7 +261,7 @@ class ChromaStore:
         if total == 0:
             return {"ids": [], "metadatas": [], "documents": [], "distances": []}
         # Undated articles are stored with published_ord 0, below every real date.
-        low = (date_ord(since) if since else 1) if since or (until and not keep_undated) else None
+        low = date_ord(since) if since else (1 if until and not keep_undated else None)
         high = date_ord(until) if until else None
         if low is None and high is None:
             return self._search(collection, vector, min(n, total), None, include)

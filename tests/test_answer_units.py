@@ -192,6 +192,16 @@ def test_base_forms_join_irregular_verbs_only_when_asked_for():
     assert Analyzer(base_forms=True)("the ground was wound") == ["ground", "wound"]  # mostly other words
 
 
+def test_one_analyzer_serves_many_threads():
+    # A Snowball stemmer must not be called concurrently; the web app answers from a thread pool.
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Leaders announced the running elections they won, number {i}" for i in range(500)]
+    shared = Analyzer(base_forms=True)
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(shared, texts)) == [Analyzer(base_forms=True)(t) for t in texts]
+
+
 def test_article_documents_count_overlap_once():
     text = "One. Two. Three."
     chunks = [Chunk("c1", "a", 0, 0, 9, text[0:9], "T"), Chunk("c2", "a", 1, 5, 16, text[5:16], "T")]
