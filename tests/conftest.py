@@ -72,3 +72,15 @@ def free_port() -> int:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def dataset_or_skip(name: str) -> Path:
+    """The shared dataset folder ``name``. A fresh clone has no ../shared, so the test skips there; in CI
+    (CI=true) the datasets must be present and a missing one fails the run."""
+    path = DATASETS / name
+    if not (path / "corpus.jsonl").is_file():
+        message = f"{path} is missing: the shared datasets are not beside this checkout (../shared/datasets)."
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

