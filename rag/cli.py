@@ -1,6 +1,6 @@
-"""`rag`: ingest, ask, serve, eval, list, stats, delete.
+"""`rag`: ingest, ask, serve, eval, list, stats, check, delete.
 
-Exit codes: 0 ok, 1 a user error (one clear line, no traceback), 2 usage.
+Exit codes: 0 ok, 1 a user error (one clear line, no traceback), 2 usage, 3 `rag check` found problems.
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def _progress_bar(enabled: bool):
 
 
 def cmd_ingest(args) -> int:
+    from .ingestion import Progress
+
     p = _pipeline(args)
     on_total, advance, close = _progress_bar(not args.json and not args.quiet)
     try:
-        report = p.index(args.paths, progress=advance, on_total=on_total)
+        report = p.index_paths(args.paths, Progress(on_total, advance))
     finally:
         close()
     if args.json:
@@ -59,6 +61,8 @@ def cmd_ingest(args) -> int:
               f"skipped {len(report.skipped)} ({report.chunks} chunks in {report.seconds:.1f}s)")
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
+        for w in report.warnings:
+            print(f"  warning {w.path}: {w.reason}")
     return 0
 
 
@@ -106,6 +110,36 @@ def cmd_stats(args) -> int:
 def cmd_delete(args) -> int:
     _pipeline(args).delete(args.article_id)
     print(f"deleted {args.article_id}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    report = _pipeline(args).check(repair=args.repair)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
+        return 0 if report.ok or report.repaired else 3
+    print(f"{report.articles} articles, {report.chunks} chunks, generation {report.generation or '-'}")
+    problems = [
+        (report.dead_writer, "a writer died mid-session (its work is uncommitted)"),
+        (report.orphan_articles, f"{len(report.orphan_articles)} half-written article(s): chunks without a record"),
+        (report.incomplete_articles, f"{len(report.incomplete_articles)} article(s) whose chunk count disagrees "
+                                     "with their record"),
+        (report.unreadable_vectors, f"{len(report.unreadable_vectors)} chunk vector(s) Chroma cannot read, in "
+                                    f"{len(report.unreadable_articles)} article(s)"),
+        (report.lexical_stale, "the BM25 index does not hold exactly the stored chunks"),
+    ]
+    for found, message in problems:
+        if found:
+            print(f"  problem: {message}")
+    for line in report.repaired:
+        print(f"  repaired: {line}")
+    if report.ok:
+        print("ok: the store, the BM25 index and the index state agree")
+    elif not report.repaired:
+        print("run `rag check --repair` to fix these")
+        return 3
     return 0
 
 
@@ -157,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use each question's question_date as the time of asking")
     p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("check", help="check that the store, the BM25 index and the index state agree")
+    p.add_argument("--repair", action="store_true", help="fix what disagrees (re-embeds damaged articles)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
 
     sub.add_parser("list", help="list indexed articles").set_defaults(func=cmd_list)
     sub.choices["list"].add_argument("--json", action="store_true")

@@ -41,11 +41,18 @@ class Settings(BaseSettings):
         description="Answers with confidence below this abstain (calibrated by eval/calibrate.py).",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
-    max_file_bytes: int = Field(20_000_000, ge=1000, description="Largest input file ingested.")
+    max_file_bytes: int = Field(20_000_000, ge=1000, description="Largest input file ingested (and uploaded).")
+    max_request_bytes: int = Field(
+        262_144, ge=4096, description="Largest HTTP request body other than an upload, e.g. a question with history.")
+    api_docs: bool = Field(False, description="Serve the interactive API docs at /api/docs.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible chat-completions base URL, e.g. http://127.0.0.1:11434/v1.")
     llm_model: str | None = Field(None, description="Model name sent to the LLM server.")
     llm_api_key: str | None = Field(None, description="API key for the LLM server, where it needs one.")
     llm_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the LLM before falling back to extractive.")
+    lock_timeout: float = Field(
+        600.0, ge=0, description="Seconds a writer (ingest, delete) waits for another process's write to finish.")
+    store_timeout: float = Field(
+        30.0, gt=0, description="Seconds to wait for a Chroma server's reply before answering 503.")
     api_token: str | None = Field(None, description="Bearer token required by write endpoints; unset disables them.")
 
     @property

@@ -5,6 +5,7 @@ class RagError(Exception):
     """Base class: a problem the user can act on. The message says what and how."""
 
     status_code = 500
+    headers: dict[str, str] | None = None
 
 
 class BadInput(RagError):
@@ -26,7 +27,7 @@ class EmptyIndex(RagError):
 
 
 class IndexMismatch(RagError):
-    """The persisted index was built with another model or chunking than the settings ask for."""
+    """The persisted index was built with another model, chunking or schema than this version asks for."""
 
     status_code = 409
 
@@ -37,7 +38,26 @@ class ModelError(RagError):
     status_code = 500
 
 
-class StoreError(RagError):
-    """The vector store cannot be reached or answered with an error."""
+class SettingsError(RagError):
+    """A setting that cannot be used as given (a malformed URL, a missing model folder, ...)."""
+
+    status_code = 500
+
+
+class Unavailable(RagError):
+    """A part the request needs is busy or down for now; the same request may work later."""
 
     status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class StoreError(Unavailable):
+    """The vector store cannot be reached, timed out, or answered with an error."""
+
+
+class IndexBusy(Unavailable):
+    """Another process holds the index for writing."""

@@ -7,6 +7,7 @@ A question line: {"id", "question", "answers": [...], "article_ids" or "doc_ids"
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import BadInput
+from .errors import BadInput, NotFound
 from .ingest import read_path
+from .store import SCHEMA_VERSION
 
 KS = (1, 3, 5, 10)
 
@@ -149,7 +151,10 @@ def evaluate_question(pipeline, q: dict[str, Any], use_as_of: bool = False) -> d
         row["notice"] = a["notice"]
     # Citations: exact offsets, markers that resolve, and whether they point at the evidence.
     cites = a["citations"]
-    texts = pipeline.store.get_articles([c["article_id"] for c in cites]) if cites else {}
+    texts = {}
+    for c in cites:
+        with contextlib.suppress(NotFound):
+            texts[c["article_id"]] = pipeline.get_article(c["article_id"])
     row["offsets_valid"] = [texts.get(c["article_id"]) is not None
                             and texts[c["article_id"]].text[c["start"]:c["end"]] == c["quote"] for c in cites]
     markers = [int(m) for m in re.findall(r"\[(\d+)\]", a["answer"])]
@@ -232,10 +237,13 @@ def dataset_pipeline(dataset: Path, settings: Settings, progress: bool = True, e
     if not corpus.is_file() or not (dataset / "questions.jsonl").is_file():
         raise BadInput(f"{dataset} needs corpus.jsonl and questions.jsonl.")
     key = hashlib.sha256(
-        f"{dataset.resolve()}|{settings.embedding_model}|{settings.chunk_size}|{settings.chunk_overlap}".encode()
+        f"{dataset.resolve()}|{settings.embedding_model}|{settings.chunk_size}|{settings.chunk_overlap}|{SCHEMA_VERSION}"
+        .encode()
     ).hexdigest()[:10]
     scratch = settings.index_dir / "eval-cache" / f"{dataset.name}-{key}"
     pipeline = Pipeline(settings.model_copy(update={"index_dir": scratch, "chroma_url": None}), embedder=embedder)
+    from .ingestion import Progress
+
     articles, skipped = [], []
     for item in read_path(corpus, max_bytes=1 << 31):
         (articles.append(item) if hasattr(item, "content_hash") else skipped.append(item))
@@ -248,7 +256,7 @@ def dataset_pipeline(dataset: Path, settings: Settings, progress: bool = True, e
             bar["b"] = tqdm(total=n, desc=f"indexing {dataset.name}", unit="chunk", file=sys.stderr, dynamic_ncols=True)
 
     t0 = time.perf_counter()
-    report = pipeline.index_articles(articles, progress=lambda n: bar.get("b") and bar["b"].update(n), on_total=on_total)
+    report = pipeline.index_articles(articles, progress=Progress(on_total, lambda n: bar.get("b") and bar["b"].update(n)))
     if "b" in bar:
         bar["b"].close()
     report.seconds = time.perf_counter() - t0

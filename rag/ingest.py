@@ -1,7 +1,7 @@
 """Files and records -> Articles: cleaning, title, date and source metadata.
 
-Every reader returns Articles or Skipped entries with a one-line reason; nothing here raises on bad
-input, so one bad file never aborts a batch.
+Every reader returns Articles or Skipped entries with a one-line reason (and Warned entries for what was
+ingested with a caveat); nothing here raises on bad input, so one bad file never aborts a batch.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .types import Article, Skipped
+from .sources import RECORD_ORIGIN, Source, iter_sources, record_article_id
+from .types import Article, Skipped, Warned
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
 
@@ -92,11 +94,6 @@ def _is_chrome(line: str) -> bool:
     return line.strip().lower().rstrip(".:!") in CHROME_LINES
 
 
-def slug(name: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    return s[:120] or "article"
-
-
 def article_from_plain_text(raw: str, article_id: str, source: str | None = None) -> Article | None:
     """A plain-text news page: optional dateline, headline line, body. Site chrome is dropped."""
     lines = normalize_text(raw).split("\n")
@@ -148,7 +145,8 @@ def make_article(
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 
 
-def article_from_markdown(raw: str, article_id: str) -> Article | None:
+def article_from_markdown(raw: str, article_id: str) -> tuple[Article | None, str | None]:
+    """The article, and the date its front matter gave (to report one that could not be read)."""
     raw = normalize_text(raw)
     meta: dict[str, str] = {}
     m = FRONT_MATTER.match(raw + "\n")
@@ -173,10 +171,11 @@ def article_from_markdown(raw: str, article_id: str) -> Article | None:
             continue
         out.append(line)
     text = normalize_text("\n".join(out))
+    given = meta.get("published") or meta.get("date")
     if not text:
-        return None
-    published = parse_date(meta.get("published") or meta.get("date"))
-    return make_article(article_id, title, text, source=meta.get("source"), url=meta.get("url"), published=published)
+        return None, given
+    return make_article(article_id, title, text, source=meta.get("source"), url=meta.get("url"),
+                        published=parse_date(given)), given
 
 
 class _TextOnly(HTMLParser):
@@ -244,7 +243,7 @@ def article_from_record(rec: object, fallback_id: str) -> Article | str:
     if not isinstance(text, str) or not text.strip():
         return "record has no non-empty 'text' field"
     rid = rec.get("id")
-    article_id = slug(str(rid)) if rid not in (None, "") else fallback_id
+    article_id = record_article_id(str(rid)) if rid not in (None, "") else fallback_id
     title = rec.get("title") if isinstance(rec.get("title"), str) else ""
     published = parse_date(rec.get("published"))
     return make_article(
@@ -275,50 +274,55 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Expand folders (recursively, sorted) and keep files; hidden files and folders are passed over."""
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if f.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    yield f
-        else:
-            yield p
+def read_paths(paths: Iterable[str | Path], max_bytes: int = 20_000_000) -> Iterator[Article | Skipped | Warned]:
+    """Every file under ``paths`` -> Articles, with a Skipped entry for each file or record not ingested."""
+    for src in iter_sources(paths):
+        yield from (read_source(src, max_bytes) if isinstance(src, Source) else [src])
 
 
-def read_path(path: Path, max_bytes: int = 20_000_000) -> Iterator[Article | Skipped]:
+def read_path(path: str | Path, max_bytes: int = 20_000_000) -> Iterator[Article | Skipped | Warned]:
+    yield from read_paths([path], max_bytes)
+
+
+def read_source(src: Source, max_bytes: int = 20_000_000) -> Iterator[Article | Skipped | Warned]:
     """One file -> its Articles (a .jsonl gives many), or Skipped entries with reasons."""
-    name = str(path)
-    ext = path.suffix.lower()
-    if not path.exists():
-        yield Skipped(name, "no such file")
-        return
+    name, ext = str(src.path), src.path.suffix.lower()
     if ext not in SUPPORTED:
         yield Skipped(name, f"unsupported extension '{ext or '(none)'}'; use one of {', '.join(sorted(SUPPORTED))}")
         return
-    size = path.stat().st_size
-    if size == 0:
+    try:
+        size = src.path.stat().st_size
+        if size > max_bytes:
+            yield Skipped(name, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES)")
+            return
+        with open(src.path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        yield Skipped(name, f"cannot read: {e.strerror or e}")
+        return
+    if not data:
         yield Skipped(name, "empty file")
         return
-    if size > max_bytes:
-        yield Skipped(name, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES)")
+    if len(data) > max_bytes:
+        yield Skipped(name, f"file grew past the {max_bytes:,}-byte limit (RAG_MAX_FILE_BYTES) while being read")
         return
-    data = path.read_bytes()
+    yield from read_bytes(data, name, ext, src.article_id, src.origin)
+
+
+def read_bytes(data: bytes, name: str, ext: str, file_id: str, origin: str) -> Iterator[Article | Skipped | Warned]:
+    """The bytes of one file named ``name`` -> its Articles; ``file_id`` and ``origin`` identify the file."""
     if _looks_binary(data):
         yield Skipped(name, "binary file (contains NUL bytes), not text")
         return
     raw = _decode(data)
     if raw is None:
-        yield Skipped(name, "not valid UTF-8; convert it to UTF-8 and ingest again")
+        yield Skipped(name, "not valid UTF-8 (or UTF-16 with a byte-order mark); convert it to UTF-8 and ingest again")
         return
     if not raw.strip():
         yield Skipped(name, "file has only whitespace")
         return
-    file_id = slug(path.stem)
     if ext == ".jsonl":
-        yield from _read_jsonl(raw, name, file_id)
+        yield from _read_jsonl(raw, name, file_id, origin)
         return
     if ext == ".json":
         try:
@@ -328,23 +332,40 @@ def read_path(path: Path, max_bytes: int = 20_000_000) -> Iterator[Article | Ski
             return
         records = obj if isinstance(obj, list) else [obj]
         for i, rec in enumerate(records):
-            got = article_from_record(rec, f"{file_id}-{i}" if len(records) > 1 else file_id)
-            yield got if isinstance(got, Article) else Skipped(f"{name}[{i}]", got)
+            where = f"{name}[{i}]"
+            yield from _record(rec, f"{file_id}-{i}" if len(records) > 1 else file_id, where, f"{origin}[{i}]")
         return
     try:
         if ext in (".md", ".markdown"):
-            art = article_from_markdown(raw, file_id)
+            art, given_date = article_from_markdown(raw, file_id)
         elif ext in (".html", ".htm"):
-            art = article_from_html(raw, file_id)
+            art, given_date = article_from_html(raw, file_id), None
         else:
-            art = article_from_plain_text(raw, file_id)
+            art, given_date = article_from_plain_text(raw, file_id), None
     except Exception as e:  # a parser bug on one odd file must not stop the batch
         yield Skipped(name, f"could not parse: {type(e).__name__}: {e}")
         return
-    yield art if art is not None else Skipped(name, "no article text found after cleaning")
+    if art is None:
+        yield Skipped(name, "no article text found after cleaning")
+        return
+    yield replace(art, origin=origin)
+    if given_date and not art.published:
+        yield Warned(name, f"published date '{given_date}' is not a date this reads (use YYYY-MM-DD); stored undated")
 
 
-def _read_jsonl(raw: str, name: str, file_id: str) -> Iterator[Article | Skipped]:
+def _record(rec: object, fallback_id: str, where: str, origin: str) -> Iterator[Article | Skipped | Warned]:
+    got = article_from_record(rec, fallback_id)
+    if not isinstance(got, Article):
+        yield Skipped(where, got)
+        return
+    has_id = isinstance(rec, dict) and rec.get("id") not in (None, "")
+    yield replace(got, origin=RECORD_ORIGIN if has_id else origin)
+    given = rec.get("published") if isinstance(rec, dict) else None
+    if given not in (None, "") and not got.published:
+        yield Warned(where, f"published date {given!r} is not a date this reads (use YYYY-MM-DD); stored undated")
+
+
+def _read_jsonl(raw: str, name: str, file_id: str, origin: str) -> Iterator[Article | Skipped | Warned]:
     for lineno, line in enumerate(raw.split("\n"), start=1):
         if not line.strip():
             continue
@@ -353,5 +374,4 @@ def _read_jsonl(raw: str, name: str, file_id: str) -> Iterator[Article | Skipped
         except json.JSONDecodeError as e:
             yield Skipped(f"{name}:{lineno}", f"malformed JSON line: {e.msg}")
             continue
-        got = article_from_record(rec, f"{file_id}-{lineno}")
-        yield got if isinstance(got, Article) else Skipped(f"{name}:{lineno}", got)
+        yield from _record(rec, f"{file_id}-{lineno}", f"{name}:{lineno}", f"{origin}:{lineno}")

@@ -1,16 +1,19 @@
 """BM25 over the same chunks as the vector store, persisted next to the Chroma data.
 
-The store is the source of truth: this index records the store generation it was built from and is
-rebuilt from the store's chunks whenever that generation changes, so it can never hold stale chunks.
+The store is the source of truth: each snapshot is built from the store's chunks for one committed
+generation and saved under that generation's name, so a process never pairs BM25 with the wrong vectors.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
+import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -111,97 +114,71 @@ def article_documents(chunks: list[Chunk]) -> dict[str, str]:
 
 
 class LexicalIndex:
-    """BM25 (via bm25s) over chunk texts with their titles, and over whole articles."""
+    """BM25 (via bm25s) over chunk texts with their titles, and over whole articles: one generation's snapshot.
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.analyzer = Analyzer()
-        self._bm25 = None
-        self._chunks: list[Chunk] = []
-        self._df: dict[str, int] = {}
-        self._article_bm25 = None
+    Never changed after it is built: a newer generation is a new LexicalIndex, swapped in whole, so a search
+    running in another thread never sees half of each.
+    """
+
+    def __init__(self, chunks: list[Chunk], generation: str, analyzer: Analyzer | None = None) -> None:
+        self.analyzer = analyzer or Analyzer()
+        self.generation = generation
+        self.chunks = chunks
+        self._published = {c.article_id: c.published for c in chunks}
+        self._bm25 = self._article_bm25 = None
         self._article_ids: list[str] = []
-        self._published: dict[str, str | None] | None = None
-        self.generation: str | None = None
-        self._lock = threading.Lock()
-        self._background: dict[str, float] | None = None
+        self._df: dict[str, int] = {}
 
-    def ensure(self, generation: str, load_chunks) -> None:
-        """Make the index match ``generation``: load it from disk, or rebuild it from ``load_chunks()``."""
-        with self._lock:
-            if self.generation == generation:
-                return
-            if self._load(generation):
-                return
-            self._build(list(load_chunks()), generation)
-
-    def _build(self, chunks: list[Chunk], generation: str) -> None:
+    @classmethod
+    def build(cls, chunks: list[Chunk], generation: str, analyzer: Analyzer | None = None) -> LexicalIndex:
         import bm25s
 
-        self._chunks = chunks
-        self._published = None
-        self._bm25 = None
-        docs = [self.analyzer(c.embedding_text()) or ["_"] for c in chunks]
-        self._df = dict(Counter(t for d in docs for t in set(d)))
-        self._article_bm25 = None
-        self._article_ids = []
+        index = cls(chunks, generation, analyzer)
+        docs = [index.analyzer(c.embedding_text()) or ["_"] for c in chunks]
+        index._df = dict(Counter(t for d in docs for t in set(d)))
         if chunks:
-            bm = bm25s.BM25()
-            bm.index(docs, show_progress=False)
-            self._bm25 = bm
+            index._bm25 = bm25s.BM25()
+            index._bm25.index(docs, show_progress=False)
             articles = article_documents(chunks)
-            self._article_ids = sorted(articles)
-            abm = bm25s.BM25()
-            abm.index([self.analyzer(articles[a]) or ["_"] for a in self._article_ids], show_progress=False)
-            self._article_bm25 = abm
-        self.generation = generation
-        self._save()
+            index._article_ids = sorted(articles)
+            index._article_bm25 = bm25s.BM25()
+            index._article_bm25.index([index.analyzer(articles[a]) or ["_"] for a in index._article_ids],
+                                      show_progress=False)
+        return index
 
-    def _save(self) -> None:
-        tmp = self.directory.with_name(self.directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True)
         if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"))
-            self._article_bm25.save(str(tmp / "bm25-articles"))
-        (tmp / "article_ids.json").write_text(json.dumps(self._article_ids))
-        rows = [[c.id, c.article_id, c.ordinal, c.start, c.end, c.title, c.published, c.text] for c in self._chunks]
-        (tmp / "chunks.json").write_text(json.dumps(rows))
-        (tmp / "df.json").write_text(json.dumps(self._df))
-        # Written last: a folder without it is incomplete and is rebuilt.
-        (tmp / "generation").write_text(self.generation or "")
-        shutil.rmtree(self.directory, ignore_errors=True)
-        tmp.rename(self.directory)
+            self._bm25.save(str(directory / "bm25"))
+            self._article_bm25.save(str(directory / "bm25-articles"))
+        (directory / "article_ids.json").write_text(json.dumps(self._article_ids))
+        rows = [[c.id, c.article_id, c.ordinal, c.start, c.end, c.title, c.published, c.text] for c in self.chunks]
+        (directory / "chunks.json").write_text(json.dumps(rows))
+        (directory / "df.json").write_text(json.dumps(self._df))
+        # Written last: a folder without it is incomplete.
+        (directory / "generation").write_text(self.generation)
 
-    def _load(self, generation: str) -> bool:
-        gen_file = self.directory / "generation"
+    @classmethod
+    def load(cls, directory: Path, analyzer: Analyzer | None = None) -> LexicalIndex | None:
+        """The snapshot saved in ``directory``, or None when it is missing or incomplete."""
         try:
-            if gen_file.read_text() != generation:
-                return False
-            rows = json.loads((self.directory / "chunks.json").read_text())
-            df = json.loads((self.directory / "df.json").read_text())
-            article_ids = json.loads((self.directory / "article_ids.json").read_text())
+            generation = (directory / "generation").read_text()
+            rows = json.loads((directory / "chunks.json").read_text())
+            df = json.loads((directory / "df.json").read_text())
+            article_ids = json.loads((directory / "article_ids.json").read_text())
             bm = abm = None
             if rows:
                 import bm25s
 
-                bm = bm25s.BM25.load(str(self.directory / "bm25"))
-                abm = bm25s.BM25.load(str(self.directory / "bm25-articles"))
+                bm = bm25s.BM25.load(str(directory / "bm25"))
+                abm = bm25s.BM25.load(str(directory / "bm25-articles"))
         except (OSError, ValueError):
-            return False
-        self._chunks = [Chunk(id=r[0], article_id=r[1], ordinal=r[2], start=r[3], end=r[4], title=r[5],
-                              published=r[6], text=r[7]) for r in rows]
-        self._bm25 = bm
-        self._published = None
-        self._article_bm25, self._article_ids = abm, article_ids
-        self._df = df
-        self.generation = generation
-        return True
-
-    def load_background(self) -> None:
-        """Load the general-English table now (about half a second) rather than on the first question."""
-        if self._background is None:
-            self._background = background.stem_frequencies(self.analyzer.stem_words)
+            return None
+        chunks = [Chunk(id=r[0], article_id=r[1], ordinal=r[2], start=r[3], end=r[4], title=r[5], published=r[6],
+                        text=r[7]) for r in rows]
+        index = cls(chunks, generation, analyzer)
+        index._bm25, index._article_bm25, index._article_ids, index._df = bm, abm, article_ids, df
+        return index
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of an analysed term, in BM25's form, over the index's chunks plus
@@ -209,15 +186,15 @@ class LexicalIndex:
 
         The pseudo-chunks are a prior: they decide the weights while the index is small (one article
         cannot tell a name from a common word) and fade as real chunks outnumber them."""
-        self.load_background()
-        prior = BACKGROUND_CHUNKS * background.chunk_probability(self._background.get(term, 0.0))
-        n = len(self._chunks) + BACKGROUND_CHUNKS
+        table = background.stem_frequencies(self.analyzer.stem_words)
+        prior = BACKGROUND_CHUNKS * background.chunk_probability(table.get(term, 0.0))
+        n = len(self.chunks) + BACKGROUND_CHUNKS
         df = self._df.get(term, 0) + prior
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """Top ``n`` chunks by BM25 score, best first; chunks sharing no term with the query are left out."""
-        return [(self._chunks[i], s) for i, s in self._top(self._bm25, len(self._chunks), query, n)]
+        return [(self.chunks[i], s) for i, s in self._top(self._bm25, len(self.chunks), query, n)]
 
     def search_articles(self, query: str, n: int) -> list[tuple[str, float]]:
         """Top ``n`` whole articles by BM25: (article id, score), best first."""
@@ -233,6 +210,58 @@ class LexicalIndex:
         return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def published(self, article_id: str) -> str | None:
-        if self._published is None:
-            self._published = {c.article_id: c.published for c in self._chunks}
         return self._published.get(article_id)
+
+
+class LexicalStore:
+    """The folder of saved snapshots, one per generation: built once, by one process, and loaded by the rest.
+
+    A snapshot is built in a private temporary folder and renamed into place, under a build lock, so
+    processes that need the same generation at the same time never read or write each other's half.
+    """
+
+    KEEP = 2  # generations kept on disk: the newest, and the one a slower process may still be loading
+
+    def __init__(self, root: Path, analyzer: Analyzer | None = None) -> None:
+        self.root = root
+        self.analyzer = analyzer or Analyzer()
+
+    def get(self, generation: str, load_chunks, build_lock) -> LexicalIndex:
+        """The snapshot for ``generation``: from disk when saved, else built from ``load_chunks()`` and saved.
+
+        ``build_lock`` is a context manager held while building, so only one process builds a generation."""
+        final = self.root / _safe_name(generation)
+        found = LexicalIndex.load(final, self.analyzer)
+        if found is not None and found.generation == generation:
+            return found
+        with build_lock():
+            found = LexicalIndex.load(final, self.analyzer)  # another process may have built it meanwhile
+            if found is not None and found.generation == generation:
+                return found
+            index = LexicalIndex.build(list(load_chunks()), generation, self.analyzer)
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
+            shutil.rmtree(tmp)
+            index.save(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            self._prune(keep=final)
+        return index
+
+    def _prune(self, keep: Path) -> None:
+        now = time.time()
+        saved = []
+        for p in self.root.iterdir():
+            try:
+                age = now - p.stat().st_mtime
+            except OSError:
+                continue
+            # Another process's unfinished build is left alone unless it was abandoned long ago.
+            if p.is_dir() and p != keep and (not p.name.startswith(".build-") or age > 3600):
+                saved.append((age, p))
+        for _, old in sorted(saved)[self.KEEP - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _safe_name(generation: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", generation) or "empty"

@@ -6,30 +6,29 @@ The CLI, the web app and the eval scripts all go through one Pipeline.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import background
 from .answer import ExtractiveAnswerer, to_passages
-from .chunk import chunk_article
 from .config import Settings
 from .embed import Embedder
 from .errors import BadInput, EmptyIndex, NotFound
-from .ingest import iter_files, read_path
+from .index import CheckReport, Index, View
+from .ingestion import Ingester, Progress
 from .lexical import Analyzer, LexicalIndex
 from .retrieve import HybridRetriever, Query
 from .store import ChromaStore
-from .types import Answer, Article, Chunk, IngestReport, Skipped
+from .types import Answer, Article, IngestReport
 
-EMBED_GROUP = 1024
 MAX_HISTORY = 20
 # Words that point back at an earlier question: "When did she land?", "How much did it cost?"
 REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|this|that|these|those|there|then|"
-                         r"the same|also|too)\b", re.I)  # chunks embedded per model call during ingest: big enough to sort by length well
+                         r"the same|also|too)\b", re.I)
 
 
 def parse_iso_date(value: str | None, name: str) -> str | None:
@@ -54,21 +53,22 @@ class Pipeline:
         self.settings = settings or Settings()
         s = self.settings
         self.embedder = embedder or Embedder(s.embedding_model, dtype=s.embedding_dtype, batch_size=s.embed_batch_size)
-        self._store: ChromaStore | None = None
-        self._checked = False
-        self.lexical = LexicalIndex(s.lexical_dir / s.collection)
+        self.index = Index(s, self.manifest)
+        self.ingester = Ingester(s, self.index, self.embedder)
         # Answering matches word forms more loosely than search does: "won" is "win" there.
         self._answer_analyzer = Analyzer(base_forms=True)
         self._llm = None
-        self._lock = threading.Lock()
 
-    # -- parts, built on first use ------------------------------------------------------------------
+    # -- parts ----------------------------------------------------------------------------------------
     @property
     def store(self) -> ChromaStore:
-        if self._store is None:
-            s = self.settings
-            self._store = ChromaStore(path=s.chroma_dir, url=s.chroma_url, prefix=s.collection)
-        return self._store
+        self.index.sync()
+        return self.index.store
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        with self.index.reading() as view:
+            return view.lexical
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -79,131 +79,70 @@ class Pipeline:
             "chunk_overlap": self.settings.chunk_overlap,
         }
 
-    def _open(self) -> ChromaStore:
-        if not self._checked:
-            self.store.check_manifest(self.manifest())
-            self._checked = True
-        return self.store
-
-    def _fresh_lexical(self) -> LexicalIndex:
-        store = self._open()
-        self.lexical.ensure(store.generation, store.iter_chunks)
-        return self.lexical
-
     def warm_up(self) -> None:
         """Load the model and the lexical index now, so the first question is as fast as the rest."""
         self.embedder.warm_up()
-        self.lexical.load_background()
-        if self._open().count_articles():
-            self._fresh_lexical()
+        background.stem_frequencies(self._answer_analyzer.stem_words)
+        self.index.sync()
 
-    @property
-    def retriever(self) -> HybridRetriever:
+    def retriever(self, view: View) -> HybridRetriever:
         s = self.settings
-        return HybridRetriever(self.store, self.lexical, self.embedder, s.candidates, s.max_per_article)
+        return HybridRetriever(view.store, view.lexical, self.embedder, s.candidates, s.max_per_article)
 
-    @property
-    def answerer(self) -> ExtractiveAnswerer:
-        return ExtractiveAnswerer(self.embedder, self._answer_analyzer, self.lexical.idf, self.settings.abstain_threshold)
+    def answerer(self, lexical: LexicalIndex) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.embedder, self._answer_analyzer, lexical.idf, self.settings.abstain_threshold)
 
     # -- indexing -------------------------------------------------------------------------------------
-    def index(
-        self, paths: Iterable[str | Path], progress: Callable[[int], None] | None = None,
-        on_total: Callable[[int], None] | None = None,
-    ) -> IngestReport:
+    def index_paths(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add or update articles from files and folders. Unchanged articles are skipped by content hash."""
-        started = time.perf_counter()
-        report = IngestReport()
-        articles: list[Article] = []
-        for f in iter_files(paths):
-            for item in read_path(f, self.settings.max_file_bytes):
-                (report.skipped.append(item) if isinstance(item, Skipped) else articles.append(item))
-        self.index_articles(articles, report, progress, on_total)
-        report.seconds = time.perf_counter() - started
-        return report
+        return self.ingester.ingest_paths(paths, progress)
 
-    def index_articles(
-        self, articles: list[Article], report: IngestReport | None = None,
-        progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None,
-    ) -> IngestReport:
-        report = report or IngestReport()
-        with self._lock:
-            store = self._open()
-            store.remove_orphans()
-            stored = store.article_hashes()
-            pending: dict[str, Article] = {}
-            for a in articles:
-                if a.id in pending:
-                    report.skipped.append(Skipped(a.id, "duplicate article id in this batch; the first was kept"))
-                elif stored.get(a.id) == a.content_hash:
-                    report.unchanged += 1
-                else:
-                    pending[a.id] = a
-            work = [(a, chunk_article(a, self.settings.chunk_size, self.settings.chunk_overlap)) for a in pending.values()]
-            if on_total:
-                on_total(sum(len(c) for _, c in work))
-            try:
-                group: list[tuple[Article, list[Chunk]]] = []
-                size = 0
-                for item in work:
-                    group.append(item)
-                    size += len(item[1])
-                    if size >= EMBED_GROUP:
-                        self._write_group(group, stored, report, progress)
-                        group, size = [], 0
-                if group:
-                    self._write_group(group, stored, report, progress)
-            finally:
-                if work:
-                    store.touch()
-            if work:
-                self._fresh_lexical()
-        return report
-
-    def _write_group(self, group, stored, report: IngestReport, progress) -> None:
-        texts = [c.embedding_text() for _, chunks in group for c in chunks]
-        vectors = self.embedder.embed_batch(texts)
-        items, offset = [], 0
-        for article, chunks in group:
-            items.append((article, chunks, vectors[offset:offset + len(chunks)]))
-            offset += len(chunks)
-        self.store.write_articles(items, replacing=set(stored))
-        for article, chunks in group:
-            if article.id in stored:
-                report.updated += 1
-            else:
-                report.added += 1
-            report.chunks += len(chunks)
-        if progress:
-            progress(len(texts))
+    def index_articles(self, articles: list[Article], report: IngestReport | None = None,
+                       progress: Progress | None = None) -> IngestReport:
+        return self.ingester.ingest_articles(articles, report, progress)
 
     def delete(self, article_id: str) -> None:
-        with self._lock:
-            store = self._open()
-            if not store.delete_article(article_id):
-                raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
-            store.touch()
-            self._fresh_lexical()
+        self.ingester.delete(article_id)
 
     # -- reading ------------------------------------------------------------------------------------
     def list_articles(self) -> list[dict[str, Any]]:
-        return self._open().list_articles()
+        with self.index.reading() as view:
+            return view.store.list_articles()
 
     def get_article(self, article_id: str) -> Article:
-        art = self._open().get_article(article_id)
+        with self.index.reading() as view:
+            art = view.store.get_article(article_id)
         if art is None:
             raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
         return art
 
     def stats(self) -> dict[str, Any]:
-        store = self._open()
-        return {
-            "articles": store.count_articles(),
-            "chunks": store.count_chunks(),
-            "store": "server" if self.settings.chroma_url else "embedded",
-            "location": store.location,
-            "manifest": store.manifest(),
-        }
+        with self.index.reading() as view:
+            store = view.store
+            return {
+                "articles": store.count_articles(),
+                "chunks": store.count_chunks(),
+                "generation": view.generation,
+                "store": "server" if self.settings.chroma_url else "embedded",
+                "location": store.location,
+                "manifest": store.manifest(),
+            }
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Compare the store, the BM25 index and the index state; with ``repair``, fix what disagrees."""
+        report = self.index.check()
+        if repair and not report.ok:
+            with self.index.writing("repairing") as writer:
+                report.repaired += [f"removed the chunks of {len(report.orphan_articles)} half-written article(s)"
+                                    ] if report.orphan_articles else []
+                writer.index._sweep()
+            rebuild = Index.articles_to_rebuild(report)
+            if rebuild:
+                self.ingester.rebuild(rebuild)
+                report.repaired.append(f"re-embedded {len(rebuild)} article(s) from their stored text")
+            if report.lexical_stale or report.dead_writer:
+                report.repaired.append("committed a new generation and rebuilt the BM25 index")
+        return report
 
     # -- asking -------------------------------------------------------------------------------------
     def validate_question(self, question: object) -> str:
@@ -244,22 +183,21 @@ class Pipeline:
         return out
 
     def retrieve(self, query: Query):
-        """(question vector, fused ranking of every candidate) for a validated query.
+        """(question vector, fused ranking of every candidate, lexical snapshot) for a validated query.
 
         A follow-up is searched together with the question it refers back to, but answered on its own
         words, so the vector returned is the question's own."""
-        store = self._open()
-        if store.count_articles() == 0:
-            raise EmptyIndex(
-                "The index has no articles yet. Add some with `rag ingest index/articles` "
-                "(or POST /api/articles), then ask again."
-            )
-        self._fresh_lexical()
-        if query.context:
-            search_vec, qvec = self.embedder.embed_batch([query.search_text, query.text])
-            return qvec, self.retriever.rank(query, search_vec)
-        qvec = self.embedder.embed_query(query.text)
-        return qvec, self.retriever.rank(query, qvec)  # (vector, Ranking)
+        with self.index.reading() as view:
+            if view.store.count_articles() == 0:
+                raise EmptyIndex(
+                    "The index has no articles yet. Add some with `rag ingest index/articles` "
+                    "(or POST /api/articles), then ask again."
+                )
+            if query.context:
+                search_vec, qvec = self.embedder.embed_batch([query.search_text, query.text])
+            else:
+                qvec = search_vec = self.embedder.embed_query(query.text)
+            return qvec, self.retriever(view).rank(query, search_vec), view.lexical
 
     @property
     def llm(self):
@@ -283,10 +221,10 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         query = self.make_query(question, k, since, until, as_of, history)
-        qvec, ranking = self.retrieve(query)
+        qvec, ranking, lexical = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
         yield "passages", [asdict(p) for p in to_passages(hits)]
-        answer = yield from self._answer_events(query, qvec, hits, t0)
+        answer = yield from self._answer_events(query, qvec, hits, lexical, t0)
         yield "answer", answer.to_dict()
 
     def ask(self, question: object, k: int | None = None, since: str | None = None, until: str | None = None,
@@ -299,20 +237,22 @@ class Pipeline:
         """The answer, and the ranking of every article retrieval found (for evaluation)."""
         t0 = time.perf_counter()
         query = self.make_query(question, k, since, until, as_of, history)
-        qvec, ranking = self.retrieve(query)
+        qvec, ranking, lexical = self.retrieve(query)
         hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
-        events = self._answer_events(query, qvec, hits, t0)
+        events = self._answer_events(query, qvec, hits, lexical, t0)
         while True:
             try:
                 next(events)
             except StopIteration as done:
                 return done.value, ranking.articles
 
-    def _answer_events(self, query: Query, qvec, hits, t0: float):
+    def _answer_events(self, query: Query, qvec, hits, lexical: LexicalIndex, t0: float):
         """Yields ("token", text) events; returns the final Answer."""
         t1 = time.perf_counter()
-        articles = self.store.get_articles([h.chunk.article_id for h in hits])
-        extractive = self.answerer.answer(query.text, qvec, hits, articles)
+        with self.index.reading() as view:
+            articles = view.store.get_articles([h.chunk.article_id for h in hits])
+        answerer = self.answerer(lexical)
+        extractive = answerer.answer(query.text, qvec, hits, articles)
         if not hits and (query.since or query.until):
             span = " ".join(f"{name} {value}" for name, value in (("from", query.since), ("to", query.until)) if value)
             extractive = replace(extractive, notice=f"No dated article in the index was published {span}. "
@@ -340,14 +280,14 @@ class Pipeline:
         text = "".join(draft).strip()
         backend = f"llm:{llm.model}"
         if not text or text.strip(" .") == NOT_IN_SOURCES or text.startswith(NOT_IN_SOURCES):
-            answer = replace(self.answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
+            answer = replace(answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
                              extractive=extractive.to_dict(), sentences=[])
             return self._timed(answer, t0, t1)
-        v = verify(text, hits, articles, self.lexical.analyzer)
+        v = verify(text, hits, articles, lexical.analyzer)
         stats = {"sentences": len(v.sentences), "supported": v.supported, "invalid_markers": v.invalid_markers,
                  "facts_checked": v.facts_checked, "facts_supported": v.facts_supported}
         if not v.supported:
-            answer = replace(self.answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
+            answer = replace(answerer.abstain(query.text, extractive.passages, 0.0), backend=backend,
                              extractive=extractive.to_dict(), sentences=v.sentences, verification=stats)
             return self._timed(answer, t0, t1)
         shorts = [extractive.short_answer] if extractive.short_answer else []

@@ -1,97 +1,179 @@
-"""The one module that imports chromadb. Embedded (PersistentClient) or a server (HttpClient).
+"""The one module that imports chromadb: chunks with vectors, and articles with text, in Chroma.
 
-Two collections: ``<prefix>-chunks`` holds chunk vectors we computed (Chroma never embeds), and
-``<prefix>-articles`` holds each article's stored text and metadata. The chunks collection's metadata
-is the index manifest (model, weights hash, dimension, chunking) plus a generation token that changes on
-every write, so derived indexes (BM25) know when to rebuild.
+Two collections: `<prefix>-chunks` (one row per chunk: vector, text, offsets) and `<prefix>-articles`
+(one row per article: full text, metadata, and the mean of its chunk vectors). The chunk collection's
+metadata holds the manifest (model, weights hash, dimension, chunking, schema) and the index state
+(committed generation, open write session), so every process and every worker sees the same.
 
-Write order makes a crash mid-ingest harmless: an article's record is removed first and written last,
-so an interrupted article is simply absent and re-ingested next time; chunks without a record are
-ignored by readers and swept by `remove_orphans()`.
+An article's record is written after all its chunks, so an interrupted write leaves chunks without a
+record, never a record with missing chunks; readers ignore such chunks and the next writer sweeps them.
+
+Only `rag.index` decides when to open, reopen and write; this module just talks to Chroma, and turns
+every failure of Chroma's into a StoreError (HTTP 503) that names the store.
 """
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import IndexMismatch, StoreError
+from .errors import IndexMismatch, SettingsError, StoreError
+from .locking import ReadWriteLock
 from .types import Article, Chunk
 
 MANIFEST_KEYS = ("model_id", "weights_hash", "dimension", "chunk_size", "chunk_overlap", "schema")
-SCHEMA_VERSION = 2
-
-
-def _published_ord(published: str | None) -> int:
-    return int(published.replace("-", "")) if published else 0
-
-
+# 3: article ids from the path relative to the ingested folder plus a hash, and each article's origin.
+SCHEMA_VERSION = 3
 OVERFETCH = 4  # results a date-bounded search fetches unfiltered, per result wanted
 
 
-def date_ord(iso: str) -> int:
-    return int(iso.replace("-", ""))
+@dataclass(frozen=True)
+class IndexState:
+    """What the store says about its own consistency.
+
+    ``generation`` changes at every commit: derived data (the BM25 index, a process's open view) compares
+    it to know it is stale. ``writing`` names an open write session; when no writer holds the lock, it is the
+    trace of a writer that died, and the next writer repairs the index before anything else.
+    """
+
+    generation: str
+    writing: str
+    chunks: int
+
+
+class Connection:
+    """The Chroma client for one store, with what every user of it in this process must agree on.
+
+    Chroma caches one embedded client per folder per process: a second PersistentClient on the same folder is
+    the same client, stale view included. So every ChromaStore on one folder shares one Connection, and a
+    reopen (close, then connect again) is seen by all of them.
+    """
+
+    def __init__(self) -> None:
+        self.client = None
+        self.version = 0  # bumped at every (re)connect: collection handles from an older one are dropped
+        self.opened_at: str | None = None  # the committed generation the client was opened at
+        self.rw = ReadWriteLock()  # questions read; a reopen writes
+        self.sync = threading.RLock()  # one thread at a time decides whether to reopen
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
+_EMBEDDED: dict[str, Connection] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _embedded_connection(path: Path) -> Connection:
+    key = str(path.resolve())
+    with _EMBEDDED_LOCK:
+        return _EMBEDDED.setdefault(key, Connection())
+
+
+@dataclass(frozen=True)
+class ArticleStamp:
+    content_hash: str
+    origin: str
+
+
+def date_ord(iso: str | None) -> int:
+    """YYYY-MM-DD -> YYYYMMDD as an int; undated is 0, below every real date."""
+    return int(iso.replace("-", "")) if iso else 0
 
 
 class ChromaStore:
-    """Chunks with vectors, and articles with text, in Chroma."""
+    """Construction is cheap; `open()` connects. ``url`` selects a Chroma server, else ``path`` is embedded."""
 
-    def __init__(self, path: Path | None = None, url: str | None = None, prefix: str = "news") -> None:
+    def __init__(self, path: Path | None = None, url: str | None = None, prefix: str = "news",
+                 timeout: float = 30.0) -> None:
+        if url:
+            u = urlparse(url)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise SettingsError(f"RAG_CHROMA_URL '{url}' is not an http(s)://host:port URL.")
+        self.path, self.url, self.prefix, self.timeout = path, url, prefix, timeout
+        self.location = url or str(path)
+        self.conn = Connection() if url else _embedded_connection(path)
+        self._collections: dict[str, Any] = {}
+        self._version = -1
+        self._batch: int | None = None
+
+    @property
+    def client(self):
+        return self.conn.client
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+    # -- connection --------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect (again): an embedded store loads what is on disk now."""
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        self.location = url or str(path)
+        with self.conn.sync:
+            self.conn.close()
+            settings = ChromaSettings(anonymized_telemetry=False)
+            with self._guard("open"):
+                if self.url:
+                    u = urlparse(self.url)
+                    client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                                 ssl=u.scheme == "https", settings=settings)
+                    _limit_http_wait(client, self.timeout)
+                    client.heartbeat()
+                else:
+                    assert self.path is not None
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+                self.conn.client = client
+                self.conn.version += 1
+                # Loading both collections now, under the caller's lock, is what makes the open safe.
+                self.chunks.count()
+                self.articles.count()
+
+    def close(self) -> None:
+        with self.conn.sync:
+            self.conn.close()
+
+    @contextlib.contextmanager
+    def _guard(self, action: str):
         try:
-            if url:
-                u = urlparse(url)
-                if u.scheme not in ("http", "https") or not u.hostname:
-                    raise StoreError(f"RAG_CHROMA_URL '{url}' is not an http(s)://host:port URL.")
-                self.client = chromadb.HttpClient(
-                    host=u.hostname,
-                    port=u.port or (443 if u.scheme == "https" else 8000),
-                    ssl=u.scheme == "https",
-                    settings=chroma_settings,
-                )
-                self.client.heartbeat()
-            else:
-                assert path is not None
-                path.mkdir(parents=True, exist_ok=True)
-                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-        except StoreError:
+            yield
+        except (StoreError, IndexMismatch, SettingsError):
             raise
         except Exception as e:
-            raise StoreError(f"Cannot open the Chroma store at {self.location}: {e}") from e
-        self.prefix = prefix
-        self._chunks = None
-        self._articles = None
-        self._batch = None
+            raise StoreError(f"The vector store at {self.location} failed to {action}: {type(e).__name__}: {e}") from e
 
-    # -- collections and manifest -----------------------------------------------------------------
     def _collection(self, name: str, metadata: dict[str, Any] | None = None):
-        try:
-            return self.client.get_or_create_collection(
-                name, embedding_function=None, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}
-            )
-        except Exception as e:
-            raise StoreError(f"Chroma at {self.location} refused collection '{name}': {e}") from e
+        if self.client is None:
+            self.open()
+        if self._version != self.conn.version:
+            self._collections, self._version = {}, self.conn.version
+        col = self._collections.get(name)
+        if col is None:
+            with self._guard(f"open collection '{name}'"):
+                col = self.client.get_or_create_collection(
+                    name, embedding_function=None, metadata=metadata, configuration={"hnsw": {"space": "cosine"}})
+            self._collections[name] = col
+        return col
 
     @property
     def chunks(self):
-        if self._chunks is None:
-            self._chunks = self._collection(f"{self.prefix}-chunks", {"generation": "new"})
-        return self._chunks
+        return self._collection(f"{self.prefix}-chunks", {"generation": "new"})
 
     @property
     def articles(self):
-        if self._articles is None:
-            self._articles = self._collection(f"{self.prefix}-articles", {"kind": "articles"})
-        return self._articles
+        return self._collection(f"{self.prefix}-articles", {"kind": "articles"})
 
     @property
     def max_batch(self) -> int:
@@ -102,8 +184,22 @@ class ChromaStore:
                 self._batch = 500
         return self._batch
 
+    # -- manifest and state ------------------------------------------------------------------------
+    def _metadata(self) -> dict[str, Any]:
+        """The chunk collection's metadata, read fresh: another process may have changed it since."""
+        name = self.chunks.name
+        with self._guard("read the index metadata"):
+            return dict(self.client.get_collection(name).metadata or {})
+
+    def _set_metadata(self, **values: Any) -> None:
+        meta = self._metadata()
+        meta.update(values)
+        meta.pop("hnsw:space", None)
+        with self._guard("update the index metadata"):
+            self.chunks.modify(metadata=meta)
+
     def manifest(self) -> dict[str, Any]:
-        meta = dict(self.chunks.metadata or {})
+        meta = self._metadata()
         return {k: meta[k] for k in MANIFEST_KEYS if k in meta}
 
     def check_manifest(self, expected: dict[str, Any]) -> None:
@@ -111,8 +207,13 @@ class ChromaStore:
         expected = {**expected, "schema": SCHEMA_VERSION}
         stored = self.manifest()
         if not stored or self.count_chunks() == 0 and self.count_articles() == 0:
-            self._write_metadata(expected)
+            self._set_metadata(**expected)
             return
+        if str(stored.get("schema")) != str(SCHEMA_VERSION):
+            raise IndexMismatch(
+                f"The index at {self.location} was built by an older version (schema {stored.get('schema')}, "
+                f"this one reads {SCHEMA_VERSION}): its article ids could collide. Re-index: delete the index folder "
+                "(or the Chroma collections) and run `rag ingest` on your articles again.")
         diffs = [f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
                  for k in MANIFEST_KEYS if str(stored.get(k)) != str(expected[k])]
         if diffs:
@@ -122,59 +223,55 @@ class ChromaStore:
                 "or change the settings back."
             )
 
-    def _write_metadata(self, manifest: dict[str, Any] | None = None) -> None:
-        meta = dict(self.chunks.metadata or {})
-        if manifest:
-            meta.update(manifest)
-        meta["generation"] = uuid.uuid4().hex
-        try:
-            self.chunks.modify(metadata=meta)
-        except Exception as e:
-            raise StoreError(f"Could not update the index manifest: {e}") from e
+    def state(self) -> IndexState:
+        meta = self._metadata()
+        return IndexState(str(meta.get("generation", "")), str(meta.get("writing", "")), int(meta.get("chunk_count", 0)))
 
-    @property
-    def generation(self) -> str:
-        """Changes on every write; derived indexes compare it to know they are stale."""
-        try:
-            self._chunks = None  # another process may have written since we looked
-            return str((self.chunks.metadata or {}).get("generation", ""))
-        except Exception as e:
-            raise StoreError(f"Cannot read the index at {self.location}: {e}") from e
+    def mark_writing(self, session: str) -> None:
+        self._set_metadata(writing=session)
 
-    # -- articles ------------------------------------------------------------------------------------
+    def commit(self, generation: str) -> None:
+        """Close the write session and publish ``generation``: one metadata write, so it is all or nothing."""
+        self._set_metadata(generation=generation, writing="", chunk_count=self.count_chunks())
+
+    # -- articles ----------------------------------------------------------------------------------
     def count_chunks(self) -> int:
-        return self.chunks.count()
+        with self._guard("count chunks"):
+            return self.chunks.count()
 
     def count_articles(self) -> int:
-        return self.articles.count()
+        with self._guard("count articles"):
+            return self.articles.count()
 
-    def article_hashes(self) -> dict[str, str]:
+    def article_stamps(self) -> dict[str, ArticleStamp]:
+        """id -> (content hash, origin) of every stored article."""
         out = {}
         for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
-            out.update({i: m.get("content_hash", "") for i, m in zip(ids, metas)})
+            out.update({i: ArticleStamp(m.get("content_hash", ""), m.get("origin", "")) for i, m in zip(ids, metas)})
         return out
 
     def list_articles(self) -> list[dict[str, Any]]:
         rows = []
         for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
-            for i, m in zip(ids, metas):
-                rows.append({"id": i, **_article_meta(m)})
+            rows.extend({"id": i, **_article_meta(m)} for i, m in zip(ids, metas))
         rows.sort(key=lambda r: (r.get("published") or "", r["id"]), reverse=True)
         return rows
 
     def get_articles(self, ids: Sequence[str]) -> dict[str, Article]:
         if not ids:
             return {}
-        got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
+        with self._guard("read articles"):
+            got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
         return {
-            i: Article(id=i, text=doc or "", **{k: v for k, v in _article_meta(m).items() if k != "chunks"})
+            i: Article(id=i, text=doc or "", **{k: v for k, v in _article_meta(m).items() if k not in ("chunks", "origin")})
             for i, m, doc in zip(got["ids"], got["metadatas"], got["documents"])
         }
 
     def get_article(self, article_id: str) -> Article | None:
         return self.get_articles([article_id]).get(article_id)
 
-    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str]) -> None:
+    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str],
+                       origins: dict[str, str] | None = None) -> None:
         """Make each article and exactly its chunks the stored state for its id.
 
         ``replacing`` names the ids already stored; only those need their old records removed first.
@@ -182,7 +279,8 @@ class ChromaStore:
         article-level vector index too.
         """
         old = [a.id for a, _, _ in items if a.id in replacing]
-        try:
+        ids = ", ".join(a.id for a, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
+        with self._guard(f"write articles ({ids})"):
             if old:
                 self.articles.delete(ids=old)
                 for aid in old:
@@ -191,12 +289,8 @@ class ChromaStore:
             vectors = np.concatenate([v for _, _, v in items]) if items else np.zeros((0, 1))
             for a in range(0, len(chunks), self.max_batch):
                 part = chunks[a:a + self.max_batch]
-                self.chunks.add(
-                    ids=[c.id for c in part],
-                    embeddings=vectors[a:a + self.max_batch],
-                    documents=[c.text for c in part],
-                    metadatas=[_chunk_meta(c) for c in part],
-                )
+                self.chunks.add(ids=[c.id for c in part], embeddings=vectors[a:a + self.max_batch],
+                                documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
             # Written after all their chunks: an article record means its chunks are complete.
             for a in range(0, len(items), self.max_batch):
                 part = items[a:a + self.max_batch]
@@ -204,60 +298,63 @@ class ChromaStore:
                     ids=[art.id for art, _, _ in part],
                     embeddings=np.stack([_mean_vector(v) for _, _, v in part]),
                     documents=[art.text for art, _, _ in part],
-                    metadatas=[_article_record(art, len(cs)) for art, cs, _ in part],
+                    metadatas=[_article_record(art, len(cs), (origins or {}).get(art.id, art.origin))
+                               for art, cs, _ in part],
                 )
-        except Exception as e:
-            ids = ", ".join(a.id for a, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
-            raise StoreError(f"Writing articles ({ids}) to {self.location} failed: {e}") from e
 
     def delete_article(self, article_id: str) -> bool:
-        existed = bool(self.articles.get(ids=[article_id], include=[])["ids"])
-        self.articles.delete(ids=[article_id])
-        self.chunks.delete(where={"article_id": article_id})
+        with self._guard(f"delete article '{article_id}'"):
+            existed = bool(self.articles.get(ids=[article_id], include=[])["ids"])
+            self.articles.delete(ids=[article_id])
+            self.chunks.delete(where={"article_id": article_id})
         return existed
 
-    def touch(self) -> None:
-        """Record that the contents changed (after a batch of writes)."""
-        self._write_metadata()
+    def orphan_articles(self) -> list[str]:
+        """Article ids that have chunks but no record: the trace of an interrupted write."""
+        known = set(self.article_stamps())
+        return sorted({m["article_id"] for _, metas, _ in self._scan(self.chunks, ["metadatas"]) for m in metas} - known)
 
-    def remove_orphans(self) -> int:
-        """Delete chunks whose article record is missing: the trace of an interrupted ingest."""
-        known = set(self.article_hashes())
-        orphans = sorted({m["article_id"] for _, metas, _ in self._scan(self.chunks, ["metadatas"])
-                          for m in metas} - known)
-        for aid in orphans:
-            self.chunks.delete(where={"article_id": aid})
-        return len(orphans)
+    def remove_chunks_of(self, article_ids: Sequence[str]) -> None:
+        with self._guard("remove chunks"):
+            for aid in article_ids:
+                self.chunks.delete(where={"article_id": aid})
 
-    # -- chunks --------------------------------------------------------------------------------------
+    # -- chunks ------------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[Chunk]:
         for ids, metas, docs in self._scan(self.chunks, ["metadatas", "documents"]):
             for i, m, d in zip(ids, metas, docs):
                 yield _chunk_from(i, m, d)
 
-    def dense_query(
-        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
-        keep_undated: bool = False,
-    ) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by cosine similarity, best first, within the optional date range."""
-        res = self._query(self.chunks, vector, n, since, until, keep_undated,
-                          ["metadatas", "documents", "distances"])
-        return [
-            (_chunk_from(i, m, d), 1.0 - float(dist))
-            for i, m, d, dist in zip(res["ids"], res["metadatas"], res["documents"], res["distances"])
-        ]
+    def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
+        """Stored vectors by chunk id; None for an id whose vector cannot be read (a damaged index)."""
+        out: dict[str, np.ndarray | None] = {}
+        try:
+            got = self.chunks.get(ids=list(ids), include=["embeddings"])
+            out.update({i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])})
+        except Exception:
+            if len(ids) == 1:
+                return {ids[0]: None}
+            half = len(ids) // 2
+            return {**self.chunk_vectors(ids[:half]), **self.chunk_vectors(ids[half:])}
+        return out
 
-    def dense_article_query(
-        self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
-        keep_undated: bool = False,
-    ) -> list[tuple[str, float]]:
+    def dense_query(self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
+                    keep_undated: bool = False) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by cosine similarity, best first, within the optional date range."""
+        res = self._query(self.chunks, vector, n, since, until, keep_undated, ["metadatas", "documents", "distances"])
+        return [(_chunk_from(i, m, d), 1.0 - float(dist))
+                for i, m, d, dist in zip(res["ids"], res["metadatas"], res["documents"], res["distances"])]
+
+    def dense_article_query(self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
+                            keep_undated: bool = False) -> list[tuple[str, float]]:
         """Nearest articles by the mean of their chunk vectors: (article id, cosine similarity), best first."""
         res = self._query(self.articles, vector, n, since, until, keep_undated, ["distances"])
         return [(i, 1.0 - float(dist)) for i, dist in zip(res["ids"], res["distances"])]
 
     def _query(self, collection, vector, n: int, since: str | None, until: str | None, keep_undated: bool,
                include: list[str]):
-        total = collection.count()
+        with self._guard("count"):
+            total = collection.count()
         if total == 0:
             return {"ids": [], "metadatas": [], "documents": [], "distances": []}
         # Undated articles are stored with published_ord 0, below every real date.
@@ -280,22 +377,32 @@ class ChromaStore:
         return self._search(collection, vector, min(n, total), where, include)
 
     def _search(self, collection, vector, n: int, where: dict | None, include: list[str]):
-        try:
-            res = collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=include,
-            )
-        except Exception as e:
-            raise StoreError(f"Vector search in {self.location} failed: {e}") from e
+        with self._guard("search vectors"):
+            res = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where,
+                                   include=include)
         return {k: (res.get(k) or [[]])[0] for k in ("ids", "metadatas", "documents", "distances")}
 
     def _scan(self, collection, include: list[str], page: int = 1000):
         offset = 0
         while True:
-            got = collection.get(include=include, limit=page, offset=offset)
+            with self._guard("read the index"):
+                got = collection.get(include=include, limit=page, offset=offset)
             if not got["ids"]:
                 return
-            yield got["ids"], got.get("metadatas") or [{}] * len(got["ids"]), got.get("documents") or [None] * len(got["ids"])
-            offset += len(got["ids"])
+            n = len(got["ids"])
+            yield got["ids"], got.get("metadatas") or [{}] * n, got.get("documents") or [None] * n
+            offset += n
+
+
+def _limit_http_wait(client, seconds: float) -> None:
+    """Give the HTTP client a timeout. chromadb's client waits forever by default (`httpx.Client(timeout=None)`
+    in chromadb/api/fastapi.py), so a frozen server would hang every request; chromadb has no setting for
+    it, so the timeout is set on the httpx session it holds."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
 def _mean_vector(vectors: np.ndarray) -> np.ndarray:
@@ -303,17 +410,18 @@ def _mean_vector(vectors: np.ndarray) -> np.ndarray:
     return m / max(float(np.linalg.norm(m)), 1e-12)
 
 
-def _article_record(a: Article, chunk_count: int) -> dict[str, Any]:
+def _article_record(a: Article, chunk_count: int, origin: str) -> dict[str, Any]:
     return {
         "title": a.title, "source": a.source or "", "url": a.url or "", "published": a.published or "",
-        "published_ord": _published_ord(a.published), "content_hash": a.content_hash, "chunks": chunk_count,
+        "published_ord": date_ord(a.published), "content_hash": a.content_hash, "chunks": chunk_count,
+        "origin": origin,
     }
 
 
 def _chunk_meta(c: Chunk) -> dict[str, Any]:
     return {
         "article_id": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end, "title": c.title,
-        "published": c.published or "", "published_ord": _published_ord(c.published),
+        "published": c.published or "", "published_ord": date_ord(c.published),
     }
 
 
@@ -328,5 +436,5 @@ def _article_meta(m: dict[str, Any]) -> dict[str, Any]:
     return {
         "title": m.get("title", ""), "source": m.get("source") or None, "url": m.get("url") or None,
         "published": m.get("published") or None, "content_hash": m.get("content_hash", ""),
-        "chunks": int(m.get("chunks", 0)),
+        "chunks": int(m.get("chunks", 0)), "origin": m.get("origin") or None,
     }

@@ -17,9 +17,14 @@ class Article:
     url: str | None = None
     published: str | None = None  # ISO date, YYYY-MM-DD
     content_hash: str = ""
+    # Where it came from (an absolute path, "record", "api", "upload:NAME"): an id held by one origin is not
+    # overwritten from another. Internal: a server path is never shown to API clients.
+    origin: str = field(default="", repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("origin")
+        return d
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,22 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Warned:
+    """An input that was ingested, with a caveat the user should know (an unreadable date, ...)."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    articles: list[str] = field(default_factory=list)  # ids added or updated, in order
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[Warned] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
 
@@ -118,7 +133,9 @@ class IngestReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "articles": list(self.articles),
             "skipped": [asdict(s) for s in self.skipped],
+            "warnings": [asdict(w) for w in self.warnings],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,12 @@ import pytest
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.pipeline import Pipeline
+from rag.sources import file_article_id
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "index" / "articles"
-SEED_ID = "000_be7ffad3bbd357e7"
+SEED_FILE = "000_be7ffad3bbd357e7.txt"
+SEED_ID = file_article_id(SEED_FILE)
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 
@@ -46,7 +50,7 @@ def bundled_index(tmp_path_factory, embedder) -> Path:
     """An index of the bundled articles, built once; tests that read it copy nothing and write nothing."""
     d = tmp_path_factory.mktemp("bundled") / "index"
     p = Pipeline(make_settings(d), embedder=embedder)
-    report = p.index([BUNDLED])
+    report = p.index_paths([BUNDLED])
     assert report.added >= 1 and not report.skipped
     return d
 
@@ -84,3 +88,13 @@ def dataset_or_skip(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def run_rag(*args, index_dir: Path, env: dict | None = None, timeout: float = 300, wait: bool = True):
+    """The `rag` command in a process of its own, with no RAG_* setting from the developer's environment."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    full.update({"RAG_INDEX_DIR": str(index_dir), **(env or {})})
+    command = [sys.executable, "-m", "rag.cli", *args]
+    if not wait:
+        return subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, env=full, capture_output=True, text=True, timeout=timeout)

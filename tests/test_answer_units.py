@@ -92,8 +92,7 @@ def test_small_index_weights_names_above_common_words(tmp_path):
 
     text = "Harris will visit Guatemala on her trip. The trip to Guatemala is long."
     chunks = [Chunk(f"c{i}", "a", i, 0, len(text), text, "T") for i in range(3)]
-    index = LexicalIndex(tmp_path / "lexical")
-    index.ensure("g1", lambda: chunks)
+    index = LexicalIndex.build(chunks, "g1")
     stem = index.analyzer
     assert index.idf(stem("Guatemala")[0]) > index.idf(stem("trip")[0]) > index.idf(stem("long")[0])
 

@@ -1,29 +1,23 @@
 """The `rag` command as a user runs it: real processes, exit codes and output."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from .conftest import BUNDLED, SEED_ID
+from .conftest import BUNDLED, SEED_FILE, SEED_ID, run_rag
 
 pytestmark = pytest.mark.slow
 
 
 def rag(*args, index_dir, timeout=300):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["RAG_INDEX_DIR"] = str(index_dir)
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_rag(*args, index_dir=index_dir, timeout=timeout)
 
 
 def test_ingest_ask_list_delete(tmp_path):
     ix = tmp_path / "ix"
     src = tmp_path / "src"
     src.mkdir()
-    (src / f"{SEED_ID}.txt").write_text((BUNDLED / f"{SEED_ID}.txt").read_text())
+    (src / SEED_FILE).write_text((BUNDLED / SEED_FILE).read_text())
     (src / "junk.bin").write_bytes(b"\x00\x01")
     r = rag("ingest", str(src), index_dir=ix)
     assert r.returncode == 0, r.stderr

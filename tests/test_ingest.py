@@ -2,9 +2,10 @@ import json
 from pathlib import Path
 
 from rag.ingest import parse_date, read_path
+from rag.sources import file_article_id
 from rag.types import Article, Skipped
 
-from .conftest import BUNDLED, SEED_ID
+from .conftest import BUNDLED, SEED_FILE, SEED_ID
 
 
 def read_one(path: Path):
@@ -14,7 +15,7 @@ def read_one(path: Path):
 
 
 def test_seed_article_title_date_and_chrome_removed():
-    a = read_one(BUNDLED / f"{SEED_ID}.txt")
+    a = read_one(BUNDLED / SEED_FILE)
     assert isinstance(a, Article)
     assert a.id == SEED_ID
     assert a.title == "U.S. to unveil human trafficking steps; Harris visits Guatemala"
@@ -39,7 +40,7 @@ def test_markdown_front_matter(tmp_path):
     f.write_text("---\ntitle: Dam opens\npublished: 2024-02-03\nsource: Example News\nurl: https://example.org/dam\n---\n"
                  "# Ignored heading\n\nThe dam opened on **Friday** after [six years](https://x.y) of work.\n")
     a = read_one(f)
-    assert (a.id, a.title, a.published, a.source, a.url) == ("story", "Dam opens", "2024-02-03", "Example News",
+    assert (a.id, a.title, a.published, a.source, a.url) == (file_article_id("story.md"), "Dam opens", "2024-02-03", "Example News",
                                                               "https://example.org/dam")
     assert "The dam opened on Friday after six years of work." in a.text
     assert "https://x.y" not in a.text

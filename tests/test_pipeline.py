@@ -6,8 +6,9 @@ import pytest
 
 from rag.errors import BadInput, EmptyIndex, IndexMismatch, NotFound
 from rag.pipeline import Pipeline
+from rag.sources import file_article_id
 
-from .conftest import BUNDLED, SEED_ID, make_settings
+from .conftest import BUNDLED, SEED_FILE, SEED_ID, make_settings
 
 SEED_TEXT_SENTENCE = ("Since then, Harris has met with civil society leaders, announced additional aid of $310 million "
                       "for the region, and secured investment commitments from companies included Microsoft .")
@@ -77,19 +78,20 @@ def test_a_one_article_index_still_answers_with_common_words(bundled):
 def test_reingest_is_idempotent(writable_bundled):
     p = writable_bundled
     before = p.stats()
-    r = p.index([BUNDLED])
+    r = p.index_paths([BUNDLED])
     assert (r.added, r.updated, r.unchanged, r.chunks) == (0, 0, 1, 0)
     assert p.stats()["chunks"] == before["chunks"] and p.stats()["articles"] == before["articles"]
 
 
-def test_changed_article_leaves_no_stale_chunks(writable_bundled, tmp_path):
-    p = writable_bundled
+def test_changed_article_leaves_no_stale_chunks(pipeline, tmp_path):
+    p = pipeline
     src = tmp_path / "src"
     src.mkdir()
-    original = (BUNDLED / f"{SEED_ID}.txt").read_text()
-    changed = original.replace("$310 million", "$275 million")
-    (src / f"{SEED_ID}.txt").write_text(changed)
-    r = p.index([src])
+    original = (BUNDLED / SEED_FILE).read_text()
+    (src / SEED_FILE).write_text(original)
+    assert p.index_paths([src]).added == 1
+    (src / SEED_FILE).write_text(original.replace("$310 million", "$275 million"))
+    r = p.index_paths([src])
     assert (r.added, r.updated) == (0, 1)
     chunks = list(p.store.iter_chunks())
     assert chunks and all("$310 million" not in c.text for c in chunks)
@@ -175,17 +177,20 @@ def test_date_filters(bundled):
                         "Widen or clear the dates to search everything.")
 
 
+DAM, LEVEE = file_article_id("dam.md"), file_article_id("levee.md")
+
+
 def test_a_date_range_drops_undated_articles_but_the_time_of_asking_keeps_them(pipeline, tmp_path):
     (tmp_path / "dam.md").write_text("---\ntitle: Dam repair\n---\nThe county spent $4 million repairing the Oakfield dam.")
     (tmp_path / "levee.md").write_text("---\ntitle: Levee repair\npublished: 2022-03-01\n---\n"
                                        "The city spent $9 million repairing the Riverside levee.")
-    pipeline.index([tmp_path / "dam.md", tmp_path / "levee.md"])
+    pipeline.index_paths([tmp_path / "dam.md", tmp_path / "levee.md"])
     q = "How much did the county spend repairing the Oakfield dam?"
     asked_today = pipeline.ask(q, as_of="2022-03-10")
-    assert asked_today.short_answer == "$4 million" and {p.article_id for p in asked_today.passages} == {"dam", "levee"}
+    assert asked_today.short_answer == "$4 million" and {p.article_id for p in asked_today.passages} == {DAM, LEVEE}
     ranged = pipeline.ask(q, until="2022-03-10")
-    assert {p.article_id for p in ranged.passages} == {"levee"}  # both searches, dense and BM25, agree
-    assert {p.article_id for p in pipeline.ask(q, as_of="2022-02-01").passages} == {"dam"}
+    assert {p.article_id for p in ranged.passages} == {LEVEE}  # both searches, dense and BM25, agree
+    assert {p.article_id for p in pipeline.ask(q, as_of="2022-02-01").passages} == {DAM}
 
 
 def test_which_country_is_answered_with_a_country_and_never_the_dateline(pipeline, tmp_path):
@@ -196,7 +201,7 @@ def test_which_country_is_answered_with_a_country_and_never_the_dateline(pipelin
     (tmp_path / "sprite.md").write_text(
         "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
         "Atlanta (CNN Business) Retiring its green plastic bottles after 60 years is the plan at Sprite, the company said.")
-    pipeline.index([tmp_path])
+    pipeline.index_paths([tmp_path])
     assert pipeline.ask("Which country is now bankrupt, according to its prime minister?").short_answer == "Sri Lanka"
     assert pipeline.ask("Which beverage is retiring its green plastic bottles?").short_answer == "Sprite"
 
@@ -208,7 +213,7 @@ def test_a_which_phrase_after_a_preamble_or_a_preposition_is_answered_with_a_nam
     (tmp_path / "bottles.md").write_text(
         "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
         "New York (CNN Business) Sprite is retiring its green plastic bottles after more than 60 years.")
-    pipeline.index([tmp_path])
+    pipeline.index_paths([tmp_path])
     visit = pipeline.ask("House Speaker Nancy Pelosi made a controversial visit to which area, angering China?")
     assert visit.short_answer == "Taiwan"  # before: "CNN", from the credit
     bottles = pipeline.ask("After more than 60 years, which popular beverage is getting a new bottle design?")
@@ -218,12 +223,12 @@ def test_a_which_phrase_after_a_preamble_or_a_preposition_is_answered_with_a_nam
 def test_bad_files_do_not_abort_a_batch(pipeline, tmp_path):
     src = tmp_path / "mixed"
     src.mkdir()
-    (src / f"{SEED_ID}.txt").write_text((BUNDLED / f"{SEED_ID}.txt").read_text())
+    (src / SEED_FILE).write_text((BUNDLED / SEED_FILE).read_text())
     (src / "empty.txt").write_bytes(b"")
     (src / "image.txt").write_bytes(b"\x00\x01\x02binary")
     (src / "notes.docx").write_bytes(b"PK")
     (src / "bad.jsonl").write_text('{"id": "ok1", "title": "Fine", "text": "A fine record about rain."}\n{oops\n')
-    r = pipeline.index([src])
+    r = pipeline.index_paths([src])
     assert r.added == 2
     reasons = {Path(s.path.split(":")[0]).name: s.reason for s in r.skipped}
     assert set(reasons) == {"empty.txt", "image.txt", "notes.docx", "bad.jsonl"}
@@ -244,14 +249,14 @@ def test_interrupted_ingest_leaves_a_consistent_index(writable_bundled, tmp_path
 
     monkeypatch.setattr(store.articles, "add", die)
     with pytest.raises(KeyboardInterrupt):
-        p.index([src])
+        p.index_paths([src])
     monkeypatch.setattr(store.articles, "add", real_add)
     # The half-written article is not visible as an article, and its chunks are not cited.
-    assert "flood" not in {a["id"] for a in p.list_articles()}
-    r = p.index([src])
+    assert file_article_id("flood.md") not in {a["id"] for a in p.list_articles()}
+    r = p.index_paths([src])
     assert r.added == 1
-    ids = [c.article_id for c in store.iter_chunks()]
-    assert ids.count("flood") == 1
+    ids = [c.article_id for c in p.store.iter_chunks()]
+    assert ids.count(file_article_id("flood.md")) == 1
     assert p.ask("How much did the river rise?").short_answer == "4 meters"
 
 
@@ -260,7 +265,7 @@ def test_a_question_in_an_article_is_never_cited_as_the_answer(pipeline, tmp_pat
     src.write_text("---\ntitle: News quiz\npublished: 2022-06-16\n---\n"
                    "Which wildly popular show was recently green lit for a new season?\n\n"
                    "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday.")
-    pipeline.index([src])
+    pipeline.index_paths([src])
     a = pipeline.ask("Which wildly popular show was recently green lit for a new season?")
     assert not a.abstained
     assert [c.quote for c in a.citations] == [
@@ -272,11 +277,11 @@ def test_follow_up_questions_are_searched_with_the_earlier_question(pipeline, tm
                                         "Vice President Kamala Harris landed in Guatemala on Sunday for talks on migration.")
     (tmp_path / "pilot.md").write_text("---\ntitle: Record solo flight ends\npublished: 2021-06-09\n---\n"
                                        "Pilot Maria Lopez landed in Denver on Thursday after a record solo flight.")
-    pipeline.index([tmp_path])
+    pipeline.index_paths([tmp_path])
     harris = pipeline.ask("When did she land?", history=["What did Kamala Harris do in Guatemala?"])
     pilot = pipeline.ask("When did she land?", history=[{"question": "Which pilot made a record solo flight?"}])
-    assert harris.short_answer == "Sunday" and harris.citations[0].article_id == "harris"
-    assert pilot.short_answer == "Thursday" and pilot.citations[0].article_id == "pilot"
+    assert harris.short_answer == "Sunday" and harris.citations[0].article_id == file_article_id("harris.md")
+    assert pilot.short_answer == "Thursday" and pilot.citations[0].article_id == file_article_id("pilot.md")
     # A question that does not refer back is searched on its own words.
     q = pipeline.make_query("Where did Maria Lopez land?", history=["What did Kamala Harris do in Guatemala?"])
     assert q.context == "" and q.search_text == "Where did Maria Lopez land?"
@@ -288,7 +293,7 @@ def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it
     (tmp_path / "prices.md").write_text(
         "---\ntitle: Inflation report\npublished: 2022-07-13\n---\n"
         "Gasoline prices in the U.S. were up nearly 60% over the year, the Labor Department said on Wednesday.")
-    pipeline.index([tmp_path])
+    pipeline.index_paths([tmp_path])
     a = pipeline.ask("Despite dropping slightly, how much have gasoline prices increased in the US over the past year?")
     # "Despite" opens the question and is no name; "US" is the sentence's "U.S.".
     assert not a.abstained and a.short_answer == "60%"
@@ -300,6 +305,6 @@ def test_an_irregular_verb_in_the_question_matches_its_base_form_in_the_answer(p
         "The team's only loss came against Tampa Bay in Game 3 of the Stanley Cup Finals. "
         "The Colorado Avalanche defeated the Tampa Bay Lightning in Game 6 to win the team's first Stanley Cup "
         "since 2001.")
-    pipeline.index([tmp_path])
+    pipeline.index_paths([tmp_path])
     a = pipeline.ask("Which team won the Stanley Cup?")
     assert "Colorado Avalanche" in a.citations[0].quote  # "won" is "win"; the loss in Game 3 answers nothing

@@ -146,8 +146,10 @@ def test_upload_a_file(live):
     html = b"<html><head><title>Port strike ends</title></head><body><article><p>" + b"Dock workers ended their strike on Monday after 12 days. " * 3 + b"</p></article></body></html>"
     r = live.post("/api/articles", files={"file": ("port.html", html, "text/html")}, headers=auth)
     assert r.status_code == 201, r.text
-    assert live.get("/api/articles/port").json()["title"] == "Port strike ends"
-    assert live.delete("/api/articles/port", headers=auth).status_code == 200
+    (article_id,) = r.json()["articles"]
+    assert article_id.startswith("port-")
+    assert live.get(f"/api/articles/{article_id}").json()["title"] == "Port strike ends"
+    assert live.delete(f"/api/articles/{article_id}", headers=auth).status_code == 200
     r = live.post("/api/articles", files={"file": ("x.exe", b"MZ", "application/octet-stream")}, headers=auth)
     assert r.status_code == 400 and "unsupported extension" in r.json()["error"]
 
@@ -211,8 +213,8 @@ def test_empty_index_is_503(tmp_path, embedder):
 
 def test_oversized_upload_is_rejected(live):
     auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    r = live.post("/api/articles", content=b"[" + b" " * 20_000_001 + b"]", headers=auth)
-    assert r.status_code == 400 and "the limit is 20,000,000" in r.json()["error"]
+    r = live.post("/api/articles", content=b"[" + b" " * 20_100_001 + b"]", headers=auth)
+    assert r.status_code == 413 and "over the 20,065,536-byte limit" in r.json()["error"]
 
 
 def test_history_is_accepted_and_validated(live):

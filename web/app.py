@@ -18,6 +18,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 
+from .limits import BodyLimit
 from .routes import router
 
 HERE = Path(__file__).parent
@@ -48,13 +49,16 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         pipeline.warm_up()
         yield
 
-    app = FastAPI(title="News QA", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(title="News QA", lifespan=lifespan, docs_url="/api/docs" if settings.api_docs else None,
+                  redoc_url=None, openapi_url="/api/openapi.json" if settings.api_docs else None)
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.filters["split_markers"] = split_markers
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
+    # Uploads may carry a file of up to RAG_MAX_FILE_BYTES plus the multipart framing around it.
+    app.add_middleware(BodyLimit, default=settings.max_request_bytes, uploads=settings.max_file_bytes + 64 * 1024)
 
     def respond(request: Request, status: int, message: str, headers: dict | None = None):
         if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"There is no page at {request.url.path}."
+
         return respond(request, exc.status_code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

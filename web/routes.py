@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import hmac
 import json
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from rag.errors import BadInput, RagError
 from rag.highlight import parse_ranges, segments
-from rag.ingest import SUPPORTED, article_from_record
-from rag.types import Article, IngestReport, Skipped
 
 router = APIRouter()
 
@@ -143,51 +140,39 @@ def require_token(request: Request) -> None:
         raise Forbidden("The bearer token is wrong.")
 
 
+UPLOAD_LOCK_WAIT = 10.0  # seconds an upload waits for another writer before answering 503 with Retry-After
+
+
 @router.post("/api/articles", status_code=201)
 async def api_add_articles(request: Request):
-    """JSON record(s) {id?, title, text, source?, url?, published?}, or a multipart upload in field 'file'."""
+    """JSON record(s) {id?, title, text, source?, url?, published?}, or a multipart upload in field 'file'.
+
+    Reading the body is async; ingesting (embedding, writing) runs in a worker thread so the event loop
+    keeps answering other requests meanwhile."""
     require_token(request)
-    pipeline = _pipeline(request)
-    limit = request.app.state.settings.max_file_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BadInput(f"The upload is {int(declared):,} bytes; the limit is {limit:,} (RAG_MAX_FILE_BYTES).")
+    ingester = _pipeline(request).ingester
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise BadInput("Send the article file in a multipart field named 'file'.")
-        name = Path(upload.filename or "upload.txt").name
-        if Path(name).suffix.lower() not in SUPPORTED:
-            raise BadInput(f"'{name}' has an unsupported extension; use one of {', '.join(sorted(SUPPORTED))}.")
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / name
-            path.write_bytes(await upload.read())
-            report = pipeline.index([path])
+        data = await upload.read()
+        report = await run_in_threadpool(ingester.ingest_upload, upload.filename or "upload.txt", data,
+                                         UPLOAD_LOCK_WAIT)
     else:
         try:
             payload = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BadInput(f"The body is not valid JSON ({e}); send an article record or a list of them.") from None
-        records = payload if isinstance(payload, list) else [payload]
-        articles: list[Article] = []
-        report = IngestReport()
-        for i, rec in enumerate(records):
-            got = article_from_record(rec, f"api-{i}")
-            if isinstance(got, Article) and not (isinstance(rec, dict) and rec.get("id")):
-                got = article_from_record({**rec, "id": f"api-{got.content_hash[:16]}"}, "")
-            (articles.append(got) if isinstance(got, Article) else report.skipped.append(Skipped(f"[{i}]", got)))
-        if not articles:
-            raise BadInput("No usable article: " + "; ".join(f"{s.path} {s.reason}" for s in report.skipped))
-        report = pipeline.index_articles(articles, report)
+        report = await run_in_threadpool(ingester.ingest_records, payload, UPLOAD_LOCK_WAIT)
     return JSONResponse(report.to_dict(), status_code=201 if report.added + report.updated else 200)
 
 
 @router.delete("/api/articles/{article_id}")
 def api_delete_article(request: Request, article_id: str):
     require_token(request)
-    _pipeline(request).delete(article_id)
+    _pipeline(request).ingester.delete(article_id, UPLOAD_LOCK_WAIT)
     return {"deleted": article_id}
 
 

@@ -1,0 +1,236 @@
+"""The persisted index as one consistent whole: the vector store, its BM25 snapshot, and who may write.
+
+Readers see a committed generation. A writer holds the writer lock for its whole session, marks the
+store "writing" before its first change, and commits a new generation last, in one metadata write. A
+process that finds a "writing" mark while no writer holds the lock knows the writer died: it sweeps the
+half-written articles and commits a new generation, so no crash point leaves a stale BM25 index or a
+vector view that misses what was written.
+
+Each process reopens its embedded store when another process has committed since it opened it, because
+an open embedded Chroma keeps its vectors in memory and never sees another process's writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import faults
+from .config import Settings
+from .lexical import LexicalIndex, LexicalStore
+from .locking import IndexLocks
+from .store import ChromaStore
+from .types import Article, Chunk
+
+
+@dataclass(frozen=True)
+class View:
+    """What a question reads: the store and the BM25 snapshot of one committed generation."""
+
+    store: ChromaStore
+    lexical: LexicalIndex
+    generation: str
+
+
+@dataclass
+class CheckReport:
+    """Disagreements between the store, the BM25 snapshot and the index state."""
+
+    generation: str = ""
+    articles: int = 0
+    chunks: int = 0
+    dead_writer: bool = False
+    orphan_articles: list[str] = field(default_factory=list)  # chunks without an article record
+    incomplete_articles: list[str] = field(default_factory=list)  # record says n chunks, store holds another number
+    unreadable_vectors: list[str] = field(default_factory=list)  # chunk ids whose vector Chroma cannot read
+    unreadable_articles: list[str] = field(default_factory=list)  # the articles those chunks belong to
+    lexical_stale: bool = False
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.dead_writer or self.orphan_articles or self.incomplete_articles or self.unreadable_vectors
+                    or self.lexical_stale)
+
+
+class Index:
+    def __init__(self, settings: Settings, manifest: Callable[[], dict]) -> None:
+        s = settings
+        self.store = ChromaStore(path=s.chroma_dir, url=s.chroma_url, prefix=s.collection, timeout=s.store_timeout)
+        self.locks = IndexLocks(s.index_dir, writer_timeout=s.lock_timeout)
+        self.lexical_store = LexicalStore(s.lexical_dir / s.collection)
+        self._manifest = manifest
+        self._checked = False  # whether this Index's manifest was checked against the store
+        self._lexical: LexicalIndex | None = None
+
+    # The store's connection is shared by every Index on the same folder in this process, and so are the
+    # generation it was opened at and the locks that guard reopening it.
+    @property
+    def _rw(self):
+        return self.store.conn.rw
+
+    @property
+    def _sync_lock(self):
+        return self.store.conn.sync
+
+    @property
+    def _opened_at(self) -> str | None:
+        return self.store.conn.opened_at
+
+    @_opened_at.setter
+    def _opened_at(self, generation: str | None) -> None:
+        self.store.conn.opened_at = generation
+
+    # -- reading ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[View]:
+        """The committed view, brought up to date first; the store is not reopened while the body runs."""
+        self.sync()
+        with self._rw.read():
+            yield View(self.store, self._lexical, self._lexical.generation)
+
+    def sync(self) -> None:
+        """Open, or reopen after another process committed; recover a dead writer; load BM25 for the generation."""
+        with self._sync_lock:
+            if self._opened_at is None or self.store.client is None:
+                self._reopen()
+            elif not self._checked:
+                with self._rw.read():
+                    self.store.check_manifest(self._manifest())
+                self._checked = True
+            state = self.store.state()
+            if state.writing and not self.locks.writer_is_running():
+                self._recover()
+                state = self.store.state()
+            if self.store.embedded and state.generation != self._opened_at:
+                self._reopen()
+            self._opened_at = state.generation
+            if self._lexical is None or self._lexical.generation != state.generation:
+                self._lexical = self._load_lexical(state.generation)
+
+    def _reopen(self) -> None:
+        with self._store_lock(), self._rw.write():
+            self.store.open()
+            self.store.check_manifest(self._manifest())
+            self._checked = True
+            self._opened_at = self.store.state().generation
+
+    def _store_lock(self):
+        # A Chroma server serialises its clients itself; only the embedded store needs the file lock.
+        return self.locks.store() if self.store.embedded else contextlib.nullcontext()
+
+    def _load_lexical(self, generation: str) -> LexicalIndex:
+        return self.lexical_store.get(generation, self._committed_chunks, self.locks.lexical_build)
+
+    def _committed_chunks(self) -> Iterator[Chunk]:
+        """The chunks of articles with a record: a half-written article's chunks are never searched."""
+        complete = set(self.store.article_stamps())
+        return (c for c in self.store.iter_chunks() if c.article_id in complete)
+
+    # -- writing ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, purpose: str = "writing", timeout: float | None = None) -> Iterator[Writer]:
+        """A write session: one at a time across processes. Commits a new generation at the end."""
+        with self.locks.writer(timeout, purpose):
+            with self._sync_lock:
+                if self._opened_at is None or self.store.state().generation != self._opened_at \
+                        or self.store.state().writing:
+                    self._reopen()  # what another process wrote must be in memory before we write on top
+                if self.store.state().writing:
+                    self._sweep()  # a writer died before us
+                session = uuid.uuid4().hex
+                with self._store_lock():
+                    self.store.mark_writing(session)
+            faults.point("after-mark-writing")
+            writer = Writer(self, session)
+            try:
+                yield writer
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._sweep()
+                    self._commit()
+                raise
+            faults.point("before-commit")
+            self._commit()
+
+    def _commit(self) -> None:
+        generation = uuid.uuid4().hex
+        with self._sync_lock:
+            with self._store_lock():
+                self.store.commit(generation)
+                self._opened_at = generation
+            faults.point("after-commit")
+            self._lexical = self._load_lexical(generation)
+
+    def _sweep(self) -> list[str]:
+        """Remove chunks that have no article record: what an interrupted write leaves behind."""
+        with self._store_lock():
+            orphans = self.store.orphan_articles()
+            self.store.remove_chunks_of(orphans)
+        return orphans
+
+    def _recover(self) -> None:
+        """Finish a dead writer's session: sweep its half-written articles and commit a new generation."""
+        with contextlib.suppress(Exception), self.locks.writer(timeout=0, purpose="recovering"):
+            if not self.store.state().writing:
+                return
+            self._reopen()
+            self._sweep()
+            self._commit()
+
+    # -- checking --------------------------------------------------------------------------------
+    def check(self, deep: bool = True) -> CheckReport:
+        """Compare the store, the BM25 snapshot and the state, without changing anything."""
+        self.sync()
+        store = self.store
+        state = store.state()
+        report = CheckReport(generation=state.generation)
+        with self._rw.read():
+            stamps_meta = {r["id"]: r["chunks"] for r in store.list_articles()}
+            report.articles = len(stamps_meta)
+            per_article: dict[str, list[str]] = {}
+            for c in store.iter_chunks():
+                per_article.setdefault(c.article_id, []).append(c.id)
+            report.chunks = sum(map(len, per_article.values()))
+            report.dead_writer = bool(state.writing) and not self.locks.writer_is_running()
+            report.orphan_articles = sorted(set(per_article) - set(stamps_meta))
+            report.incomplete_articles = sorted(a for a, n in stamps_meta.items() if len(per_article.get(a, [])) != n)
+            if deep:
+                owner = {i: a for a, ids in per_article.items() for i in ids}
+                ids = list(owner)
+                for start in range(0, len(ids), 500):
+                    got = store.chunk_vectors(ids[start:start + 500])
+                    report.unreadable_vectors += [i for i, v in got.items() if v is None]
+                report.unreadable_articles = sorted({owner[i] for i in report.unreadable_vectors})
+            committed = {i for a, ids in per_article.items() if a in stamps_meta for i in ids}
+            report.lexical_stale = {c.id for c in self._lexical.chunks} != committed
+        return report
+
+    @staticmethod
+    def articles_to_rebuild(report: CheckReport) -> list[str]:
+        return sorted(set(report.incomplete_articles) | set(report.unreadable_articles))
+
+
+class Writer:
+    """Writes inside a session; every batch goes to the store under the store lock."""
+
+    def __init__(self, index: Index, session: str) -> None:
+        self.index = index
+        self.session = session
+
+    def write(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str],
+              origins: dict[str, str]) -> None:
+        with self.index._store_lock(), self.index._rw.read():
+            self.index.store.write_articles(items, replacing, origins)
+        faults.point("after-write-batch")
+
+    def delete(self, article_ids: Sequence[str]) -> int:
+        removed = 0
+        with self.index._store_lock(), self.index._rw.read():
+            for aid in article_ids:
+                removed += self.index.store.delete_article(aid)
+        return removed

@@ -1,0 +1,135 @@
+"""Cross-process locks on an index folder. The one module that imports `filelock`.
+
+Two locks, both operating-system file locks (released by the kernel when a holder dies, even by SIGKILL):
+
+- the **writer lock** is held for a whole write session (an ingest run, an upload, a delete), so writers take
+  turns and a second one waits or is told who holds the index;
+- the **store lock** is held only while a process opens the embedded Chroma store or writes one batch to it.
+  Chroma's embedded store is not safe across processes: a process that loads it while another writes can crash
+  (seen here: a segmentation fault in `count()`), and a writer whose view is stale overwrites the vectors
+  another process added. Opening and writing under one lock rules out both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import IndexBusy
+
+
+class IndexLocks:
+    def __init__(self, directory: Path, writer_timeout: float = 600.0, store_timeout: float = 120.0) -> None:
+        self.directory = directory
+        self.writer_timeout = writer_timeout
+        self.store_timeout = store_timeout
+        self._writer = FileLock(str(directory / ".writer.lock"))
+        self._store = FileLock(str(directory / ".store.lock"))
+        self._lexical = FileLock(str(directory / ".lexical.lock"))
+        self._owner_file = directory / ".writer.owner"
+
+    @contextlib.contextmanager
+    def writer(self, timeout: float | None = None, purpose: str = "writing") -> Iterator[None]:
+        """Hold the writer lock for a write session; after ``timeout`` seconds, IndexBusy names the holder."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        wait = self.writer_timeout if timeout is None else timeout
+        try:
+            self._writer.acquire(timeout=wait)
+        except Timeout:
+            raise IndexBusy(
+                f"Another process is writing to the index at {self.directory} ({self._holder()}); waited {wait:g} s. "
+                "Try again when it has finished, or raise RAG_LOCK_TIMEOUT to wait longer.",
+                retry_after=30,
+            ) from None
+        try:
+            with contextlib.suppress(OSError):
+                self._owner_file.write_text(f"pid {os.getpid()}, {purpose} since {time.strftime('%H:%M:%S')}")
+            yield
+        finally:
+            self._writer.release()
+
+    def writer_is_running(self) -> bool:
+        """Whether some process (this one included) holds the writer lock now."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._writer.is_locked:
+            return True
+        try:
+            self._writer.acquire(timeout=0)
+        except Timeout:
+            return True
+        self._writer.release()
+        return False
+
+    @contextlib.contextmanager
+    def store(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store lock while opening the embedded store or writing one batch to it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        wait = self.store_timeout if timeout is None else timeout
+        try:
+            self._store.acquire(timeout=wait)
+        except Timeout:
+            raise IndexBusy(
+                f"The index at {self.directory} stayed busy for {wait:g} s ({self._holder()}); try again shortly.",
+                retry_after=10,
+            ) from None
+        try:
+            yield
+        finally:
+            self._store.release()
+
+    @contextlib.contextmanager
+    def lexical_build(self) -> Iterator[None]:
+        """Held while building a BM25 snapshot, so processes that need the same one build it once."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._lexical:
+            yield
+
+    def _holder(self) -> str:
+        try:
+            return "held by " + self._owner_file.read_text().strip()
+        except OSError:
+            return "holder unknown"
+
+
+class ReadWriteLock:
+    """Many readers or one writer, writers first: questions share the open store; a reopen waits for them."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
