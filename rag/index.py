@@ -17,23 +17,30 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import faults
 from .config import Settings
-from .lexical import LexicalIndex, LexicalStore
+from .lexical import LexicalIndex
 from .locking import IndexLocks
-from .store import ChromaStore
-from .types import Article, Chunk
+from .snapshot import Snapshot, SnapshotStore
+from .store import ChromaStore, EmbeddedArticle
+from .types import Chunk
 
 
 @dataclass(frozen=True)
 class View:
-    """What a question reads: the store and the BM25 snapshot of one committed generation."""
+    """What a question reads: the store, and the snapshot (chunks, BM25, sentence vectors) of one committed
+    generation."""
 
     store: ChromaStore
-    lexical: LexicalIndex
-    generation: str
+    snapshot: Snapshot
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self.snapshot.lexical
+
+    @property
+    def generation(self) -> str:
+        return self.snapshot.generation
 
 
 @dataclass
@@ -62,10 +69,10 @@ class Index:
         s = settings
         self.store = ChromaStore(path=s.chroma_dir, url=s.chroma_url, prefix=s.collection, timeout=s.store_timeout)
         self.locks = IndexLocks(s.index_dir, writer_timeout=s.lock_timeout)
-        self.lexical_store = LexicalStore(s.lexical_dir / s.collection)
+        self.snapshots = SnapshotStore(s.lexical_dir / s.collection, lambda: int(manifest()["dimension"]))
         self._manifest = manifest
         self._checked = False  # whether this Index's manifest was checked against the store
-        self._lexical: LexicalIndex | None = None
+        self._snapshot: Snapshot | None = None
 
     # The store's connection is shared by every Index on the same folder in this process, and so are the
     # generation it was opened at and the locks that guard reopening it.
@@ -91,7 +98,7 @@ class Index:
         """The committed view, brought up to date first; the store is not reopened while the body runs."""
         self.sync()
         with self._rw.read():
-            yield View(self.store, self._lexical, self._lexical.generation)
+            yield View(self.store, self._snapshot)
 
     def sync(self) -> None:
         """Open, or reopen after another process committed; recover a dead writer; load BM25 for the generation."""
@@ -109,8 +116,8 @@ class Index:
             if self.store.embedded and state.generation != self._opened_at:
                 self._reopen()
             self._opened_at = state.generation
-            if self._lexical is None or self._lexical.generation != state.generation:
-                self._lexical = self._load_lexical(state.generation)
+            if self._snapshot is None or self._snapshot.generation != state.generation:
+                self._snapshot = self._load_snapshot(state.generation)
 
     def _reopen(self) -> None:
         with self._store_lock(), self._rw.write():
@@ -123,13 +130,13 @@ class Index:
         # A Chroma server serialises its clients itself; only the embedded store needs the file lock.
         return self.locks.store() if self.store.embedded else contextlib.nullcontext()
 
-    def _load_lexical(self, generation: str) -> LexicalIndex:
-        return self.lexical_store.get(generation, self._committed_chunks, self.locks.lexical_build)
+    def _load_snapshot(self, generation: str) -> Snapshot:
+        return self.snapshots.get(generation, self._committed_rows, self.locks.lexical_build)
 
-    def _committed_chunks(self) -> Iterator[Chunk]:
+    def _committed_rows(self) -> Iterator[tuple[Chunk, str]]:
         """The chunks of articles with a record: a half-written article's chunks are never searched."""
         complete = set(self.store.article_stamps())
-        return (c for c in self.store.iter_chunks() if c.article_id in complete)
+        return ((c, blob) for c, blob in self.store.iter_chunk_rows() if c.article_id in complete)
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -141,7 +148,7 @@ class Index:
                         or self.store.state().writing:
                     self._reopen()  # what another process wrote must be in memory before we write on top
                 if self.store.state().writing:
-                    self._sweep()  # a writer died before us
+                    self.sweep()  # a writer died before us
                 session = uuid.uuid4().hex
                 with self._store_lock():
                     self.store.mark_writing(session)
@@ -151,7 +158,7 @@ class Index:
                 yield writer
             except BaseException:
                 with contextlib.suppress(Exception):
-                    self._sweep()
+                    self.sweep()
                     self._commit()
                 raise
             faults.point("before-commit")
@@ -164,9 +171,9 @@ class Index:
                 self.store.commit(generation)
                 self._opened_at = generation
             faults.point("after-commit")
-            self._lexical = self._load_lexical(generation)
+            self._snapshot = self._load_snapshot(generation)
 
-    def _sweep(self) -> list[str]:
+    def sweep(self) -> list[str]:
         """Remove chunks that have no article record: what an interrupted write leaves behind."""
         with self._store_lock():
             orphans = self.store.orphan_articles()
@@ -179,7 +186,7 @@ class Index:
             if not self.store.state().writing:
                 return
             self._reopen()
-            self._sweep()
+            self.sweep()
             self._commit()
 
     # -- checking --------------------------------------------------------------------------------
@@ -207,7 +214,7 @@ class Index:
                     report.unreadable_vectors += [i for i, v in got.items() if v is None]
                 report.unreadable_articles = sorted({owner[i] for i in report.unreadable_vectors})
             committed = {i for a, ids in per_article.items() if a in stamps_meta for i in ids}
-            report.lexical_stale = {c.id for c in self._lexical.chunks} != committed
+            report.lexical_stale = {c.id for c in self._snapshot.chunks} != committed
         return report
 
     @staticmethod
@@ -222,8 +229,7 @@ class Writer:
         self.index = index
         self.session = session
 
-    def write(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str],
-              origins: dict[str, str]) -> None:
+    def write(self, items: Sequence[EmbeddedArticle], replacing: set[str], origins: dict[str, str]) -> None:
         with self.index._store_lock(), self.index._rw.read():
             self.index.store.write_articles(items, replacing, origins)
         faults.point("after-write-batch")

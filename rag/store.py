@@ -30,8 +30,8 @@ from .types import Article, Chunk
 
 MANIFEST_KEYS = ("model_id", "weights_hash", "dimension", "chunk_size", "chunk_overlap", "schema")
 # 3: article ids from the path relative to the ingested folder plus a hash, and each article's origin.
-SCHEMA_VERSION = 3
-OVERFETCH = 4  # results a date-bounded search fetches unfiltered, per result wanted
+# 4: each chunk stores its sentences' vectors; chunk vectors are pooled from them.
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,52 @@ class Connection:
             with contextlib.suppress(Exception):
                 client.close()
 
+    def connect(self, path: Path | None, url: str | None, timeout: float, location: str) -> None:
+        """Close the client and connect again: an embedded store loads what is on disk now."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.close()
+        settings = ChromaSettings(anonymized_telemetry=False)
+        with guarded(location, "open"):
+            if url:
+                u = urlparse(url)
+                client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                             ssl=u.scheme == "https", settings=settings)
+                _limit_http_wait(client, timeout)
+                client.heartbeat()
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=settings)
+        self.client = client
+        self.version += 1
+
+
+@contextlib.contextmanager
+def guarded(location: str, action: str):
+    """Any failure of Chroma's, as a StoreError (HTTP 503) that names the store and what failed."""
+    try:
+        yield
+    except (StoreError, IndexMismatch, SettingsError):
+        raise
+    except Exception as e:
+        raise StoreError(f"The vector store at {location} failed to {action}: {type(e).__name__}: {e}") from e
+
+
+def manifest_problem(stored: dict[str, Any], expected: dict[str, Any], location: str) -> IndexMismatch | None:
+    """Why an index built with ``stored`` cannot be read with ``expected``, or None."""
+    if str(stored.get("schema")) != str(expected["schema"]):
+        return IndexMismatch(
+            f"The index at {location} was built by an older version (schema {stored.get('schema')}, "
+            f"this one reads {expected['schema']}): its article ids could collide. Re-index: delete the index folder "
+            "(or the Chroma collections) and run `rag ingest` on your articles again.")
+    diffs = [f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
+             for k in MANIFEST_KEYS if str(stored.get(k)) != str(expected[k])]
+    if diffs:
+        return IndexMismatch(f"The index at {location} was built differently ({'; '.join(diffs)}). Re-index: delete "
+                             "the index folder (or the collection) and run `rag ingest` again, or change the settings back.")
+    return None
+
 
 _EMBEDDED: dict[str, Connection] = {}
 _EMBEDDED_LOCK = threading.Lock()
@@ -78,6 +124,17 @@ def _embedded_connection(path: Path) -> Connection:
     key = str(path.resolve())
     with _EMBEDDED_LOCK:
         return _EMBEDDED.setdefault(key, Connection())
+
+
+@dataclass(frozen=True)
+class EmbeddedArticle:
+    """What the store writes for one article: its chunks, one vector per chunk, and each chunk's packed
+    sentence vectors (see rag.vectors)."""
+
+    article: Article
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    sentences: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -118,26 +175,10 @@ class ChromaStore:
     # -- connection --------------------------------------------------------------------------------
     def open(self) -> None:
         """Connect (again): an embedded store loads what is on disk now."""
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
         with self.conn.sync:
-            self.conn.close()
-            settings = ChromaSettings(anonymized_telemetry=False)
+            self.conn.connect(self.path, self.url, self.timeout, self.location)
+            # Loading both collections now, under the caller's lock, is what makes the open safe.
             with self._guard("open"):
-                if self.url:
-                    u = urlparse(self.url)
-                    client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
-                                                 ssl=u.scheme == "https", settings=settings)
-                    _limit_http_wait(client, self.timeout)
-                    client.heartbeat()
-                else:
-                    assert self.path is not None
-                    self.path.mkdir(parents=True, exist_ok=True)
-                    client = chromadb.PersistentClient(path=str(self.path), settings=settings)
-                self.conn.client = client
-                self.conn.version += 1
-                # Loading both collections now, under the caller's lock, is what makes the open safe.
                 self.chunks.count()
                 self.articles.count()
 
@@ -145,14 +186,8 @@ class ChromaStore:
         with self.conn.sync:
             self.conn.close()
 
-    @contextlib.contextmanager
     def _guard(self, action: str):
-        try:
-            yield
-        except (StoreError, IndexMismatch, SettingsError):
-            raise
-        except Exception as e:
-            raise StoreError(f"The vector store at {self.location} failed to {action}: {type(e).__name__}: {e}") from e
+        return guarded(self.location, action)
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None):
         if self.client is None:
@@ -208,20 +243,8 @@ class ChromaStore:
         stored = self.manifest()
         if not stored or self.count_chunks() == 0 and self.count_articles() == 0:
             self._set_metadata(**expected)
-            return
-        if str(stored.get("schema")) != str(SCHEMA_VERSION):
-            raise IndexMismatch(
-                f"The index at {self.location} was built by an older version (schema {stored.get('schema')}, "
-                f"this one reads {SCHEMA_VERSION}): its article ids could collide. Re-index: delete the index folder "
-                "(or the Chroma collections) and run `rag ingest` on your articles again.")
-        diffs = [f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
-                 for k in MANIFEST_KEYS if str(stored.get(k)) != str(expected[k])]
-        if diffs:
-            raise IndexMismatch(
-                f"The index at {self.location} was built differently ({'; '.join(diffs)}). "
-                "Re-index: delete the index folder (or the collection) and run `rag ingest` again, "
-                "or change the settings back."
-            )
+        elif problem := manifest_problem(stored, expected, self.location):
+            raise problem
 
     def state(self) -> IndexState:
         meta = self._metadata()
@@ -270,7 +293,7 @@ class ChromaStore:
     def get_article(self, article_id: str) -> Article | None:
         return self.get_articles([article_id]).get(article_id)
 
-    def write_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]], replacing: set[str],
+    def write_articles(self, items: Sequence[EmbeddedArticle], replacing: set[str],
                        origins: dict[str, str] | None = None) -> None:
         """Make each article and exactly its chunks the stored state for its id.
 
@@ -278,28 +301,28 @@ class ChromaStore:
         Each article's record carries the mean of its chunk vectors, so the articles collection is an
         article-level vector index too.
         """
-        old = [a.id for a, _, _ in items if a.id in replacing]
-        ids = ", ".join(a.id for a, _, _ in items[:3]) + (" ..." if len(items) > 3 else "")
+        old = [e.article.id for e in items if e.article.id in replacing]
+        ids = ", ".join(e.article.id for e in items[:3]) + (" ..." if len(items) > 3 else "")
         with self._guard(f"write articles ({ids})"):
             if old:
                 self.articles.delete(ids=old)
                 for aid in old:
                     self.chunks.delete(where={"article_id": aid})
-            chunks = [c for _, cs, _ in items for c in cs]
-            vectors = np.concatenate([v for _, _, v in items]) if items else np.zeros((0, 1))
-            for a in range(0, len(chunks), self.max_batch):
-                part = chunks[a:a + self.max_batch]
-                self.chunks.add(ids=[c.id for c in part], embeddings=vectors[a:a + self.max_batch],
-                                documents=[c.text for c in part], metadatas=[_chunk_meta(c) for c in part])
+            rows = [(c, v, blob) for e in items for c, v, blob in zip(e.chunks, e.vectors, e.sentences)]
+            for a in range(0, len(rows), self.max_batch):
+                part = rows[a:a + self.max_batch]
+                self.chunks.add(ids=[c.id for c, _, _ in part], embeddings=np.stack([v for _, v, _ in part]),
+                                documents=[c.text for c, _, _ in part],
+                                metadatas=[{**_chunk_meta(c), "sentences": blob} for c, _, blob in part])
             # Written after all their chunks: an article record means its chunks are complete.
             for a in range(0, len(items), self.max_batch):
                 part = items[a:a + self.max_batch]
                 self.articles.add(
-                    ids=[art.id for art, _, _ in part],
-                    embeddings=np.stack([_mean_vector(v) for _, _, v in part]),
-                    documents=[art.text for art, _, _ in part],
-                    metadatas=[_article_record(art, len(cs), (origins or {}).get(art.id, art.origin))
-                               for art, cs, _ in part],
+                    ids=[e.article.id for e in part],
+                    embeddings=np.stack([_mean_vector(e.vectors) for e in part]),
+                    documents=[e.article.text for e in part],
+                    metadatas=[_article_record(e.article, len(e.chunks), (origins or {}).get(e.article.id, e.article.origin))
+                               for e in part],
                 )
 
     def delete_article(self, article_id: str) -> bool:
@@ -321,9 +344,14 @@ class ChromaStore:
 
     # -- chunks ------------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[Chunk]:
+        for chunk, _ in self.iter_chunk_rows():
+            yield chunk
+
+    def iter_chunk_rows(self) -> Iterator[tuple[Chunk, str]]:
+        """Every chunk with its packed sentence vectors."""
         for ids, metas, docs in self._scan(self.chunks, ["metadatas", "documents"]):
             for i, m, d in zip(ids, metas, docs):
-                yield _chunk_from(i, m, d)
+                yield _chunk_from(i, m, d), m.get("sentences", "")
 
     def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
         """Stored vectors by chunk id; None for an id whose vector cannot be read (a damaged index)."""
@@ -338,43 +366,27 @@ class ChromaStore:
             return {**self.chunk_vectors(ids[:half]), **self.chunk_vectors(ids[half:])}
         return out
 
-    def dense_query(self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
-                    keep_undated: bool = False) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by cosine similarity, best first, within the optional date range."""
-        res = self._query(self.chunks, vector, n, since, until, keep_undated, ["metadatas", "documents", "distances"])
-        return [(_chunk_from(i, m, d), 1.0 - float(dist))
-                for i, m, d, dist in zip(res["ids"], res["metadatas"], res["documents"], res["distances"])]
+    def dense_query(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
+                    ) -> list[tuple[str, float]]:
+        """The ``n`` nearest chunks: (chunk id, cosine similarity), best first, optionally only those published
+        between ``low`` and ``high`` (YYYYMMDD; undated chunks count as 0)."""
+        return self._nearest(self.chunks, vector, n, low, high)
 
-    def dense_article_query(self, vector: np.ndarray, n: int, since: str | None = None, until: str | None = None,
-                            keep_undated: bool = False) -> list[tuple[str, float]]:
-        """Nearest articles by the mean of their chunk vectors: (article id, cosine similarity), best first."""
-        res = self._query(self.articles, vector, n, since, until, keep_undated, ["distances"])
-        return [(i, 1.0 - float(dist)) for i, dist in zip(res["ids"], res["distances"])]
+    def dense_article_query(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
+                            ) -> list[tuple[str, float]]:
+        """The ``n`` nearest articles by the mean of their chunk vectors: (article id, cosine similarity)."""
+        return self._nearest(self.articles, vector, n, low, high)
 
-    def _query(self, collection, vector, n: int, since: str | None, until: str | None, keep_undated: bool,
-               include: list[str]):
+    def _nearest(self, collection, vector, n: int, low: int | None, high: int | None) -> list[tuple[str, float]]:
         with self._guard("count"):
             total = collection.count()
-        if total == 0:
-            return {"ids": [], "metadatas": [], "documents": [], "distances": []}
-        # Undated articles are stored with published_ord 0, below every real date.
-        low = date_ord(since) if since else (1 if until and not keep_undated else None)
-        high = date_ord(until) if until else None
-        if low is None and high is None:
-            return self._search(collection, vector, min(n, total), None, include)
-        # Chroma's filtered search is about ten times slower than a plain one here (45 ms against 4 ms
-        # on 19,000 chunks). A date bound such as the time of asking usually admits most of the index,
-        # so the plain search's top 4n, filtered here, already holds the filtered top n. Only a narrow
-        # range that leaves fewer than n of them falls back to the filtered search.
-        wide = self._search(collection, vector, min(OVERFETCH * n, total), None, sorted(set(include) | {"metadatas"}))
-        keep = [i for i, m in enumerate(wide["metadatas"])
-                if (low is None or m.get("published_ord", 0) >= low) and (high is None or m.get("published_ord", 0) <= high)]
-        if len(keep) >= n or len(wide["ids"]) >= total:
-            return {k: [v[i] for i in keep[:n]] if v else v for k, v in wide.items()}
+        if total == 0 or n <= 0:
+            return []
         clauses = ([{"published_ord": {"$gte": low}}] if low is not None else []) + (
             [{"published_ord": {"$lte": high}}] if high is not None else [])
-        where = clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        return self._search(collection, vector, min(n, total), where, include)
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        res = self._search(collection, vector, min(n, total), where, ["distances"])
+        return [(i, 1.0 - float(d)) for i, d in zip(res["ids"], res["distances"])]
 
     def _search(self, collection, vector, n: int, where: dict | None, include: list[str]):
         with self._guard("search vectors"):

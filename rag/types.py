@@ -89,7 +89,8 @@ class Answer:
     passages: list[Passage]
     backend: str = "extractive"
     timings_ms: dict[str, float] = field(default_factory=dict)
-    confidence: float = 0.0
+    confidence: float = 0.0  # the probability that the best cited sentence holds the answer
+    short_answer_confidence: float | None = None  # the probability that short_answer is right
     # LLM backend only: every drafted sentence with its verdict, the extractive answer computed beside it,
     # and a notice when the LLM could not be used.
     sentences: list[dict] | None = None

@@ -1,0 +1,161 @@
+"""What a question reads besides the vector search, for one committed generation: every chunk, the BM25
+indexes, and every sentence's vector. Built once from the store, saved beside it, loaded by every process.
+
+A snapshot is never changed after it is built: a newer generation is a new Snapshot, swapped in whole, so
+a question running in another thread never sees half of each. It is built in a private temporary folder
+and renamed into place under a build lock, so processes that need the same generation at the same time
+never read or write each other's half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .lexical import Analyzer, LexicalIndex
+from .types import Chunk
+from .vectors import SentenceVectors
+
+
+class SentenceTable:
+    """Every stored sentence, grouped by chunk: one int8 matrix, and each chunk's row range in it."""
+
+    FILES = ("offsets", "starts", "ends", "codes", "scales")
+
+    def __init__(self, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray, codes: np.ndarray,
+                 scales: np.ndarray) -> None:
+        self.offsets, self.starts, self.ends, self.codes, self.scales = offsets, starts, ends, codes, scales
+
+    @classmethod
+    def build(cls, per_chunk: list[SentenceVectors | None], dimension: int) -> SentenceTable:
+        present = [s for s in per_chunk if s is not None and len(s)]
+        offsets = np.zeros(len(per_chunk) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(s) if s is not None else 0 for s in per_chunk])
+
+        def stacked(name: str, dtype, shape=(0,)):
+            return np.concatenate([getattr(s, name) for s in present]).astype(dtype) if present else np.zeros(shape, dtype)
+
+        return cls(offsets, stacked("starts", np.int32), stacked("ends", np.int32),
+                   stacked("codes", np.int8, (0, dimension)), stacked("scales", np.float32))
+
+    def of(self, position: int) -> SentenceVectors:
+        a, b = int(self.offsets[position]), int(self.offsets[position + 1])
+        return SentenceVectors(self.starts[a:b], self.ends[a:b], self.codes[a:b], self.scales[a:b])
+
+    def save(self, directory: Path) -> None:
+        for name in self.FILES:
+            np.save(directory / f"sentences-{name}.npy", getattr(self, name))
+
+    @classmethod
+    def load(cls, directory: Path) -> SentenceTable:
+        # Memory-mapped: the vectors stay in the page cache, shared by every process that reads them.
+        return cls(*(np.load(directory / f"sentences-{name}.npy", mmap_mode="r") for name in cls.FILES))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: str
+    lexical: LexicalIndex
+    sentences: SentenceTable
+    positions: dict[str, int]  # chunk id -> its position in lexical.chunks and in the sentence table
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.lexical.chunks
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        i = self.positions.get(chunk_id)
+        return None if i is None else self.lexical.chunks[i]
+
+    def sentences_of(self, chunk_id: str) -> SentenceVectors | None:
+        i = self.positions.get(chunk_id)
+        return None if i is None else self.sentences.of(i)
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[Chunk, str]], generation: str, dimension: int,
+              analyzer: Analyzer | None = None) -> Snapshot:
+        chunks, per_chunk = [], []
+        for chunk, blob in rows:
+            chunks.append(chunk)
+            per_chunk.append(SentenceVectors.unpack(blob, dimension) if blob else None)
+        return cls(generation, LexicalIndex.build(chunks, generation, analyzer), SentenceTable.build(per_chunk, dimension),
+                   {c.id: i for i, c in enumerate(chunks)})
+
+    def save(self, directory: Path) -> None:
+        self.lexical.save(directory)
+        self.sentences.save(directory)
+        # Written last: a folder without it is incomplete.
+        (directory / "snapshot.json").write_text(json.dumps({"generation": self.generation}))
+
+    @classmethod
+    def load(cls, directory: Path, analyzer: Analyzer | None = None) -> Snapshot | None:
+        try:
+            generation = json.loads((directory / "snapshot.json").read_text())["generation"]
+            sentences = SentenceTable.load(directory)
+        except (OSError, ValueError, KeyError):
+            return None
+        lexical = LexicalIndex.load(directory, analyzer)
+        if lexical is None:
+            return None
+        return cls(generation, lexical, sentences, {c.id: i for i, c in enumerate(lexical.chunks)})
+
+
+class SnapshotStore:
+    """The folder of saved snapshots, one per generation."""
+
+    KEEP = 2  # generations kept on disk: the newest, and the one a slower process may still be loading
+
+    def __init__(self, root: Path, dimension: Callable[[], int], analyzer: Analyzer | None = None) -> None:
+        self.root = root
+        self.dimension = dimension
+        self.analyzer = analyzer or Analyzer()
+
+    def get(self, generation: str, load_rows: Callable[[], Iterable[tuple[Chunk, str]]],
+            build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
+        """The snapshot for ``generation``: from disk when saved, else built from ``load_rows()`` and saved.
+
+        ``build_lock`` is held while building, so only one process builds a generation."""
+        final = self.root / _safe_name(generation)
+        found = Snapshot.load(final, self.analyzer)
+        if found is not None and found.generation == generation:
+            return found
+        with build_lock():
+            found = Snapshot.load(final, self.analyzer)  # another process may have built it meanwhile
+            if found is not None and found.generation == generation:
+                return found
+            snapshot = Snapshot.build(load_rows(), generation, self.dimension(), self.analyzer)
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
+            snapshot.save(tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            self._prune(keep=final)
+        return Snapshot.load(final, self.analyzer) or snapshot
+
+    def _prune(self, keep: Path) -> None:
+        now = time.time()
+        saved = []
+        for p in self.root.iterdir():
+            try:
+                age = now - p.stat().st_mtime
+            except OSError:
+                continue
+            # Another process's unfinished build is left alone unless it was abandoned long ago.
+            if p.is_dir() and p != keep and (not p.name.startswith(".build-") or age > 3600):
+                saved.append((age, p))
+        for _, old in sorted(saved)[self.KEEP - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _safe_name(generation: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", generation) or "empty"

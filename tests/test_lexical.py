@@ -1,0 +1,49 @@
+"""Word analysis and BM25 snapshots. Pure logic (BM25 is built in memory)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from rag.lexical import Analyzer, LexicalIndex, article_documents
+from rag.rules import disabled
+from rag.types import Chunk
+
+
+def test_words_are_lowercased_stemmed_and_stopwords_dropped():
+    assert Analyzer()("Which team won? The Teams' winning runs.") == ["team", "won", "team", "win", "run"]
+
+
+
+def test_one_analyzer_serves_many_threads():
+    # A Snowball stemmer must not be called concurrently; the web app answers from a thread pool.
+    texts = [f"Leaders announced the running elections they won, number {i}" for i in range(500)]
+    shared = Analyzer()
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(shared, texts)) == [Analyzer()(t) for t in texts]
+
+
+def test_article_documents_count_overlap_once():
+    text = "One. Two. Three."
+    chunks = [Chunk("c1", "a", 0, 0, 9, text[0:9], "T"), Chunk("c2", "a", 1, 5, 16, text[5:16], "T")]
+    assert article_documents(chunks) == {"a": "T\nOne. Two.\n Three."}
+
+
+def test_small_index_weights_names_above_common_words():
+    """One article puts "Guatemala" in every chunk, like "trip"; general English still tells them apart."""
+    text = "Harris will visit Guatemala on her trip. The trip to Guatemala is long."
+    index = LexicalIndex.build([Chunk(f"c{i}", "a", i, 0, len(text), text, "T") for i in range(3)], "g1")
+    stem = index.analyzer
+    assert index.idf(stem("Guatemala")[0]) > index.idf(stem("trip")[0]) > index.idf(stem("long")[0])
+    with disabled("general-english"):
+        assert index.idf(stem("Guatemala")[0]) == index.idf(stem("trip")[0])
+
+
+def test_bm25_snapshot_round_trip(tmp_path):
+    chunks = [Chunk("a:1", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", "2022-01-02"),
+              Chunk("b:1", "b", 0, 0, 30, "The council approved the budget.", "Council", None)]
+    built = LexicalIndex.build(chunks, "g7")
+    built.save(tmp_path / "snap")
+    loaded = LexicalIndex.load(tmp_path / "snap")
+    assert loaded.generation == "g7" and loaded.chunks == chunks
+    assert [c.id for c, _ in loaded.search("strike workers", 5)] == ["a:1"]
+    assert [a for a, _ in loaded.search_articles("council budget", 5)] == ["b"]
+    assert loaded.published("a") == "2022-01-02"
+    assert LexicalIndex.load(tmp_path / "missing") is None
