@@ -15,7 +15,7 @@ def parse_ranges(values: list[str], length: int) -> list[tuple[int, int]]:
         raise BadInput(f"{len(values)} highlight ranges given; at most {MAX_RANGES} are allowed.")
     ranges = []
     for v in values:
-        m = re.fullmatch(r"\s*(\d+)-(\d+)\s*", v or "")
+        m = re.fullmatch(r"\s*(\d{1,9})-(\d{1,9})\s*", v or "")
         if not m:
             raise BadInput(f"hl={v!r} is not a range; use hl=START-END with character offsets, e.g. hl=120-245.")
         a, b = int(m[1]), int(m[2])

@@ -13,38 +13,15 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+from .grammar import parse_date
+from .lexicon import CHROME_LINES
 from .sources import RECORD_ORIGIN, Source, iter_sources, record_article_id
 from .types import Article, Skipped, Warned
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
-
-# Whole lines that are site furniture, not reporting. Matched case-insensitively after trimming.
-CHROME_LINES = {
-    "main menu", "menu", "comments are closed", "skip to content", "skip to main content",
-    "advertisement", "share", "share this", "share this article", "related articles", "read more",
-    "subscribe", "sign up", "log in", "sign in", "print", "email", "search", "close", "home",
-    "back to top", "leave a comment", "comments", "tweet", "follow us",
-}
-
-MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-         "october", "november", "december"]
-    )
-}
-MONTHS.update({k[:3]: v for k, v in list(MONTHS.items())})
-
-_WEEKDAY = r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?"
-_MONTH_NAME = r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
-DATELINE_MDY = re.compile(rf"^\s*{_WEEKDAY}{_MONTH_NAME}\s+(\d{{1,2}}),?\s+(\d{{4}})\s*$", re.I)
-DATELINE_DMY = re.compile(rf"^\s*{_WEEKDAY}(\d{{1,2}})\s+{_MONTH_NAME},?\s+(\d{{4}})\s*$", re.I)
-DATELINE_ISO = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ][\d:.]+Z?)?\s*$")
-
 
 def content_hash(*parts: str | None) -> str:
     h = hashlib.sha256()
@@ -62,32 +39,6 @@ def normalize_text(text: str) -> str:
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-def parse_date(value: object) -> str | None:
-    """A date-like value -> ISO YYYY-MM-DD, or None when it is not a date we can read."""
-    if value is None:
-        return None
-    if isinstance(value, (date, datetime)):
-        return value.strftime("%Y-%m-%d")
-    s = str(value).strip()
-    if not s:
-        return None
-    for rx, order in ((DATELINE_ISO, "ymd"), (DATELINE_MDY, "mdy"), (DATELINE_DMY, "dmy")):
-        m = rx.match(s)
-        if not m:
-            continue
-        try:
-            if order == "ymd":
-                y, mo, d = int(m[1]), int(m[2]), int(m[3])
-            elif order == "mdy":
-                mo, d, y = MONTHS[m[1].lower()[:3]], int(m[2]), int(m[3])
-            else:
-                d, mo, y = int(m[1]), MONTHS[m[2].lower()[:3]], int(m[3])
-            return date(y, mo, d).isoformat()
-        except (ValueError, KeyError):
-            return None
-    return None
 
 
 def _is_chrome(line: str) -> bool:
@@ -274,9 +225,10 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
-def read_paths(paths: Iterable[str | Path], max_bytes: int = 20_000_000) -> Iterator[Article | Skipped | Warned]:
+def read_paths(paths: Iterable[str | Path], max_bytes: int = 20_000_000,
+               exclude: Iterable[Path] = ()) -> Iterator[Article | Skipped | Warned]:
     """Every file under ``paths`` -> Articles, with a Skipped entry for each file or record not ingested."""
-    for src in iter_sources(paths):
+    for src in iter_sources(paths, exclude):
         yield from (read_source(src, max_bytes) if isinstance(src, Source) else [src])
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from .errors import RagError
-from .types import Passage
+from ..errors import RagError
+from ..types import Passage
 
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
 
@@ -103,3 +103,59 @@ class ChatCompletionsLLM:
             raise LLMUnavailable(f"cannot reach the LLM at {self.base_url} ({e.__cause__ or e})") from e
         except (openai.OpenAIError, ValueError, KeyError, AttributeError, TypeError) as e:
             raise LLMUnavailable(f"the LLM at {self.base_url} sent an unusable reply ({type(e).__name__})") from e
+
+
+class LLMAnswerer:
+    """The second answerer: an LLM drafts, `verify` keeps only what the cited passages say, and the extractive
+    answer stands in when the LLM cannot be used. Streams the draft as it comes."""
+
+    def __init__(self, client: ChatCompletionsLLM, extractive, analyzer) -> None:
+        self.client = client
+        self.extractive = extractive
+        self.analyzer = analyzer
+
+    @property
+    def backend(self) -> str:
+        return f"llm:{self.client.model}"
+
+    def stream(self, question, evidence) -> Iterator[tuple[str, object]]:
+        """("token", draft piece)..., then ("answer", Answer)."""
+        from dataclasses import replace
+
+        from .extractive import abstention, to_passages
+        from .verify import verify
+
+        extractive = self.extractive.answer(question, evidence)
+        if not evidence.hits:
+            yield "answer", extractive
+            return
+        passages = to_passages(evidence.hits)
+        published = {a.id: a.published for a in evidence.articles.values()}
+        draft = []
+        try:
+            for piece in self.client.stream(build_messages(question.text, passages, published)):
+                draft.append(piece)
+                yield "token", piece
+        except LLMUnavailable as e:
+            notice = f"The LLM was unavailable ({e}); this is the extractive answer, quoted from the sources."
+            yield "answer", replace(extractive, notice=notice)
+            return
+        text = "".join(draft).strip()
+        kept = extractive.to_dict()
+        if not text or text.strip(" .") == NOT_IN_SOURCES or text.startswith(NOT_IN_SOURCES):
+            yield "answer", abstention(question.text, passages, self.backend, extractive=kept, sentences=[])
+            return
+        v = verify(text, evidence.hits, evidence.articles, self.analyzer)
+        stats = {"sentences": len(v.sentences), "supported": v.supported, "invalid_markers": v.invalid_markers,
+                 "facts_checked": v.facts_checked, "facts_supported": v.facts_supported}
+        if not v.supported:
+            yield "answer", abstention(question.text, passages, self.backend, extractive=kept, sentences=v.sentences,
+                                       verification=stats)
+            return
+        # The extractive short answer leads only if the verified answer says it too.
+        short = extractive.short_answer if extractive.short_answer and extractive.short_answer in v.answer else None
+        yield "answer", replace(
+            extractive, answer=v.answer, short_answer=short,
+            short_answer_confidence=extractive.short_answer_confidence if short else None, citations=v.citations,
+            backend=self.backend, confidence=round(v.supported / len(v.sentences), 4), sentences=v.sentences,
+            extractive=kept, verification=stats, notice=None)

@@ -1,0 +1,1 @@
+"""Readers: the default one fitted to news questions, and one around a user's own extractive-QA model."""
