@@ -15,13 +15,15 @@ from .config import Settings
 from .errors import RagError
 
 
+def settings_for(args) -> Settings:
+    """Settings from the environment, with --index-dir over RAG_INDEX_DIR."""
+    return Settings(**({"index_dir": Path(args.index_dir)} if getattr(args, "index_dir", None) else {}))
+
+
 def _pipeline(args):
     from .pipeline import Pipeline
 
-    overrides = {}
-    if getattr(args, "index_dir", None):
-        overrides["index_dir"] = Path(args.index_dir)
-    return Pipeline(Settings(**overrides))
+    return Pipeline(settings_for(args))
 
 
 def _progress_bar(enabled: bool):
@@ -72,7 +74,11 @@ def format_answer(a: dict) -> str:
         lines.append(f"(no answer) {a['answer']}")
     else:
         if a.get("short_answer"):
-            lines.append(f"Short answer: {a['short_answer']}")
+            confidence = a.get("short_answer_confidence")
+            likely = f" ({confidence:.0%} likely right)" if confidence is not None else ""
+            lines.append(f"Short answer: {a['short_answer']}{likely}")
+        else:
+            lines.append("Best evidence (no short answer is likely enough to be right):")
         lines.append(textwrap.fill(a["answer"], 100))
         lines.append("")
         for c in a["citations"]:
@@ -152,57 +158,94 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import run_cli
+    from .evaluation.command import run_cli
+
+    return run_cli(args, settings_for(args))
+
+
+def cmd_bench(args) -> int:
+    from .bench.command import run_cli
 
     return run_cli(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Grounded question answering over news articles.")
-    parser.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR or ./index)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("ingest", help="add or update articles from files or folders")
+def _ingest_args(p) -> None:
     p.add_argument("paths", nargs="+")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("ask", help="answer a question with citations")
+
+def _ask_args(p) -> None:
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="passages to read (1-50)")
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
     p.add_argument("--as-of", dest="as_of", help="time of asking, YYYY-MM-DD: favours recent articles")
     p.add_argument("--json", action="store_true", help="print the answer object as JSON")
-    p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("serve", help="serve the web chat")
+
+def _serve_args(p) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="run a question set and write metrics and a report")
+
+def _eval_args(p) -> None:
     p.add_argument("--questions", help="a questions.jsonl to run against the current index")
-    p.add_argument("--dataset", help="a folder with corpus.jsonl and questions.jsonl, indexed in a cached scratch index")
+    p.add_argument("--dataset", help="a folder with corpus.jsonl and questions.jsonl, indexed in a scratch index")
     p.add_argument("--out", default="eval/out", help="folder for metrics.json, results.jsonl, report.md, report.html")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--as-of", dest="use_as_of", action="store_true",
                    help="use each question's question_date as the time of asking")
+    p.add_argument("--baseline", help="an earlier run's --out folder: report each metric's change and what flipped")
+    p.add_argument("--ablate", action="append", metavar="RULE", help="run without a rule (rag/rules.py); repeatable")
     p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
-    p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("check", help="check that the store, the BM25 index and the index state agree")
+
+def _bench_args(p) -> None:
+    p.add_argument("--index-dir", dest="index_dir", default="index/bench",
+                   help="index of both RealTime QA corpora (built if missing; about an hour on two cores)")
+    p.add_argument("--datasets", help="folder holding the shared datasets (default ../shared/datasets)")
+    p.add_argument("--ingest-articles", type=int, default=100, help="articles for the ingest comparison")
+    p.add_argument("--repeats", type=int, default=1, help="runs of each ingest pipeline; the median is kept")
+    p.add_argument("--queries", type=int, default=940, help="news-scale queries for the latency figures")
+    p.add_argument("--only", help="comma-separated sections: ingest, query, http, load")
+    p.add_argument("--out", default="bench.json")
+
+
+def _check_args(p) -> None:
     p.add_argument("--repair", action="store_true", help="fix what disagrees (re-embeds damaged articles)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_check)
 
-    sub.add_parser("list", help="list indexed articles").set_defaults(func=cmd_list)
-    sub.choices["list"].add_argument("--json", action="store_true")
-    sub.add_parser("stats", help="index statistics").set_defaults(func=cmd_stats)
-    p = sub.add_parser("delete", help="remove an article and its chunks")
+
+def _json_arg(p) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+def _delete_args(p) -> None:
     p.add_argument("article_id")
-    p.set_defaults(func=cmd_delete)
+
+
+COMMANDS = [
+    ("ingest", "add or update articles from files or folders", _ingest_args, "cmd_ingest"),
+    ("ask", "answer a question with citations", _ask_args, "cmd_ask"),
+    ("serve", "serve the web chat", _serve_args, "cmd_serve"),
+    ("eval", "run a question set and write metrics and a report", _eval_args, "cmd_eval"),
+    ("bench", "measure ingest, questions and HTTP against real peers; writes bench.json", _bench_args, "cmd_bench"),
+    ("check", "check that the store, the BM25 index and the index state agree", _check_args, "cmd_check"),
+    ("list", "list indexed articles", _json_arg, "cmd_list"),
+    ("stats", "index statistics", lambda p: None, "cmd_stats"),
+    ("delete", "remove an article and its chunks", _delete_args, "cmd_delete"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Grounded question answering over news articles.")
+    parser.add_argument("--index-dir", help="index folder (default: RAG_INDEX_DIR or ./index)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text, add_args, handler in COMMANDS:
+        p = sub.add_parser(name, help=help_text)
+        add_args(p)
+        p.set_defaults(func=globals()[handler])
     return parser
 
 

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
         "auto",
         description="Encoder precision: auto uses bfloat16 where the CPU has native bf16 support, else float32.",
     )
-    embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks encoded per model call.")
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts encoded per model call.")
+    encoder_threads: int = Field(0, ge=0, le=256,
+                                 description="Threads the encoder runs on; 0 means every core (it is their one user).")
     chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the embedded store.")
     collection: str = Field("news", description="Chroma collection name prefix.")
     chunk_size: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters of article text.")
@@ -34,17 +36,26 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     max_per_article: int = Field(2, ge=1, le=20, description="Most passages taken from one article.")
     candidates: int = Field(60, ge=5, le=500, description="Candidates each retriever returns before fusion.")
-    abstain_threshold: float = Field(
-        0.2,
-        ge=0.0,
-        le=1.0,
-        description="Answers with confidence below this abstain (calibrated by eval/calibrate.py).",
-    )
+    abstain_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Abstain when the best sentence's probability of holding the answer is below this; "
+                    "unset uses the threshold fitted by eval/fit_scoring.py.")
+    short_answer_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Show a short answer only from this probability that it is right; unset uses the fitted one "
+                    "(chosen for precision 0.85).")
+    reader_model: str | None = Field(
+        None, description="A local Hugging Face extractive-QA model folder (AutoModelForQuestionAnswering) to read "
+                          "answers with instead of the fitted reader; never downloaded.")
+    reader_model_sha256: str | None = Field(
+        None, description="The sha256 of the reader model's weights file, checked before it is loaded.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     max_file_bytes: int = Field(20_000_000, ge=1000, description="Largest input file ingested (and uploaded).")
     max_request_bytes: int = Field(
         262_144, ge=4096, description="Largest HTTP request body other than an upload, e.g. a question with history.")
     api_docs: bool = Field(False, description="Serve the interactive API docs at /api/docs.")
+    rate_limit: int = Field(120, ge=0, description="Questions a minute one client address may ask (bursts of a sixth "
+                                                  "of that); 0 turns the limit off.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible chat-completions base URL, e.g. http://127.0.0.1:11434/v1.")
     llm_model: str | None = Field(None, description="Model name sent to the LLM server.")
     llm_api_key: str | None = Field(None, description="API key for the LLM server, where it needs one.")

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chunk import chunk_article
+from .chunk import chunk_article, split_sentences
 from .config import Settings
 from .errors import BadInput, NotFound
 from .index import Index, Writer
 from .ingest import SUPPORTED, article_from_record, read_bytes, read_paths
 from .sources import RECORD_ORIGIN, file_article_id
-from .store import ArticleStamp
+from .store import ArticleStamp, EmbeddedArticle
 from .types import Article, Chunk, IngestReport, Skipped, Warned
+from .vectors import SentenceVectors
 
-EMBED_GROUP = 1024  # chunks embedded per model call during ingest: big enough to sort by length well
+EMBED_GROUP = 1024  # chunks whose sentences are embedded per model call: enough to sort by length well
 API_ORIGIN = "api"
 
 
@@ -52,7 +53,8 @@ class Ingester:
         """Add or update articles from files and folders."""
         started = time.perf_counter()
         report = IngestReport()
-        articles = self._collect(read_paths(paths, self.settings.max_file_bytes), report)
+        articles = self._collect(read_paths(paths, self.settings.max_file_bytes, exclude=[self.settings.index_dir]),
+                                 report)
         self.ingest_articles(articles, report, progress, timeout)
         report.seconds = time.perf_counter() - started
         return report
@@ -170,13 +172,7 @@ class Ingester:
 
     def _write_group(self, writer: Writer, group: list[tuple[Article, list[Chunk]]], replacing: set[str],
                      report: IngestReport, progress: Progress, origins: dict[str, str] | None = None) -> None:
-        texts = [c.embedding_text() for _, chunks in group for c in chunks]
-        vectors = self.embedder.embed_batch(texts)
-        items, offset = [], 0
-        for article, chunks in group:
-            items.append((article, chunks, vectors[offset:offset + len(chunks)]))
-            offset += len(chunks)
-        writer.write(items, replacing, origins or {a.id: a.origin for a, _ in group})
+        writer.write(self.embed(group), replacing, origins or {a.id: a.origin for a, _ in group})
         for article, chunks in group:
             report.articles.append(article.id)
             if article.id in replacing:
@@ -185,7 +181,27 @@ class Ingester:
                 report.added += 1
             report.chunks += len(chunks)
         if progress.advance:
-            progress.advance(len(texts))
+            progress.advance(sum(len(c) for _, c in group))
+
+    def embed(self, group: list[tuple[Article, list[Chunk]]]) -> list[EmbeddedArticle]:
+        """One encoder pass per chunk (title and text): the chunk's vector, and its sentences' vectors pooled
+        from the same pass (see rag.vectors)."""
+        chunks = [c for _, cs in group for c in cs]
+        spans = []
+        for c in chunks:
+            lead = len(c.embedding_text()) - len(c.text)
+            spans.append([(sp.start + lead, sp.end + lead) for sp in split_sentences(c.text)])
+        vectors, sentence_vectors = self.embedder.embed_with_spans([c.embedding_text() for c in chunks], spans)
+        out, k = [], 0
+        for article, cs in group:
+            blobs = []
+            for c in cs:
+                lead = len(c.embedding_text()) - len(c.text)
+                offsets = [(a - lead + c.start, b - lead + c.start) for a, b in spans[k]]
+                blobs.append(SentenceVectors.quantize(offsets, sentence_vectors[k]).pack())
+                k += 1
+            out.append(EmbeddedArticle(article, cs, vectors[k - len(cs):k], blobs))
+        return out
 
 
 def _where(a: Article) -> str:

@@ -8,15 +8,30 @@ article, because a question about a story is often answered by a passage that sh
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
+from .store import date_ord
 from .types import Chunk, Hit
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
+OVERFETCH = 4  # results a date-bounded search fetches unfiltered, per result wanted
+
+
+# Words that point back at an earlier question: "When did she land?", "How much did it cost?"
+REFERS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|his|hers|its|their|this|that|these|those|there|then|"
+                         r"the same|also|too)\b", re.I)
+
+
+def follow_up_context(question: str, earlier: list[str]) -> str:
+    """The latest earlier question when ``question`` refers back to it, else ""."""
+    if earlier and REFERS_BACK.search(question):
+        return earlier[-1]
+    return ""
 
 
 @dataclass(frozen=True)
@@ -62,17 +77,41 @@ def rrf(ranked_keys) -> dict:
     return {key: 1.0 / (RRF_K + r) for r, key in enumerate(ranked_keys, 1)}
 
 
-class HybridRetriever:
-    """Fuses the four candidate lists; `cap` then limits passages per article."""
+def date_bounds(since: str | None, until: str | None, keep_undated: bool) -> tuple[int | None, int | None]:
+    """The range as YYYYMMDD numbers for the store's filter; undated articles are stored as 0."""
+    low = date_ord(since) if since else (1 if until and not keep_undated else None)
+    return low, date_ord(until) if until else None
 
-    def __init__(self, store, lexical, embedder, candidates: int = 60, max_per_article: int = 2) -> None:
-        self.store = store
-        self.lexical = lexical
-        self.embedder = embedder
+
+def nearest_in_range(search, vector: np.ndarray, n: int, since: str | None, until: str | None,
+                     keep_undated: bool, published) -> list[tuple[str, float]]:
+    """The ``n`` nearest ids within the dates, best first. ``search(vector, n, low, high)`` is the store's
+    search; ``published(id)`` is the date of an id in the snapshot (ids it does not know are dropped).
+
+    Chroma's filtered search is about ten times slower than a plain one (45 ms against 4 ms on 19,000 chunks).
+    A bound such as the time of asking usually admits most of the index, so the plain search's top 4n, filtered
+    here, already holds the filtered top n; only a narrow range falls back to Chroma's filter."""
+    def admitted(hits):
+        return [(i, s) for i, s in hits if (d := published(i)) is not False and in_range(d, since, until, keep_undated)]
+
+    if not (since or until):
+        return admitted(search(vector, n, None, None))
+    wide = search(vector, OVERFETCH * n, None, None)
+    kept = admitted(wide)
+    if len(kept) >= n or len(wide) < OVERFETCH * n:
+        return kept[:n]
+    return admitted(search(vector, n, *date_bounds(since, until, keep_undated)))
+
+
+class HybridRetriever:
+    """Fuses the four candidate lists over one view (store and snapshot); `cap` then limits passages per article."""
+
+    def __init__(self, view, candidates: int = 60, max_per_article: int = 2) -> None:
+        self.view = view
         self.candidates = candidates
         self.max_per_article = max_per_article
 
-    def rank(self, q: Query, query_vector: np.ndarray | None = None) -> Ranking:
+    def rank(self, q: Query, vector: np.ndarray) -> Ranking:
         """Every candidate chunk and article that any retriever found, fused, best first."""
         until = q.until
         if q.as_of and (not until or q.as_of < until):
@@ -81,13 +120,22 @@ class HybridRetriever:
         # favours recent ones, so an undated article stays in the running.
         keep = not (q.since or q.until)
         n = self.candidates
-        vec = self.embedder.embed_query(q.search_text) if query_vector is None else query_vector
-        dense = self.store.dense_query(vec, n, since=q.since, until=until, keep_undated=keep)
-        lexical = [(c, s) for c, s in self.lexical.search(q.search_text, n * 3)
+        snapshot, store = self.view.snapshot, self.view.store
+
+        def chunk_date(chunk_id: str):
+            c = snapshot.chunk(chunk_id)
+            return False if c is None else c.published
+
+        def article_date(article_id: str):
+            return snapshot.lexical.published(article_id) if article_id in snapshot.lexical.article_set else False
+
+        dense = [(snapshot.chunk(i), s) for i, s in
+                 nearest_in_range(store.dense_query, vector, n, q.since, until, keep, chunk_date)]
+        lexical = [(c, s) for c, s in snapshot.lexical.search(q.search_text, n * 3)
                    if in_range(c.published, q.since, until, keep)][:n]
-        dense_articles = self.store.dense_article_query(vec, n, since=q.since, until=until, keep_undated=keep)
-        lexical_articles = [(a, s) for a, s in self.lexical.search_articles(q.search_text, n * 3)
-                            if in_range(self.lexical.published(a), q.since, until, keep)][:n]
+        dense_articles = nearest_in_range(store.dense_article_query, vector, n, q.since, until, keep, article_date)
+        lexical_articles = [(a, s) for a, s in snapshot.lexical.search_articles(q.search_text, n * 3)
+                            if in_range(snapshot.lexical.published(a), q.since, until, keep)][:n]
         return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)
 
     @staticmethod

@@ -67,34 +67,42 @@ def record_article_id(record_id: str) -> str:
     return f"{slug(rid)}-{_digest(rid)}"
 
 
-def iter_sources(paths: Iterable[str | Path]) -> Iterator[Source | Skipped]:
+def iter_sources(paths: Iterable[str | Path], exclude: Iterable[Path] = ()) -> Iterator[Source | Skipped]:
     """Files to read under each path, sorted, and a Skipped entry for everything passed over.
 
     A path named directly is read even when it is a link (the user asked for it). Inside a folder, hidden
     entries are passed over quietly, as version-control and editor files are; links are followed only to
-    files inside the same folder."""
+    files inside the same folder. Folders in ``exclude`` (the index itself) are never read."""
+    excluded = {p.resolve() for p in exclude}
     for given in paths:
         p = Path(given)
         if not os.path.lexists(p):
             yield Skipped(str(p), "no such file or folder")
         elif p.is_dir():
-            yield from _walk(p)
+            yield from _walk(p, excluded)
         else:
             yield _checked(p, p.resolve().parent if p.is_symlink() else p.parent, named=True)
 
 
-def _walk(root: Path) -> Iterator[Source | Skipped]:
+def _walk(root: Path, excluded: set[Path]) -> Iterator[Source | Skipped]:
     problems: list[Skipped] = []
 
     def unreadable(err: OSError) -> None:
         problems.append(Skipped(err.filename or str(root), f"cannot read folder: {err.strerror or err}"))
 
     real_root = root.resolve()
+    if real_root in excluded:
+        yield Skipped(str(root), "the index folder itself; not ingested")
+        return
     for folder, dirs, files in os.walk(root, onerror=unreadable):
         yield from problems
         problems.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for d in list(dirs):
+            if (Path(folder) / d).resolve() in excluded:
+                dirs.remove(d)
+                yield Skipped(os.path.join(folder, d), "the index folder itself; not ingested")
+                continue
             if os.path.islink(os.path.join(folder, d)):
                 dirs.remove(d)
                 yield Skipped(os.path.join(folder, d), "link to a folder; not followed (ingest its target directly)")

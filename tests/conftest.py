@@ -1,10 +1,13 @@
-"""Shared fixtures: one loaded embedding model per session; every test builds its own settings and index."""
+"""Shared fixtures: one loaded embedding model per session; every test builds its own settings and index.
+
+`fake_embedder` stands in for the model where a test checks logic or a contract, not meaning (the fast tier);
+tests that use the real model, Chroma server, uvicorn or a browser are marked slow.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,8 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.pipeline import Pipeline
 from rag.sources import file_article_id
+
+from .fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "index" / "articles"
@@ -28,6 +33,19 @@ def embedder() -> Embedder:
     e = Embedder()
     e.warm_up()
     return e
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_pipeline(tmp_path, fake_embedder) -> Pipeline:
+    """A pipeline with the fake encoder over the bundled articles, in a private index (real embedded Chroma)."""
+    p = Pipeline(make_settings(tmp_path / "index"), embedder=fake_embedder)
+    assert p.index_paths([BUNDLED]).added == 1
+    return p
 
 
 def make_settings(index_dir: Path, **kw) -> Settings:
@@ -66,12 +84,6 @@ def writable_bundled(bundled_index, tmp_path, embedder) -> Pipeline:
     d = tmp_path / "index"
     shutil.copytree(bundled_index, d)
     return Pipeline(make_settings(d), embedder=embedder)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def in_ci() -> bool:

@@ -31,7 +31,7 @@ class StubLLM:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "StubLLM":
+    def __enter__(self) -> StubLLM:
         self.thread.start()
         return self
 

@@ -27,10 +27,10 @@ def test_ingest_ask_list_delete(tmp_path):
     r = rag("ask", "How much aid was announced?", "--json", index_dir=ix)
     assert r.returncode == 0, r.stderr
     a = json.loads(r.stdout)
-    assert a["short_answer"] == "$310 million" and not a["abstained"]
-    assert a["citations"][0]["article_id"] == SEED_ID
-    assert set(a) >= {"question", "answer", "short_answer", "abstained", "citations", "passages", "backend",
-                      "timings_ms"}
+    assert a["short_answer"] in (None, "$310 million") and not a["abstained"]
+    assert a["citations"][0]["article_id"] == SEED_ID and "$310 million" in a["citations"][0]["quote"]
+    assert set(a) >= {"question", "answer", "short_answer", "short_answer_confidence", "abstained", "citations",
+                      "passages", "backend", "timings_ms"}
 
     r = rag("list", index_dir=ix)
     assert SEED_ID in r.stdout and "1 articles" in r.stdout

@@ -6,14 +6,16 @@ import time
 import httpx
 import pytest
 
-from rag.llm import NOT_IN_SOURCES, SYSTEM_PROMPT, build_messages
+from rag.answer.llm import NOT_IN_SOURCES, SYSTEM_PROMPT, build_messages
 from rag.pipeline import Pipeline
 from rag.types import Passage
 from web.app import create_app
 
 from .conftest import SEED_ID, make_settings
 from .llm_stub import Reply, StubLLM
-from .webserver import LiveServer
+from .servers import LiveServer
+
+pytestmark = pytest.mark.slow  # the real model, and real servers where a test starts one
 
 QUESTION = "How much aid was announced?"
 
@@ -26,7 +28,10 @@ def stub():
 
 @pytest.fixture
 def llm_pipeline(bundled_index, embedder, stub):
-    settings = make_settings(bundled_index, llm_base_url=stub.url, llm_model="stub-model", llm_timeout=2.0)
+    # The short-answer threshold at 0: the extractive short answer always exists, so these tests can follow it
+    # into the LLM's answer (kept when the LLM's answer states it) and into the fallback.
+    settings = make_settings(bundled_index, llm_base_url=stub.url, llm_model="stub-model", llm_timeout=2.0,
+                             short_answer_threshold=0.0)
     return Pipeline(settings, embedder=embedder)
 
 
@@ -124,7 +129,7 @@ def test_failures_fall_back_to_the_extractive_answer(llm_pipeline, stub, reply, 
 
 
 def test_unreachable_server_falls_back(bundled_index, embedder):
-    from .conftest import free_port
+    from rag.ports import free_port
 
     p = Pipeline(make_settings(bundled_index, llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_model="m",
                                llm_timeout=2.0), embedder=embedder)
@@ -160,7 +165,7 @@ def test_prompt_injection_in_an_article_is_data(llm_pipeline, stub, tmp_path):
     assert '<passage n="9">' not in user
     assert a.abstained and "$999 billion" not in a.answer and "override" not in a.answer
     assert [s["supported"] for s in a.sentences] == [False, False]
-    assert "“$999 billion” is not in the passage it cites" == a.sentences[0]["reason"]
+    assert a.sentences[0]["reason"] == "“$999 billion” is not in the passage it cites"
     assert a.sentences[1]["reason"] == "cites no passage that was given"
 
 
@@ -168,28 +173,28 @@ def test_stream_sends_llm_tokens_then_the_verified_answer(llm_pipeline, stub):
     n = aid_passage(llm_pipeline)
     draft = f"Harris announced additional aid of $310 million for the region [{n}]."
     stub.script(Reply(content=draft, pieces=5))
-    with LiveServer(create_app(pipeline=llm_pipeline)) as server:
-        with httpx.Client(timeout=60) as client, client.stream("POST", f"{server.url}/api/ask/stream",
-                                                                json={"question": QUESTION}) as r:
-            body = "".join(r.iter_text())
+    with LiveServer(create_app(pipeline=llm_pipeline)) as server, httpx.Client(timeout=60) as client, \
+            client.stream("POST", f"{server.url}/api/ask/stream", json={"question": QUESTION}) as r:
+        body = "".join(r.iter_text())
     events = [(b.split("\n")[0][7:], json.loads(b.split("\n", 1)[1][6:])) for b in body.strip().split("\n\n")]
-    assert events[0][0] == "passages" and events[-1][0] == "answer"
+    assert events[0][0] == "passages" and [e for e, _ in events[-2:]] == ["answer", "html"]
     tokens = [d for e, d in events if e == "token"]
     assert len(tokens) >= 5 and "".join(tokens) == draft
-    final = events[-1][1]
+    final = events[-2][1]
+    assert "struck" not in events[-1][1] and "$310 million" in events[-1][1]
     assert final["backend"] == "llm:stub-model" and final["answer"].endswith("[1].")
     assert final["sentences"][0]["supported"] is True
 
 
 def test_eval_reports_supported_and_number_fidelity_rates(llm_pipeline, stub):
-    from rag.evaluate import run
+    from rag.evaluation.runner import run
 
     n = aid_passage(llm_pipeline)
     stub.script(Reply(content=f"Harris announced aid of $310 million [{n}]."),
                 Reply(content=f"Harris announced aid of $410 million [{n}]."))
     qs = [{"id": "a", "question": QUESTION, "answers": ["$310 million"], "article_ids": [SEED_ID], "answerable": True},
           {"id": "b", "question": QUESTION, "answers": ["$310 million"], "article_ids": [SEED_ID], "answerable": True}]
-    _, metrics = run(llm_pipeline, qs, progress=False)
+    _, metrics = run(llm_pipeline, qs, 0.5, progress=False)
     assert metrics["llm_supported_sentence_rate"] == 0.5
     assert metrics["llm_number_fidelity_rate"] == 0.5
 

@@ -1,0 +1,59 @@
+"""Builds the parts of a Pipeline from Settings: the only place that picks concrete classes.
+
+Constructors are cheap; whatever is heavy (the encoder, a reader's model, the index) loads on first use or in
+`Pipeline.warm_up()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .answer.extractive import ExtractiveAnswerer
+from .answer.readers.fitted import FittedReader
+from .answer.reading import Reader
+from .config import Settings
+from .embed import Embedder
+from .index import Index
+from .ingestion import Ingester
+from .lexical import Analyzer
+
+
+@dataclass
+class Parts:
+    embedder: Embedder
+    index: Index
+    ingester: Ingester
+    analyzer: Analyzer  # answering's (the snapshot keeps its own, for BM25)
+    reader: Reader
+    answerer: object  # an Answerer: ExtractiveAnswerer, or LLMAnswerer when an LLM is configured
+    extractive: ExtractiveAnswerer
+
+
+def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
+    s = settings
+    embedder = embedder or Embedder(s.embedding_model, dtype=s.embedding_dtype, batch_size=s.embed_batch_size,
+                                    threads=s.encoder_threads or None)
+
+    def manifest() -> dict:
+        return {"model_id": embedder.model_id, "weights_hash": embedder.weights_hash, "dimension": embedder.dimension,
+                "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
+
+    index = Index(s, manifest)
+    analyzer = Analyzer()
+    reader = _reader(s, analyzer)
+    extractive = ExtractiveAnswerer(reader, {"abstain": s.abstain_threshold, "short_answer": s.short_answer_threshold})
+    answerer: object = extractive
+    if s.llm_base_url and s.llm_model:
+        from .answer.llm import ChatCompletionsLLM, LLMAnswerer
+
+        client = ChatCompletionsLLM(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
+        answerer = LLMAnswerer(client, extractive, analyzer)
+    return Parts(embedder, index, Ingester(s, index, embedder), analyzer, reader, answerer, extractive)
+
+
+def _reader(s: Settings, analyzer: Analyzer) -> Reader:
+    if s.reader_model:
+        from .answer.readers.hf_qa import ExtractiveQAReader
+
+        return ExtractiveQAReader(s.reader_model, sha256=s.reader_model_sha256)
+    return FittedReader(analyzer)

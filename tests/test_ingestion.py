@@ -1,0 +1,123 @@
+"""Ingest and delete through the Pipeline, with the fake encoder and a real embedded Chroma: what is written,
+replaced, refused and swept. Fast: nothing here depends on what the text means."""
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import EmptyIndex, IndexMismatch, NotFound
+from rag.pipeline import Pipeline
+from rag.sources import file_article_id
+
+from .conftest import BUNDLED, SEED_FILE, SEED_ID, make_settings
+
+
+def test_reingest_is_idempotent(fake_pipeline):
+    before = fake_pipeline.stats()
+    r = fake_pipeline.index_paths([BUNDLED])
+    assert (r.added, r.updated, r.unchanged, r.chunks) == (0, 0, 1, 0)
+    after = fake_pipeline.stats()
+    assert (after["chunks"], after["articles"]) == (before["chunks"], before["articles"])
+
+
+def test_every_chunk_has_its_sentences_with_exact_offsets(fake_pipeline):
+    with fake_pipeline.index.reading() as view:
+        text = view.store.get_article(SEED_ID).text
+        for chunk in view.snapshot.chunks:
+            sentences = view.snapshot.sentences_of(chunk.id)
+            assert len(sentences) > 0
+            for a, b in zip(sentences.starts.tolist(), sentences.ends.tolist()):
+                assert chunk.start <= a < b <= chunk.end and text[a:b].strip() == text[a:b]
+
+
+def test_a_changed_article_leaves_no_stale_chunks(tmp_path, fake_embedder):
+    p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    src = tmp_path / "src"
+    src.mkdir()
+    original = (BUNDLED / SEED_FILE).read_text()
+    (src / SEED_FILE).write_text(original)
+    assert p.index_paths([src]).added == 1
+    (src / SEED_FILE).write_text(original.replace("$310 million", "$275 million"))
+    r = p.index_paths([src])
+    assert (r.added, r.updated, r.articles) == (0, 1, [SEED_ID])
+    chunks = list(p.store.iter_chunks())
+    assert chunks and all("$310 million" not in c.text for c in chunks)
+    assert len({c.id for c in chunks}) == len(chunks) == p.stats()["chunks"]
+    assert all("$310 million" not in c.text for c, _ in p.lexical.search("310 million aid", 50))
+
+
+def test_delete_removes_everything(fake_pipeline):
+    fake_pipeline.delete(SEED_ID)
+    assert fake_pipeline.stats()["articles"] == 0 and fake_pipeline.stats()["chunks"] == 0
+    assert fake_pipeline.lexical.search("Harris Guatemala aid", 10) == []
+    with pytest.raises(NotFound):
+        fake_pipeline.get_article(SEED_ID)
+    with pytest.raises(NotFound, match="No article with id"):
+        fake_pipeline.delete(SEED_ID)
+    with pytest.raises(EmptyIndex, match="rag ingest"):
+        fake_pipeline.ask("How much aid was announced?")
+
+
+def test_a_manifest_mismatch_is_a_clear_error(fake_pipeline, fake_embedder):
+    p = Pipeline(fake_pipeline.settings.model_copy(update={"chunk_size": 600}), embedder=fake_embedder)
+    with pytest.raises(IndexMismatch, match=r"chunk_size: index has 1000, settings ask for 600.*Re-index"):
+        p.ask("How much aid was announced?")
+
+
+def test_bad_files_do_not_abort_a_batch(tmp_path, fake_embedder):
+    p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    src = tmp_path / "mixed"
+    src.mkdir()
+    (src / SEED_FILE).write_text((BUNDLED / SEED_FILE).read_text())
+    (src / "empty.txt").write_bytes(b"")
+    (src / "image.txt").write_bytes(b"\x00\x01\x02binary")
+    (src / "notes.docx").write_bytes(b"PK")
+    (src / "bad.jsonl").write_text('{"id": "ok1", "title": "Fine", "text": "A fine record about rain."}\n{oops\n')
+    r = p.index_paths([src])
+    assert r.added == 2
+    reasons = {Path(s.path.split(":")[0]).name: s.reason for s in r.skipped}
+    assert set(reasons) == {"empty.txt", "image.txt", "notes.docx", "bad.jsonl"}
+    assert p.stats()["articles"] == 2
+
+
+def test_duplicate_text_under_another_path_is_skipped_and_the_index_is_never_ingested(tmp_path, fake_embedder):
+    p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "story.txt").write_text("Headline\n\nThe same story, word for word.")
+    assert p.index_paths([tmp_path / "a"]).added == 1
+    r = p.index_paths([tmp_path])  # the same file again, now at a/story.txt under the new root; and ix/ inside
+    reasons = {Path(s.path).name: s.reason for s in r.skipped}
+    assert "same text as article" in reasons["story.txt"] and r.added == 0
+    assert reasons["ix"] == "the index folder itself; not ingested"
+
+
+def test_an_interrupted_ingest_leaves_a_consistent_index(fake_pipeline, tmp_path, monkeypatch):
+    """A crash between writing chunks and the article record leaves orphans; the session sweeps them."""
+    src = tmp_path / "new"
+    src.mkdir()
+    (src / "flood.md").write_text("---\ntitle: River flood\npublished: 2023-06-02\n---\nThe river rose 4 meters.")
+    store = fake_pipeline.store
+    real_add = store.articles.add
+
+    def die(*a, **k):
+        raise KeyboardInterrupt("killed mid-ingest")
+
+    monkeypatch.setattr(store.articles, "add", die)
+    with pytest.raises(KeyboardInterrupt):
+        fake_pipeline.index_paths([src])
+    monkeypatch.setattr(store.articles, "add", real_add)
+    flood = file_article_id("flood.md")
+    assert flood not in {a["id"] for a in fake_pipeline.list_articles()}
+    assert flood not in {c.article_id for c in fake_pipeline.store.iter_chunks()}
+    assert fake_pipeline.index_paths([src]).added == 1
+    assert [c.article_id for c in fake_pipeline.store.iter_chunks()].count(flood) == 1
+    assert fake_pipeline.check().ok
+
+
+def test_json_records_keep_their_ids_and_update_by_id(tmp_path, fake_embedder):
+    p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    (tmp_path / "one.jsonl").write_text('{"id": "rtqa-1", "title": "T", "text": "The first text."}\n')
+    (tmp_path / "two.jsonl").write_text('{"id": "rtqa-1", "title": "T", "text": "The second text."}\n')
+    assert p.index_paths([tmp_path / "one.jsonl"]).added == 1
+    assert p.index_paths([tmp_path / "two.jsonl"]).updated == 1
+    assert p.get_article("rtqa-1").text == "The second text."
