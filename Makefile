@@ -1,5 +1,6 @@
 # The README's commands. Each works on a fresh machine with only Python 3.11+ installed.
 PYTHON ?= python3
+PORT ?= 8000
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -19,8 +20,8 @@ setup: $(STAMP)
 # Set up, index the bundled articles (only new or changed ones are embedded), and serve the chat.
 run: setup
 	$(BIN)/rag ingest index/articles
-	@echo "Chat at http://127.0.0.1:8000"
-	$(BIN)/rag serve --host 127.0.0.1 --port 8000
+	@echo "Chat at http://127.0.0.1:$(PORT)"
+	$(BIN)/rag serve --host 127.0.0.1 --port $(PORT)
 
 # Set up and run the whole test suite, browser and Chroma-server tests included.
 test: setup
@@ -31,7 +32,8 @@ eval: setup
 	$(BIN)/rag eval --questions eval/questions.jsonl --out eval/out/bundled
 
 bench: setup
-	$(BIN)/python eval/bench.py
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/rag bench
 
 clean:
-	rm -rf index/chroma index/lexical index/eval-cache test-artifacts eval/out
+	rm -rf index/chroma index/lexical index/eval-cache index/bench test-artifacts eval/out bench.json

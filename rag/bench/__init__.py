@@ -1,0 +1,1 @@
+"""`rag bench`: ingest, question and HTTP figures, each against a real peer measured in the same run."""

@@ -1,0 +1,162 @@
+"""The web app under load: `rag serve` in its own process, asked over loopback by concurrent clients."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..ports import free_port
+from .query import percentiles
+
+
+class Server:
+    """`rag serve` on a free loopback port, started for a measurement and stopped after it."""
+
+    def __init__(self, index_dir: Path, env: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_RATE_LIMIT": "0", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> Server:
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port)],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def rss_mb(self) -> dict:
+        """Resident memory now and at its peak, from /proc."""
+        fields = {}
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = round(int(value.split()[0]) / 1024, 1)
+        except OSError:
+            pass
+        return {"rss_mb": fields.get("VmRSS"), "peak_rss_mb": fields.get("VmHWM")}
+
+    def first_answer(self, question: str, timeout: float = 300) -> dict:
+        """Seconds from start until /healthz first answers, and until the first answer."""
+        import httpx
+
+        health = None
+        with httpx.Client(timeout=60) as client:
+            while time.perf_counter() - self.started < timeout:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("rag serve exited during start-up")
+                try:
+                    if health is None and client.get(f"{self.url}/healthz").status_code in (200, 503):
+                        health = time.perf_counter() - self.started
+                    if health is not None and client.post(f"{self.url}/api/ask", json={"question": question}).status_code == 200:
+                        return {"healthz_s": round(health, 2), "first_answer_s": round(time.perf_counter() - self.started, 2)}
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"rag serve gave no answer within {timeout:g} s")
+
+
+def hammer(url: str, requests: list[tuple[str, str, dict | None]], clients: int) -> dict:
+    """Send ``requests`` (method, path, json) from ``clients`` threads; latency and status of each."""
+    import httpx
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    queue = list(enumerate(requests))
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    _, (method, path, body) = queue.pop()
+                started = time.perf_counter()
+                try:
+                    r = http.request(method, path, json=body)
+                    if path == "/api/ask/stream":
+                        r.read()
+                    status = r.status_code
+                except httpx.HTTPError as e:
+                    status = 0
+                    with lock:
+                        errors.append(type(e).__name__)
+                with lock:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    return {"clients": clients, "requests": len(requests), "seconds": round(seconds, 2),
+            "requests_per_s": round(len(requests) / seconds, 2), **percentiles(latencies),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0), "client_errors": errors[:5]}
+
+
+def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 160) -> dict:
+    out: dict = {}
+    with Server(index_dir) as server:
+        out["cold_start"] = server.first_answer(questions[0])
+        out["rss_after_start"] = server.rss_mb()
+        for clients in levels:
+            asks = [("POST", "/api/ask", {"question": questions[i % len(questions)]}) for i in range(per_level)]
+            out[f"clients_{clients}"] = hammer(server.url, asks, clients)
+        out["rss_after_load"] = server.rss_mb()
+    one = out["clients_1"]["requests_per_s"]
+    for clients in levels[1:]:
+        out[f"clients_{clients}"]["throughput_vs_one_client"] = round(out[f"clients_{clients}"]["requests_per_s"] / one, 2)
+    return out
+
+
+def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], total: int = 2000, clients: int = 16,
+               warm: int = 200) -> dict:
+    """Every kind of request, good and bad, from many clients: no 5xx, and memory flat after warm-up."""
+    rng = random.Random(7)
+
+    def one() -> tuple[str, str, dict | None]:
+        kind = rng.random()
+        q = rng.choice(questions)
+        if kind < 0.45:
+            return "POST", "/api/ask", {"question": q}
+        if kind < 0.6:
+            return "POST", "/api/ask/stream", {"question": q}
+        if kind < 0.7:
+            return "GET", f"/articles/{rng.choice(article_ids)}?hl=0-20", None
+        if kind < 0.75:
+            return "GET", "/healthz", None
+        if kind < 0.8:
+            return "GET", f"/api/articles/{rng.choice(article_ids)}", None
+        bad = [{"question": ""}, {"question": q, "k": 1e300}, {"question": q, "k": "x"}, {"question": q * 100},
+               {"question": q, "since": "2022-13-40"}, {"history": "nope", "question": q}]
+        return ("POST", "/api/ask", rng.choice(bad)) if kind < 0.95 else ("GET", "/articles/nope?hl=1-" + "9" * 50, None)
+
+    with Server(index_dir) as server:
+        server.first_answer(questions[0])
+        warmup = hammer(server.url, [one() for _ in range(warm)], clients)
+        before = server.rss_mb()
+        load = hammer(server.url, [one() for _ in range(total)], clients)
+        after = server.rss_mb()
+    growth = (after["rss_mb"] - before["rss_mb"]) / before["rss_mb"] if before.get("rss_mb") else None
+    return {"warm_up": warmup, "load": load, "rss_before_mb": before, "rss_after_mb": after,
+            "rss_growth": round(growth, 4) if growth is not None else None}

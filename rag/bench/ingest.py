@@ -1,0 +1,104 @@
+"""Ingest: this pipeline against LangChain's documented defaults run for real, and against the bare encoder.
+
+LangChain's side is what its RAG tutorial does: `RecursiveCharacterTextSplitter(chunk_size=1000,
+chunk_overlap=200)`, `HuggingFaceEmbeddings`, `Chroma.from_texts`, here given the same bundled MiniLM (its
+default model, all-mpnet-base-v2, cannot be downloaded here). Retrieval is compared too: article hit@5 of
+LangChain's dense search against this pipeline's, on the questions whose gold article is in the sample.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from ..config import Settings
+from ..embed import bundled_model_path
+from ..types import Article
+
+
+def ours(articles: list[Article], work: Path, questions: list[dict]) -> dict:
+    from ..pipeline import Pipeline
+
+    started = time.perf_counter()
+    p = Pipeline(Settings(_env_file=None, index_dir=work / "ours", rate_limit=0))
+    p.embedder.warm_up()
+    loaded = time.perf_counter()
+    report = p.index_articles(articles)
+    done = time.perf_counter()
+    texts = [c.embedding_text() for c in p.lexical.chunks]
+    raw_started = time.perf_counter()
+    p.embedder.embed_batch(texts)
+    raw = time.perf_counter() - raw_started
+    hits = [any(a in q["doc_ids"] for a in p.ask_ranked(q["question"])[1][:5]) for q in questions]
+    return {"seconds": done - loaded, "seconds_with_model_load": done - started, "chunks": report.chunks,
+            "raw_encode_seconds": raw, "raw_encode_texts": len(texts), "hit@5": _mean(hits)}
+
+
+def langchain(articles: list[Article], work: Path, questions: list[dict]) -> dict:
+    try:
+        from langchain_chroma import Chroma
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+    except ImportError as e:
+        return {"error": f"LangChain is not installed ({e.name}); `pip install -e '.[bench]'` installs it."}
+    started = time.perf_counter()
+    embeddings = HuggingFaceEmbeddings(model_name=str(bundled_model_path()), model_kwargs={"device": "cpu"})
+    embeddings.embed_query("warm up")
+    loaded = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    texts, metadatas = [], []
+    for a in articles:
+        for piece in splitter.split_text(a.text):
+            texts.append(piece)
+            metadatas.append({"article_id": a.id})
+    store = Chroma.from_texts(texts, embeddings, metadatas=metadatas, persist_directory=str(work / "langchain"))
+    done = time.perf_counter()
+    hits = []
+    for q in questions:
+        found = [d.metadata["article_id"] for d in store.similarity_search(q["question"], k=20)]
+        ranked = list(dict.fromkeys(found))[:5]
+        hits.append(any(a in q["doc_ids"] for a in ranked))
+    return {"seconds": done - loaded, "seconds_with_model_load": done - started, "chunks": len(texts),
+            "hit@5": _mean(hits)}
+
+
+def run(articles: list[Article], questions: list[dict], repeats: int = 1) -> dict:
+    """Both pipelines on the same articles, alternating, ``repeats`` times each; the median of each side."""
+    ids = {a.id for a in articles}
+    asked = [q for q in questions if set(q.get("doc_ids", [])) & ids]
+    runs: dict[str, list[dict]] = {"ours": [], "langchain": []}
+    for _ in range(repeats):
+        for name, fn in (("langchain", langchain), ("ours", ours)):
+            with tempfile.TemporaryDirectory() as d:
+                runs[name].append(fn(articles, Path(d), asked))
+    result = {"articles": len(articles), "characters": sum(len(a.text) for a in articles), "questions": len(asked),
+              "ours": _median_run(runs["ours"]), "langchain": _median_run(runs["langchain"])}
+    o, lc = result["ours"], result["langchain"]
+    if "error" not in lc:
+        result["speedup_vs_langchain"] = round(lc["seconds"] / o["seconds"], 2)
+        result["speedup_vs_langchain_with_model_load"] = round(lc["seconds_with_model_load"] / o["seconds_with_model_load"], 2)
+    result["pipeline_vs_raw_encoder"] = round(o["raw_encode_seconds"] / o["seconds"], 3)
+    return result
+
+
+def _median_run(runs: list[dict]) -> dict:
+    if any("error" in r for r in runs):
+        return runs[0]
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in ordered[len(ordered) // 2].items()}
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def load_dataset(path: Path) -> tuple[list[Article], list[dict]]:
+    from ..ingest import read_path
+
+    articles = [a for a in read_path(path / "corpus.jsonl", max_bytes=1 << 31) if isinstance(a, Article)]
+    qfile = path / "questions.jsonl"
+    questions = [json.loads(line) for line in qfile.read_text().splitlines()] if qfile.exists() else []
+    return articles, questions
