@@ -16,7 +16,7 @@ from rag.sources import file_article_id
 from web.app import create_app
 
 from .conftest import BUNDLED, make_settings, run_rag
-from .webserver import LiveServer
+from .servers import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,11 @@ def write_articles(folder, prefix, towns):
             f"Officials in {town} said the bridges cost ${i + 11} million.")
 
 
+def cites(citations, words: str) -> bool:
+    """Whether a cited sentence says ``words``: the answer is the evidence, whether or not a short answer leads."""
+    return any(words in (c["quote"] if isinstance(c, dict) else c.quote) for c in citations)
+
+
 def vectors_findable(pipeline):
     """Every stored chunk vector is readable and is its own nearest neighbour."""
     store = pipeline.store
@@ -41,7 +46,7 @@ def vectors_findable(pipeline):
     assert all(v is not None for v in vectors.values()), "some chunk vectors cannot be read"
     for c in chunks:
         (found, _), = store.dense_query(np.asarray(vectors[c.id]), 1)
-        assert found.id == c.id
+        assert found == c.id
     return len(chunks)
 
 
@@ -61,7 +66,7 @@ def test_two_concurrent_ingests_keep_every_vector(tmp_path, embedder):
     assert vectors_findable(p) == p.stats()["chunks"]
     for i, town in enumerate(TOWNS):
         a = p.ask(f"How many bridges did {town} open?")
-        assert not a.abstained and a.short_answer == str(i % 8 + 3), (town, a.short_answer)
+        assert not a.abstained and cites(a.citations, f"{town} opened {i % 8 + 3} new bridges"), (town, a.answer)
     assert run_rag("check", index_dir=ix).returncode == 0
 
 
@@ -75,7 +80,7 @@ def test_a_running_server_finds_articles_another_process_added(tmp_path, embedde
         assert run_rag("ingest", str(tmp_path / "new"), index_dir=ix).returncode == 0
         for i, town in enumerate(TOWNS[:4]):
             a = client.post("/api/ask", json={"question": f"How many bridges did {town} open?"}).json()
-            assert a["short_answer"] == str(i + 3), (town, a)
+            assert cites(a["citations"], f"{town} opened {i + 3} new bridges"), (town, a)
             assert a["citations"][0]["article_id"] == file_article_id(f"n{i:02d}.md")
         assert client.get("/healthz").json()["articles"] == 5
 
@@ -103,7 +108,7 @@ def test_ids_never_collide(tmp_path, pipeline):
     assert (r.added, r.updated) == (0, 0)
     (refused,) = r.skipped
     assert "already held by" in refused.reason and str(tmp_path / "2022" / "report.txt") in refused.reason
-    assert pipeline.ask("How much did the budget grow?").short_answer == "$5 million"
+    assert cites(pipeline.ask("How much did the budget grow?").citations, "The budget grew by $5 million.")
     (tmp_path / "report.md").write_text("# Budget report\n\nThe budget grew by $7 million.")
     assert pipeline.index_paths([tmp_path / "report.md"]).added == 1
     assert pipeline.stats()["articles"] == 7
@@ -121,7 +126,7 @@ def test_a_crash_at_any_point_leaves_an_index_the_next_process_repairs(tmp_path,
     listed = {a["id"] for a in p.list_articles()}
     for i, town in enumerate(TOWNS[:6]):
         if file_article_id(f"n{i:02d}.md") in listed:
-            assert p.ask(f"How many bridges did {town} open?").short_answer == str(i + 3)
+            assert cites(p.ask(f"How many bridges did {town} open?").citations, f"{town} opened {i + 3} new bridges")
     assert vectors_findable(p) == p.stats()["chunks"]
     report = p.check()
     assert report.ok, report
@@ -143,7 +148,7 @@ def test_parallel_readers_rebuild_a_missing_bm25_index_once(tmp_path):
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-        assert json.loads(out)["short_answer"] == "$310 million"
+        assert "$310 million" in json.loads(out)["citations"][0]["quote"]
     saved = [d for d in (ix / "lexical" / "news").iterdir() if not d.name.startswith(".")]
     assert len(saved) == 1
 
@@ -165,4 +170,4 @@ def test_check_reports_and_repairs_disagreements(tmp_path, pipeline):
     fixed = pipeline.check(repair=True)
     assert fixed.repaired
     assert pipeline.check().ok
-    assert pipeline.ask("How many bridges did Quellmar open?").short_answer == "4"
+    assert cites(pipeline.ask("How many bridges did Quellmar open?").citations, "Quellmar opened 4 new bridges")

@@ -36,28 +36,37 @@ class BodyLimit:
             await self._refuse(scope, send, limit)
             return
         received = 0
-        started = False
+        too_large = refused = started = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise _TooLarge
             return message
 
         async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+            nonlocal refused, started
+            if not too_large:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+            elif not refused and not started:
+                # The app may have caught the overflow and answered on its own (FastAPI turns any error
+                # while reading a body into a 400): the refusal goes out in place of that answer.
+                refused = True
+                await self._refuse(scope, send, limit)
 
         try:
             await self.app(scope, counted_receive, watched_send)
         except _TooLarge:
             if started:
-                raise
-            await self._refuse(scope, send, limit)
+                raise  # a response already under way cannot be replaced: the server drops the connection
+            if not refused:
+                refused = True
+                await self._refuse(scope, send, limit)
 
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         setting = "RAG_MAX_FILE_BYTES" if limit == self.uploads else "RAG_MAX_REQUEST_BYTES"

@@ -9,22 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from rag.errors import BadInput, RagError
 from rag.highlight import parse_ranges, segments
+from rag.requests import AskRequest
 
 router = APIRouter()
-
-
-class AskRequest(BaseModel):
-    question: Any = None
-    k: Any = None
-    since: str | None = None
-    until: str | None = None
-    as_of: str | None = None
-    history: Any = None  # earlier questions, oldest first; a follow-up is searched together with the last
 
 
 class Unauthorized(RagError):
@@ -44,13 +35,18 @@ def _render(request: Request, name: str, context: dict, status: int = 200) -> HT
     return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _k(value: Any) -> int | None:
-    if value in (None, ""):
+def _k(value: str) -> int | None:
+    """The form's k: empty is the default; anything else must be a whole number."""
+    if not value.strip():
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"k={value!r} is not a whole number; use 1 to 50.") from None
+    if not value.strip().isdigit() or len(value.strip()) > 3:
+        raise BadInput(f"k={value!r} is not a whole number from 1 to 50.")
+    return int(value)
+
+
+def render_answer(request: Request, answer: dict) -> str:
+    """The answer as the page shows it: one rendering, for the form page and for the streamed chat alike."""
+    return request.app.state.templates.get_template("_answer.html").render({"request": request, "answer": answer})
 
 
 def _index_summary(request: Request) -> dict:
@@ -74,7 +70,7 @@ def chat_form(request: Request, question: str = Form(""), k: str = Form(""), sin
     filters = {"since": since or None, "until": until or None, "recent": bool(recent)}
     # Without JavaScript the browser's own date is unknown; the server's today stands in for it.
     as_of = date.today().isoformat() if recent else None
-    answer = _pipeline(request).ask(question, k=_k(k), since=filters["since"], until=filters["until"],
+    answer = _pipeline(request).ask(question, k=_k(k), since=since or None, until=until or None,
                                     as_of=as_of).to_dict()
     return _render(request, "chat.html", {"index": _index_summary(request), "answer": answer, "question": question,
                                           "filters": filters})
@@ -82,8 +78,7 @@ def chat_form(request: Request, question: str = Form(""), k: str = Form(""), sin
 
 @router.post("/api/ask")
 def api_ask(body: AskRequest, request: Request):
-    return _pipeline(request).ask(body.question, k=_k(body.k), since=body.since, until=body.until,
-                                  as_of=body.as_of, history=body.history).to_dict()
+    return _pipeline(request).ask(body).to_dict()
 
 
 def _sse(event: str, data: Any) -> str:
@@ -92,15 +87,16 @@ def _sse(event: str, data: Any) -> str:
 
 @router.post("/api/ask/stream")
 def api_ask_stream(body: AskRequest, request: Request):
-    events = _pipeline(request).ask_stream(body.question, k=_k(body.k), since=body.since, until=body.until,
-                                           as_of=body.as_of, history=body.history)
-    first = next(events)  # a bad request or an empty index fails here, before the stream starts
+    """Server-sent events: `passages`, `token`..., `answer` (the answer object), then `html` (the answer rendered
+    by the same template as the no-JavaScript page, which the page inserts as it is)."""
+    events = _pipeline(request).ask_stream(body)  # a bad request or an empty index fails here, before streaming
 
     def stream():
-        yield _sse(*first)
         try:
             for event, data in events:
                 yield _sse(event, data)
+                if event == "answer":
+                    yield _sse("html", render_answer(request, data))
         except RagError as e:
             yield _sse("error", {"error": str(e), "status": e.status_code})
         except Exception:
@@ -178,5 +174,18 @@ def api_delete_article(request: Request, article_id: str):
 
 @router.get("/healthz")
 def healthz(request: Request):
-    stats = _pipeline(request).stats()
-    return {"status": "ok", "articles": stats["articles"], "chunks": stats["chunks"], "store": stats["store"]}
+    """Liveness and what is ready: the model (loads in the background at startup) and the store."""
+    pipeline = _pipeline(request)
+    body = {"status": "ok", "model": "ready" if pipeline.ready else "loading"}
+    error = request.app.state.warm_up_error
+    if error:
+        body.update(status="degraded", model=f"failed: {error}")
+    try:
+        stats = pipeline.stats()
+        body.update(articles=stats["articles"], chunks=stats["chunks"], store=stats["store"], index="ok")
+    except RagError as e:
+        body.update(status="degraded", index=f"unavailable: {e}")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    if body["model"] == "loading":
+        body["status"] = "starting"
+    return body

@@ -1,0 +1,182 @@
+"""Nothing hung: a Chroma server killed or frozen, hostile HTTP input, and uploads beside questions.
+
+Real uvicorn, a real `chroma run` on loopback, real HTTP. The encoder is the fake one: these faults do not
+depend on what the text means, and the real model would only make each case slower.
+"""
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from rag.pipeline import Pipeline
+from web.app import create_app
+
+from .conftest import BUNDLED, make_settings
+from .servers import ChromaServer, LiveServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+TOKEN = "fault-token"
+
+
+@pytest.fixture
+def chroma(tmp_path):
+    server = ChromaServer(tmp_path / "chroma-data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def served(chroma, tmp_path, fake_embedder):
+    settings = make_settings(tmp_path / "ix", chroma_url=chroma.url, store_timeout=3.0, api_token=TOKEN)
+    pipeline = Pipeline(settings, embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def test_a_killed_store_is_a_503_with_retry_after_and_recovers(served, chroma):
+    assert served.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
+    chroma.kill()
+    r = served.post("/api/ask", json={"question": "How much aid was announced?"})
+    assert r.status_code == 503 and r.headers["retry-after"] and "vector store" in r.json()["error"]
+    health = served.get("/healthz")
+    assert health.status_code == 503 and health.json()["index"].startswith("unavailable")
+    assert served.get("/api/articles").status_code == 503
+    chroma.start()
+    assert served.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
+    assert served.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_frozen_store_answers_503_within_the_timeout(served, chroma):
+    chroma.freeze()
+    try:
+        started = time.perf_counter()
+        r = served.post("/api/ask", json={"question": "How much aid was announced?"})
+        assert r.status_code == 503 and time.perf_counter() - started < 20
+        started = time.perf_counter()
+        assert served.get("/healthz").status_code == 503 and time.perf_counter() - started < 20
+    finally:
+        chroma.resume()
+    assert served.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
+
+
+@pytest.fixture
+def app_client(tmp_path, fake_embedder):
+    pipeline = Pipeline(make_settings(tmp_path / "ix", api_token=TOKEN, max_file_bytes=5_000, rate_limit=0),
+                        embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.mark.parametrize("raw, field", [
+    ('{"question": "Who won?", "k": 1e999}', "k"),
+    ('{"question": "Who won?", "k": -Infinity}', "k"),
+    ('{"question": "Who won?", "k": 2.9}', "k"),
+    ('{"question": "Who won?", "k": true}', "k"),
+    ('{"question": "bad \\ud800 text"}', "question"),
+])
+def test_hostile_json_is_a_400_naming_the_field_on_a_kept_connection(app_client, raw, field):
+    r = app_client.post("/api/ask", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"].startswith(f"Bad request: {field}=")
+    assert app_client.get("/healthz").status_code == 200  # the keep-alive connection still works
+
+
+def test_a_huge_highlight_range_is_a_400(app_client):
+    article_id = app_client.get("/api/articles").json()["articles"][0]["id"]
+    r = app_client.get(f"/articles/{article_id}?hl=1-{'9' * 5000}")
+    assert r.status_code == 400 and "is not a range" in r.text
+
+
+def test_bodies_are_limited_as_they_stream_whatever_the_encoding(app_client):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    def chunks(size):
+        piece = b"x" * 1024
+        for _ in range(size // 1024):
+            yield piece
+
+    upload = app_client.post("/api/articles", content=chunks(105 * 1024),
+                             headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    assert upload.status_code == 413 and "RAG_MAX_FILE_BYTES" in upload.json()["error"]
+    ask = app_client.post("/api/ask", content=chunks(2 * 1024 * 1024),
+                          headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    assert ask.status_code == 413 and "RAG_MAX_REQUEST_BYTES" in ask.json()["error"]
+    declared = app_client.post("/api/ask", content=b"x" * 300_000, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+
+
+def test_an_upload_does_not_hold_up_other_requests(tmp_path, fake_embedder, monkeypatch):
+    pipeline = Pipeline(make_settings(tmp_path / "ix", api_token=TOKEN, rate_limit=0), embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+    slow = threading.Event()
+    real = fake_embedder.embed_with_spans
+
+    def slow_embed(texts, spans):
+        slow.set()
+        time.sleep(3)  # an encoder busy with a big upload
+        return real(texts, spans)
+
+    monkeypatch.setattr(fake_embedder, "embed_with_spans", slow_embed)
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        result = {}
+
+        def upload():
+            result["r"] = client.post("/api/articles", json={"title": "Dam", "text": "The dam opened on Friday."},
+                                      headers={"Authorization": f"Bearer {TOKEN}"})
+
+        t = threading.Thread(target=upload)
+        t.start()
+        assert slow.wait(10)
+        started = time.perf_counter()
+        with httpx.Client(base_url=server.url, timeout=60) as other:
+            assert other.get("/healthz").status_code == 200
+        assert time.perf_counter() - started < 1.5, "the event loop was blocked by the upload"
+        t.join(30)
+        assert result["r"].status_code == 201
+
+
+def test_security_headers_and_no_public_docs(app_client):
+    r = app_client.get("/")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    assert app_client.get("/api/docs").status_code == 404
+    assert app_client.get("/api/openapi.json").status_code == 404
+    assert app_client.get("/healthz").headers["x-frame-options"] == "DENY"
+
+
+def test_questions_are_rate_limited_per_client(tmp_path, fake_embedder):
+    pipeline = Pipeline(make_settings(tmp_path / "ix", rate_limit=12), embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        codes = [client.post("/api/ask", json={"question": "How much aid?"}).status_code for _ in range(4)]
+        assert codes[:2] == [200, 200] and codes[-1] == 429
+        r = client.post("/api/ask", json={"question": "How much aid?"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "RAG_RATE_LIMIT" in r.json()["error"]
+        assert client.get("/healthz").status_code == 200  # only questions are limited
+
+
+def test_healthz_answers_while_the_model_loads(tmp_path, fake_embedder):
+    loading = threading.Event()
+
+    class SlowModel(type(fake_embedder)):
+        loaded = False
+
+        def warm_up(self):
+            loading.set()
+            time.sleep(3)
+            self.loaded = True
+
+    pipeline = Pipeline(make_settings(tmp_path / "ix"), embedder=SlowModel())
+    pipeline.index_paths([BUNDLED])
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        assert loading.wait(10)
+        started = time.perf_counter()
+        body = client.get("/healthz").json()
+        assert time.perf_counter() - started < 1.0 and body["model"] == "loading" and body["status"] == "starting"
+        answer = client.post("/api/ask", json={"question": "How much aid was announced?"})
+        assert answer.status_code == 200 and json.loads(answer.text)["question"]
