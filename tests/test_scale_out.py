@@ -67,3 +67,46 @@ def test_an_article_ingested_through_one_worker_is_answered_by_the_other(tmp_pat
             proc.terminate()
             proc.wait(15)
         chroma.stop()
+
+
+def test_rag_serve_with_two_worker_processes_on_one_embedded_index(tmp_path):
+    """`rag serve --workers 2`: two processes share the index folder; an upload through either is answered by both."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    ix = tmp_path / "ix"
+    assert subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(BUNDLED)], timeout=300,
+                          env={**os.environ, "RAG_INDEX_DIR": str(ix)}, capture_output=True).returncode == 0
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_INDEX_DIR": str(ix), "RAG_API_TOKEN": TOKEN, "RAG_RATE_LIMIT": "0"})
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if httpx.post(f"{url}/api/ask", json={"question": "How much aid was announced?"}, timeout=60).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        dam = {"title": "Oakfield dam reopens", "text": "The Oakfield dam reopened on Friday after a $4 million repair."}
+        r = httpx.post(f"{url}/api/articles", json=dam, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
+        assert r.status_code == 201, r.text
+        with ThreadPoolExecutor(8) as pool:  # spread over both processes
+            answers = list(pool.map(lambda _: httpx.post(f"{url}/api/ask", timeout=120, json={
+                "question": "How much did the Oakfield dam repair cost?"}).json(), range(16)))
+        assert all("$4 million" in a["answer"] for a in answers), [a["answer"] for a in answers]
+        import re
+
+        started = set(re.findall(r"Started server process \[(\d+)\]", (tmp_path / "serve.log").read_text()))
+        assert len(started) == 2, "two worker processes serve the index"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    shutil.rmtree(ix, ignore_errors=True)
+    bad = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--workers", "0"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert bad.returncode == 1 and "--workers 0" in bad.stderr

@@ -51,11 +51,11 @@ def run_cli(args) -> int:
         _show("query", result["query"])
     texts = [q["question"] for q in queries]
     if "http" in only:
-        result["http"] = http.concurrency(index_dir, texts)
+        result["http"] = http.concurrency(index_dir, texts, workers=args.serve_workers)
         _show("http", result["http"])
     if "load" in only:
         ids = [json.loads(line)["id"] for line in (data / "realtimeqa-cnn-2022" / "corpus.jsonl").read_text().splitlines()]
-        result["load"] = http.mixed_load(index_dir, texts, ids[:500])
+        result["load"] = http.mixed_load(index_dir, texts, ids[:500], workers=args.serve_workers)
         _show("load", result["load"])
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

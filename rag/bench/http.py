@@ -17,8 +17,9 @@ from .query import percentiles
 class Server:
     """`rag serve` on a free loopback port, started for a measurement and stopped after it."""
 
-    def __init__(self, index_dir: Path, env: dict | None = None) -> None:
+    def __init__(self, index_dir: Path, env: dict | None = None, workers: int = 1) -> None:
         self.port = free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_RATE_LIMIT": "0", **(env or {})}
         self.proc: subprocess.Popen | None = None
@@ -26,7 +27,8 @@ class Server:
 
     def __enter__(self) -> Server:
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port),
+                                      "--workers", str(self.workers)],
                                      env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 
@@ -39,16 +41,18 @@ class Server:
                 self.proc.kill()
 
     def rss_mb(self) -> dict:
-        """Resident memory now and at its peak, from /proc."""
-        fields = {}
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    fields[key] = round(int(value.split()[0]) / 1024, 1)
-        except OSError:
-            pass
-        return {"rss_mb": fields.get("VmRSS"), "peak_rss_mb": fields.get("VmHWM")}
+        """Resident memory now and at its peak, from /proc, summed over the server and its worker processes."""
+        fields = {"VmRSS": 0.0, "VmHWM": 0.0}
+        for pid in _process_tree(self.proc.pid):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    key, _, value = line.partition(":")
+                    if key in fields:
+                        fields[key] += int(value.split()[0]) / 1024
+            except OSError:
+                continue
+        return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1),
+                "processes": len(_process_tree(self.proc.pid))}
 
     def first_answer(self, question: str, timeout: float = 300) -> dict:
         """Seconds from start until /healthz first answers, and until the first answer."""
@@ -114,9 +118,24 @@ def hammer(url: str, requests: list[tuple[str, str, dict | None]], clients: int)
             "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0), "client_errors": errors[:5]}
 
 
-def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 160) -> dict:
-    out: dict = {}
-    with Server(index_dir) as server:
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's worker processes), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 160,
+                workers: int = 1) -> dict:
+    out: dict = {"workers": workers}
+    with Server(index_dir, workers=workers) as server:
         out["cold_start"] = server.first_answer(questions[0])
         out["rss_after_start"] = server.rss_mb()
         for clients in levels:
@@ -130,7 +149,7 @@ def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_le
 
 
 def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], total: int = 2000, clients: int = 16,
-               warm: int = 200) -> dict:
+               warm: int = 200, workers: int = 1) -> dict:
     """Every kind of request, good and bad, from many clients: no 5xx, and memory flat after warm-up."""
     rng = random.Random(7)
 
@@ -151,7 +170,7 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
                {"question": q, "since": "2022-13-40"}, {"history": "nope", "question": q}]
         return ("POST", "/api/ask", rng.choice(bad)) if kind < 0.95 else ("GET", "/articles/nope?hl=1-" + "9" * 50, None)
 
-    with Server(index_dir) as server:
+    with Server(index_dir, workers=workers) as server:
         server.first_answer(questions[0])
         warmup = hammer(server.url, [one() for _ in range(warm)], clients)
         before = server.rss_mb()
