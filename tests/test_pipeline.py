@@ -236,3 +236,14 @@ def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it
     a = reader.ask("Despite dropping slightly, how much have gasoline prices increased over the past year?")
     # "Despite" opens the question and is no name (rule "opening-word-names").
     assert not a.abstained and a.short_answer == "60%"
+
+
+def test_an_answer_does_not_depend_on_what_was_asked_before(bundled_index, embedder):
+    """Sentence vectors come from the index, not from a cache filled by earlier questions."""
+    questions = ["How much aid was announced?", "When did Harris land in Guatemala?", "Who is Andrew Selee?"]
+    fresh = [Pipeline(make_settings(bundled_index), embedder=embedder).ask(q) for q in questions]
+    shared = Pipeline(make_settings(bundled_index), embedder=embedder)
+    in_turn = [shared.ask(q) for q in reversed(questions)][::-1]
+    for a, b in zip(fresh, in_turn):
+        assert (a.answer, a.confidence, a.short_answer_confidence, a.citations) == (
+            b.answer, b.confidence, b.short_answer_confidence, b.citations)
