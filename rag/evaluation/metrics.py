@@ -59,7 +59,8 @@ def _token_recall(choice: str, text: str) -> float:
     return sum(1 for w in c if w in t) / len(c) if c else 0.0
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The value at quantile ``q`` (nearest rank, no interpolation); 0.0 for no values."""
     if not values:
         return 0.0
     v = sorted(values)

@@ -22,7 +22,7 @@ from ..ingest import read_path
 from ..ingestion import Progress
 from ..store import SCHEMA_VERSION
 from ..types import Article
-from .metrics import best_choice, contains, exact_match, normalize_answer, short_answer_right, token_f1
+from .metrics import best_choice, contains, exact_match, normalize_answer, percentile, short_answer_right, token_f1
 
 KS = (1, 3, 5, 10)
 
@@ -164,7 +164,7 @@ def summarize(rows: list[dict[str, Any]], short_threshold: float) -> dict[str, A
     for key, name in (("total_ms", "latency"), ("retrieve_ms", "latency_retrieve"), ("answer_ms", "latency_answer")):
         lat = sorted(r[key] for r in rows)
         m[f"{name}_median_ms"] = round(statistics.median(lat), 1) if lat else None
-        m[f"{name}_p95_ms"] = round(lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))], 1) if lat else None
+        m[f"{name}_p95_ms"] = round(percentile(lat, 0.95), 1) if lat else None
     return m
 
 
