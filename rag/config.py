@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     collection: str = Field("news", description="Chroma collection name prefix.")
     chunk_size: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters of article text.")
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated at the start of the next chunk.")
+    flat_search_limit: int = Field(
+        500_000, ge=0,
+        description="Up to this many chunks, dense search is exact, over a memory-mapped copy of the vectors "
+                    "(4 bytes x dimension each); above it, Chroma's approximate (HNSW) search.")
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     max_per_article: int = Field(2, ge=1, le=20, description="Most passages taken from one article.")
     candidates: int = Field(60, ge=5, le=500, description="Candidates each retriever returns before fusion.")

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from . import faults
 from .config import Settings
@@ -71,6 +73,7 @@ class Index:
         self.locks = IndexLocks(s.index_dir, writer_timeout=s.lock_timeout)
         self.snapshots = SnapshotStore(s.lexical_dir / s.collection, lambda: int(manifest()["dimension"]))
         self._manifest = manifest
+        self.flat_search_limit = s.flat_search_limit
         self._checked = False  # whether this Index's manifest was checked against the store
         self._snapshot: Snapshot | None = None
 
@@ -131,12 +134,19 @@ class Index:
         return self.locks.store() if self.store.embedded else contextlib.nullcontext()
 
     def _load_snapshot(self, generation: str) -> Snapshot:
-        return self.snapshots.get(generation, self._committed_rows, self.locks.lexical_build)
+        snapshot = self.snapshots.get(generation, self._committed_rows, self.locks.lexical_build)
+        if snapshot.chunk_vectors is not None and len(snapshot.chunks) > self.flat_search_limit:
+            # Built by a process with a higher limit: this one's setting wins, and Chroma searches.
+            snapshot = replace(snapshot, chunk_vectors=None, article_vectors=None)
+        return snapshot
 
-    def _committed_rows(self) -> Iterator[tuple[Chunk, str]]:
-        """The chunks of articles with a record: a half-written article's chunks are never searched."""
+    def _committed_rows(self) -> tuple[bool, Iterator[tuple[Chunk, str, np.ndarray | None]]]:
+        """The chunks of articles with a record: a half-written article's chunks are never searched. They carry
+        their vectors while the index is within the flat-search limit."""
         complete = set(self.store.article_stamps())
-        return ((c, blob) for c, blob in self.store.iter_chunk_rows() if c.article_id in complete)
+        with_vectors = self.store.count_chunks() <= self.flat_search_limit
+        return with_vectors, ((c, blob, v) for c, blob, v in self.store.iter_chunk_rows(with_vectors)
+                              if c.article_id in complete)
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -167,5 +167,10 @@ class LexicalIndex:
         docs, scores = bm25.retrieve([tokens], k=min(n, size), show_progress=False)
         return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
+    @property
+    def article_ids(self) -> list[str]:
+        """Every article, in the order of the article BM25 index (and of a snapshot's article vectors)."""
+        return self._article_ids
+
     def published(self, article_id: str) -> str | None:
         return self._published.get(article_id)

@@ -129,11 +129,18 @@ class HybridRetriever:
         def article_date(article_id: str):
             return snapshot.lexical.published(article_id) if article_id in snapshot.lexical.article_set else False
 
-        dense = [(snapshot.chunk(i), s) for i, s in
-                 nearest_in_range(store.dense_query, vector, n, q.since, until, keep, chunk_date)]
+        if snapshot.chunk_vectors is not None:
+            # Exact search over the snapshot's vectors: a date range is a mask, so nothing it admits is missed.
+            low, high = date_bounds(q.since, until, keep)
+            chunks, article_ids = snapshot.lexical.chunks, snapshot.lexical.article_ids
+            dense = [(chunks[i], s) for i, s in snapshot.chunk_vectors.nearest(vector, n, low, high)]
+            dense_articles = [(article_ids[i], s) for i, s in snapshot.article_vectors.nearest(vector, n, low, high)]
+        else:
+            dense = [(snapshot.chunk(i), s) for i, s in
+                     nearest_in_range(store.dense_query, vector, n, q.since, until, keep, chunk_date)]
+            dense_articles = nearest_in_range(store.dense_article_query, vector, n, q.since, until, keep, article_date)
         lexical = [(c, s) for c, s in snapshot.lexical.search(q.search_text, n * 3)
                    if in_range(c.published, q.since, until, keep)][:n]
-        dense_articles = nearest_in_range(store.dense_article_query, vector, n, q.since, until, keep, article_date)
         lexical_articles = [(a, s) for a, s in snapshot.lexical.search_articles(q.search_text, n * 3)
                             if in_range(snapshot.lexical.published(a), q.since, until, keep)][:n]
         return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)

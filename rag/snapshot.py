@@ -22,9 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .dense import FlatVectors
 from .lexical import Analyzer, LexicalIndex
+from .store import date_ord
 from .types import Chunk
-from .vectors import SentenceVectors
+from .vectors import SentenceVectors, unit
+
+# 2: chunk and article vectors for exact dense search.
+FORMAT = 2
 
 
 class SentenceTable:
@@ -64,10 +69,16 @@ class SentenceTable:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One generation's chunks (BM25 and, for an index within the flat-search limit, their vectors), its
+    articles' vectors, and every sentence's vector. Row i of ``chunk_vectors`` is ``lexical.chunks[i]``; row j of
+    ``article_vectors`` is ``lexical.article_ids[j]``. Without vectors, dense search is the store's."""
+
     generation: str
     lexical: LexicalIndex
     sentences: SentenceTable
     positions: dict[str, int]  # chunk id -> its position in lexical.chunks and in the sentence table
+    chunk_vectors: FlatVectors | None = None
+    article_vectors: FlatVectors | None = None
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -82,32 +93,63 @@ class Snapshot:
         return None if i is None else self.sentences.of(i)
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[Chunk, str]], generation: str, dimension: int,
-              analyzer: Analyzer | None = None) -> Snapshot:
-        chunks, per_chunk = [], []
-        for chunk, blob in rows:
+    def build(cls, rows: Iterable[tuple[Chunk, str, np.ndarray | None]], generation: str, dimension: int,
+              analyzer: Analyzer | None = None, with_vectors: bool = True) -> Snapshot:
+        """``rows``: each chunk, its packed sentence vectors and its vector (None when ``with_vectors`` is off)."""
+        chunks, per_chunk, vectors = [], [], []
+        for chunk, blob, vector in rows:
             chunks.append(chunk)
             per_chunk.append(SentenceVectors.unpack(blob, dimension) if blob else None)
-        return cls(generation, LexicalIndex.build(chunks, generation, analyzer), SentenceTable.build(per_chunk, dimension),
-                   {c.id: i for i, c in enumerate(chunks)})
+            if with_vectors:
+                vectors.append(vector)
+        lexical = LexicalIndex.build(chunks, generation, analyzer)
+        chunk_vectors = article_vectors = None
+        if with_vectors:
+            chunk_vectors = FlatVectors.build(vectors, [date_ord(c.published) for c in chunks], dimension)
+            article_vectors = _article_vectors(lexical, chunk_vectors, dimension)
+        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension),
+                   {c.id: i for i, c in enumerate(chunks)}, chunk_vectors, article_vectors)
 
     def save(self, directory: Path) -> None:
         self.lexical.save(directory)
         self.sentences.save(directory)
+        if self.chunk_vectors is not None:
+            self.chunk_vectors.save(directory, "chunks")
+            self.article_vectors.save(directory, "articles")
         # Written last: a folder without it is incomplete.
-        (directory / "snapshot.json").write_text(json.dumps({"generation": self.generation}))
+        (directory / "snapshot.json").write_text(json.dumps({"generation": self.generation, "format": FORMAT,
+                                                             "vectors": self.chunk_vectors is not None}))
 
     @classmethod
     def load(cls, directory: Path, analyzer: Analyzer | None = None) -> Snapshot | None:
+        """The snapshot saved in ``directory``; None when it is missing, incomplete or of an older format."""
         try:
-            generation = json.loads((directory / "snapshot.json").read_text())["generation"]
+            info = json.loads((directory / "snapshot.json").read_text())
+            if info.get("format") != FORMAT:
+                return None
             sentences = SentenceTable.load(directory)
+            chunk_vectors = article_vectors = None
+            if info["vectors"]:
+                chunk_vectors = FlatVectors.load(directory, "chunks")
+                article_vectors = FlatVectors.load(directory, "articles")
         except (OSError, ValueError, KeyError):
             return None
         lexical = LexicalIndex.load(directory, analyzer)
         if lexical is None:
             return None
-        return cls(generation, lexical, sentences, {c.id: i for i, c in enumerate(lexical.chunks)})
+        return cls(info["generation"], lexical, sentences, {c.id: i for i, c in enumerate(lexical.chunks)},
+                   chunk_vectors, article_vectors)
+
+
+def _article_vectors(lexical: LexicalIndex, chunk_vectors: FlatVectors, dimension: int) -> FlatVectors:
+    """Each article's vector, the normalised mean of its chunks' (as the store's article records hold), in the
+    order of ``lexical.article_ids``."""
+    rows: dict[str, list[int]] = {}
+    for i, c in enumerate(lexical.chunks):
+        rows.setdefault(c.article_id, []).append(i)
+    ids = lexical.article_ids
+    means = [unit(chunk_vectors.vectors[rows[a]].mean(axis=0)) for a in ids]
+    return FlatVectors.build(means, [date_ord(lexical.published(a)) for a in ids], dimension)
 
 
 class SnapshotStore:
@@ -120,11 +162,13 @@ class SnapshotStore:
         self.dimension = dimension
         self.analyzer = analyzer or Analyzer()
 
-    def get(self, generation: str, load_rows: Callable[[], Iterable[tuple[Chunk, str]]],
+    def get(self, generation: str,
+            load_rows: Callable[[], tuple[bool, Iterable[tuple[Chunk, str, np.ndarray | None]]]],
             build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
         """The snapshot for ``generation``: from disk when saved, else built from ``load_rows()`` and saved.
 
-        ``build_lock`` is held while building, so only one process builds a generation."""
+        ``load_rows()`` says whether the rows carry vectors, and gives them. ``build_lock`` is held while
+        building, so only one process builds a generation."""
         final = self.root / _safe_name(generation)
         found = Snapshot.load(final, self.analyzer)
         if found is not None and found.generation == generation:
@@ -133,7 +177,8 @@ class SnapshotStore:
             found = Snapshot.load(final, self.analyzer)  # another process may have built it meanwhile
             if found is not None and found.generation == generation:
                 return found
-            snapshot = Snapshot.build(load_rows(), generation, self.dimension(), self.analyzer)
+            with_vectors, rows = load_rows()
+            snapshot = Snapshot.build(rows, generation, self.dimension(), self.analyzer, with_vectors)
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
             snapshot.save(tmp)

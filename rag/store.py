@@ -269,13 +269,13 @@ class ChromaStore:
     def article_stamps(self) -> dict[str, ArticleStamp]:
         """id -> (content hash, origin) of every stored article."""
         out = {}
-        for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
+        for ids, metas, _, _ in self._scan(self.articles, ["metadatas"]):
             out.update({i: ArticleStamp(m.get("content_hash", ""), m.get("origin", "")) for i, m in zip(ids, metas)})
         return out
 
     def list_articles(self) -> list[dict[str, Any]]:
         rows = []
-        for ids, metas, _ in self._scan(self.articles, ["metadatas"]):
+        for ids, metas, _, _ in self._scan(self.articles, ["metadatas"]):
             rows.extend({"id": i, **_article_meta(m)} for i, m in zip(ids, metas))
         rows.sort(key=lambda r: (r.get("published") or "", r["id"]), reverse=True)
         return rows
@@ -335,7 +335,7 @@ class ChromaStore:
     def orphan_articles(self) -> list[str]:
         """Article ids that have chunks but no record: the trace of an interrupted write."""
         known = set(self.article_stamps())
-        return sorted({m["article_id"] for _, metas, _ in self._scan(self.chunks, ["metadatas"]) for m in metas} - known)
+        return sorted({m["article_id"] for _, metas, _, _ in self._scan(self.chunks, ["metadatas"]) for m in metas} - known)
 
     def remove_chunks_of(self, article_ids: Sequence[str]) -> None:
         with self._guard("remove chunks"):
@@ -344,14 +344,15 @@ class ChromaStore:
 
     # -- chunks ------------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[Chunk]:
-        for chunk, _ in self.iter_chunk_rows():
+        for chunk, _, _ in self.iter_chunk_rows():
             yield chunk
 
-    def iter_chunk_rows(self) -> Iterator[tuple[Chunk, str]]:
-        """Every chunk with its packed sentence vectors."""
-        for ids, metas, docs in self._scan(self.chunks, ["metadatas", "documents"]):
-            for i, m, d in zip(ids, metas, docs):
-                yield _chunk_from(i, m, d), m.get("sentences", "")
+    def iter_chunk_rows(self, vectors: bool = False) -> Iterator[tuple[Chunk, str, np.ndarray | None]]:
+        """Every chunk with its packed sentence vectors and, if ``vectors``, its own vector (else None)."""
+        include = ["metadatas", "documents"] + (["embeddings"] if vectors else [])
+        for ids, metas, docs, embeddings in self._scan(self.chunks, include):
+            for k, (i, m, d) in enumerate(zip(ids, metas, docs)):
+                yield _chunk_from(i, m, d), m.get("sentences", ""), None if embeddings is None else embeddings[k]
 
     def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
         """Stored vectors by chunk id; None for an id whose vector cannot be read (a damaged index)."""
@@ -395,6 +396,7 @@ class ChromaStore:
         return {k: (res.get(k) or [[]])[0] for k in ("ids", "metadatas", "documents", "distances")}
 
     def _scan(self, collection, include: list[str], page: int = 1000):
+        """Pages of (ids, metadatas, documents, embeddings); embeddings is None unless included."""
         offset = 0
         while True:
             with self._guard("read the index"):
@@ -402,7 +404,9 @@ class ChromaStore:
             if not got["ids"]:
                 return
             n = len(got["ids"])
-            yield got["ids"], got.get("metadatas") or [{}] * n, got.get("documents") or [None] * n
+            embeddings = got.get("embeddings")
+            yield (got["ids"], got.get("metadatas") or [{}] * n, got.get("documents") or [None] * n,
+                   None if embeddings is None else np.asarray(embeddings, dtype=np.float32))
             offset += n
 
 

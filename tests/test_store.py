@@ -118,13 +118,16 @@ def test_write_read_replace_and_delete(new_store):
     store = new_store()
     rng = np.random.default_rng(1)
     a, c = article(1, "2023-05-31", "The river rose 4 meters.")
-    store.write_articles([EmbeddedArticle(a, [c], unit(rng), ["s1:blob"])], replacing=set())
+    vector = unit(rng)
+    store.write_articles([EmbeddedArticle(a, [c], vector, ["s1:blob"])], replacing=set())
     assert store.count_articles() == 1 and store.count_chunks() == 1
     assert store.article_stamps()["a01"].origin == "/src/1.txt"
     got = store.get_article("a01")
     assert got.text == "The river rose 4 meters." and got.published == "2023-05-31" and got.origin == ""
     assert [r["id"] for r in store.list_articles()] == ["a01"]
-    assert list(store.iter_chunk_rows()) == [(c, "s1:blob")]
+    assert list(store.iter_chunk_rows()) == [(c, "s1:blob", None)]
+    [(got_chunk, _, got_vector)] = store.iter_chunk_rows(vectors=True)
+    assert got_chunk == c and np.allclose(got_vector, vector[0], atol=1e-6)
     changed, c2 = article(1, "2023-05-31", "The river rose 5 meters.")
     store.write_articles([EmbeddedArticle(changed, [c2], unit(rng), [""])], replacing={"a01"})
     assert [x.text for x in store.iter_chunks()] == ["The river rose 5 meters."]

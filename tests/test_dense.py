@@ -1,0 +1,104 @@
+"""Exact dense search over a snapshot's vectors: against brute force, with date masks, ties and files."""
+
+import numpy as np
+import pytest
+
+from rag.dense import FlatVectors
+from rag.pipeline import Pipeline
+from rag.retrieve import HybridRetriever, Query
+
+from .conftest import make_settings
+
+
+def unit_rows(rng, n, d=8):
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def flat():
+    rng = np.random.default_rng(7)
+    dates = [0] + [20220101 + i for i in range(199)]  # row 0 undated
+    return FlatVectors.build(unit_rows(rng, 200), dates, 8), unit_rows(rng, 1)[0]
+
+
+def test_the_top_rows_are_exactly_the_brute_force_ranking(flat):
+    vectors, query = flat
+    scores = vectors.vectors @ query
+    expected = sorted(range(len(scores)), key=lambda i: -scores[i])[:10]
+    got = vectors.nearest(query, 10)
+    assert [i for i, _ in got] == expected
+    assert [s for _, s in got] == pytest.approx([float(scores[i]) for i in expected])
+    assert [i for i, _ in vectors.nearest(query, 500)] == sorted(range(200), key=lambda i: -scores[i])
+
+
+def test_date_bounds_admit_only_rows_dated_within_them(flat):
+    vectors, query = flat
+    got = vectors.nearest(query, 50, 20220110, 20220120)
+    assert len(got) == 11 and {vectors.dates[i] for i, _ in got} == set(range(20220110, 20220121))
+    assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+    assert all(vectors.dates[i] >= 1 for i, _ in vectors.nearest(query, 300, 1, None))  # the undated row is out
+    assert len(vectors.nearest(query, 300, 1, None)) == 199
+    assert vectors.nearest(query, 5, 20300101, None) == []
+
+
+def test_ties_are_broken_by_row_whatever_the_partition():
+    same = np.tile(np.array([[1.0, 0.0]], dtype=np.float32), (6, 1))
+    vectors = FlatVectors.build(same, [20220101] * 6, 2)
+    assert [i for i, _ in vectors.nearest(np.array([1.0, 0.0]), 3)] == [0, 1, 2]
+
+
+def test_empty_and_zero_requests():
+    empty = FlatVectors.build(np.zeros((0, 4)), [], 4)
+    assert len(empty) == 0 and empty.nearest(np.ones(4), 5) == []
+    one = FlatVectors.build(np.ones((1, 4)) / 2, [0], 4)
+    assert one.nearest(np.ones(4) / 2, 0) == []
+    assert one.nearest(np.ones(4) / 2, 3) == [(0, pytest.approx(1.0))]
+
+
+def test_a_mismatch_of_vectors_and_dates_is_refused():
+    with pytest.raises(ValueError, match="3 vectors but 2 dates"):
+        FlatVectors(np.zeros((3, 4), dtype=np.float32), np.zeros(2, dtype=np.int32))
+
+
+def test_saved_vectors_are_mapped_back_unchanged(flat, tmp_path):
+    vectors, query = flat
+    assert not FlatVectors.saved(tmp_path, "chunks")
+    vectors.save(tmp_path, "chunks")
+    assert FlatVectors.saved(tmp_path, "chunks")
+    back = FlatVectors.load(tmp_path, "chunks")
+    assert isinstance(back.vectors, np.memmap)
+    assert np.array_equal(back.vectors, vectors.vectors) and np.array_equal(back.dates, vectors.dates)
+    assert back.nearest(query, 7, 20220105, None) == vectors.nearest(query, 7, 20220105, None)
+
+
+WORDS = ("flood river dam levee budget council mayor storm rescue bridge school vote election court "
+         "judge strike union wages hospital vaccine drought harvest market shares bank rates").split()
+
+
+def test_the_snapshots_exact_search_ranks_as_chromas_search(tmp_path, fake_embedder):
+    """Same index, two paths: the snapshot's flat vectors, and Chroma's (flat_search_limit=0)."""
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for i in range(40):
+        dated = f"published: 2022-{1 + i % 12:02d}-{1 + i % 27:02d}\n" if i % 5 else ""
+        body = " ".join(" ".join(rng.choice(WORDS, 12)) + "." for _ in range(30 + i % 20))
+        (folder / f"a{i:02d}.md").write_text(f"---\ntitle: Story {i}\n{dated}---\n{body}")
+    flat = Pipeline(make_settings(tmp_path / "index"), embedder=fake_embedder)
+    flat.index_paths([folder])
+    chroma = Pipeline(make_settings(tmp_path / "index", flat_search_limit=0), embedder=fake_embedder)
+    queries = [Query("flood at the dam"), Query("union strike over wages", since="2022-03-01"),
+               Query("vaccine hospital", until="2022-06-30"), Query("bank rates", as_of="2022-05-01"),
+               Query("court judge vote", since="2022-02-01", until="2022-04-30")]
+    for query in queries:
+        vector = fake_embedder.embed_query(query.search_text)
+        rankings = []
+        for pipeline in (flat, chroma):
+            with pipeline.index.reading() as view:
+                rankings.append(HybridRetriever(view, 60, 2).rank(query, vector))
+        assert flat.index._snapshot.chunk_vectors is not None and chroma.index._snapshot.chunk_vectors is None
+        (by_flat, by_chroma) = rankings
+        assert [h.chunk.id for h in by_flat.hits] == [h.chunk.id for h in by_chroma.hits], query
+        assert [h.score for h in by_flat.hits] == pytest.approx([h.score for h in by_chroma.hits], abs=1e-5)
+        assert by_flat.articles == by_chroma.articles
