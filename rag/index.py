@@ -13,7 +13,9 @@ an open embedded Chroma keeps its vectors in memory and never sees another proce
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,7 +27,38 @@ from .lexical import LexicalIndex
 from .locking import IndexLocks
 from .snapshot import Snapshot, SnapshotStore
 from .store import ChromaStore, EmbeddedArticle
-from .types import Chunk
+from .types import Article, Chunk
+
+
+class ArticleCache:
+    """Recently read articles of one generation. A generation is never changed once committed, so an entry is
+    exactly what the store holds for it; a new generation starts empty. Saves a store read per question."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._generation = ""
+        self._articles: OrderedDict[str, Article] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, generation: str, ids: Sequence[str], fetch: Callable[[list[str]], dict[str, Article]]
+            ) -> dict[str, Article]:
+        wanted = list(dict.fromkeys(ids))
+        with self._lock:
+            if generation != self._generation:
+                self._generation, self._articles = generation, OrderedDict()
+            found = {i: self._articles[i] for i in wanted if i in self._articles}
+            for i in found:
+                self._articles.move_to_end(i)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            fetched = fetch(missing)
+            with self._lock:
+                if generation == self._generation:
+                    self._articles.update(fetched)
+                    while len(self._articles) > self.size:
+                        self._articles.popitem(last=False)
+            found.update(fetched)
+        return {i: found[i] for i in wanted if i in found}
 
 
 @dataclass(frozen=True)
@@ -35,6 +68,11 @@ class View:
 
     store: ChromaStore
     snapshot: Snapshot
+    cache: ArticleCache = field(default_factory=ArticleCache)
+
+    def articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        """The stored articles with these ids, as of this view's generation."""
+        return self.cache.get(self.generation, ids, self.store.get_articles)
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -76,6 +114,7 @@ class Index:
         self.flat_search_limit = s.flat_search_limit
         self._checked = False  # whether this Index's manifest was checked against the store
         self._snapshot: Snapshot | None = None
+        self._articles = ArticleCache()
 
     # The store's connection is shared by every Index on the same folder in this process, and so are the
     # generation it was opened at and the locks that guard reopening it.
@@ -95,13 +134,17 @@ class Index:
     def _opened_at(self, generation: str | None) -> None:
         self.store.conn.opened_at = generation
 
+    @property
+    def loaded(self) -> bool:
+        return self._snapshot is not None
+
     # -- reading ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def reading(self) -> Iterator[View]:
         """The committed view, brought up to date first; the store is not reopened while the body runs."""
         self.sync()
         with self._rw.read():
-            yield View(self.store, self._snapshot)
+            yield View(self.store, self._snapshot, self._articles)
 
     def sync(self) -> None:
         """Open, or reopen after another process committed; recover a dead writer; load BM25 for the generation."""

@@ -17,7 +17,8 @@ from . import background, rules
 from .lexicon import STOPWORDS
 from .types import Chunk
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+# The group is the word; an apostrophe suffix ("'s", "’ll") is matched only to be dropped.
+_TOKEN = re.compile(r"([a-z0-9]+)(?:['’][a-z]+)?")
 # Weight of general English in term weights, in chunks: an index of a few articles leans on it, one of
 # thousands hardly at all.
 BACKGROUND_CHUNKS = 1000
@@ -43,8 +44,7 @@ class Analyzer:
         return stemmer
 
     def __call__(self, text: str) -> list[str]:
-        words = [w.replace("’", "'").split("'")[0] for w in _TOKEN.findall(text.lower())]
-        return self._stemmer.stemWords([w for w in words if w and w not in STOPWORDS])
+        return self._stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS])
 
     def stem_words(self, words: list[str]) -> list[str]:
         return self._stemmer.stemWords(words)

@@ -160,6 +160,28 @@ def test_questions_are_rate_limited_per_client(tmp_path, fake_embedder):
         assert client.get("/healthz").status_code == 200  # only questions are limited
 
 
+def test_healthz_answers_while_the_index_loads(tmp_path, fake_embedder):
+    Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder).index_paths([BUNDLED])
+    pipeline = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)  # a new process's view: not loaded
+    loading, load = threading.Event(), pipeline.index._load_snapshot
+
+    def slow_load(generation):
+        loading.set()
+        time.sleep(3)
+        return load(generation)
+
+    pipeline.index._load_snapshot = slow_load
+    with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        assert loading.wait(10)
+        started = time.perf_counter()
+        body = client.get("/healthz").json()
+        assert time.perf_counter() - started < 1.0
+        assert body == {"status": "starting", "model": "ready", "index": "loading"}
+        assert client.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
+        body = client.get("/healthz").json()
+        assert body["status"] == "ok" and body["index"] == "ok" and body["articles"] == 1
+
+
 def test_healthz_answers_while_the_model_loads(tmp_path, fake_embedder):
     loading = threading.Event()
 

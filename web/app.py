@@ -43,6 +43,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             except Exception as e:  # reported by /healthz; a question raises it again, as a clear error
                 app.state.warm_up_error = f"{type(e).__name__}: {e}"
                 log.warning("warm-up failed: %s", app.state.warm_up_error)
+            finally:
+                app.state.warming = False
+
+        app.state.warming = True
 
         threading.Thread(target=warm, name="warm-up", daemon=True).start()
         yield
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.warm_up_error = None
+    app.state.warming = False  # whether the startup warm-up is still loading the model and the index
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["split_markers"] = markers.split
     templates.env.globals["limits"] = {"question_chars": settings.max_question_chars, "history": 5}

@@ -180,6 +180,10 @@ def healthz(request: Request):
     error = request.app.state.warm_up_error
     if error:
         body.update(status="degraded", model=f"failed: {error}")
+    if request.app.state.warming and not pipeline.index_loaded:
+        # Still opening the index at startup: say so now rather than wait behind the load.
+        body.update(status="starting", index="loading")
+        return body
     try:
         stats = pipeline.stats()
         body.update(articles=stats["articles"], chunks=stats["chunks"], store=stats["store"], index="ok")
