@@ -63,7 +63,3 @@ class FlatVectors:
     def load(cls, directory: Path, name: str) -> FlatVectors:
         return cls(np.load(directory / f"{name}-vectors.npy", mmap_mode="r"),
                    np.load(directory / f"{name}-dates.npy"))
-
-    @staticmethod
-    def saved(directory: Path, name: str) -> bool:
-        return (directory / f"{name}-vectors.npy").is_file()

@@ -63,9 +63,7 @@ def test_a_mismatch_of_vectors_and_dates_is_refused():
 
 def test_saved_vectors_are_mapped_back_unchanged(flat, tmp_path):
     vectors, query = flat
-    assert not FlatVectors.saved(tmp_path, "chunks")
     vectors.save(tmp_path, "chunks")
-    assert FlatVectors.saved(tmp_path, "chunks")
     back = FlatVectors.load(tmp_path, "chunks")
     assert isinstance(back.vectors, np.memmap)
     assert np.array_equal(back.vectors, vectors.vectors) and np.array_equal(back.dates, vectors.dates)
