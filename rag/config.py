@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts encoded per model call.")
     encoder_threads: int = Field(0, ge=0, le=256,
                                  description="Threads the encoder runs on; 0 means every core (it is their one user).")
+    query_encoder: Literal["auto", "torch"] = Field(
+        "auto",
+        description="What encodes questions: auto uses the model exported to ONNX (made once per weights file, "
+                    "checked against the model), so a server that only answers never loads torch; torch uses the "
+                    "model itself.")
+    encoder_cache: Path | None = Field(
+        None, description="Folder for the ONNX export of the embedding model; unset uses "
+                          "$XDG_CACHE_HOME/rag-news/encoders (~/.cache/rag-news/encoders).")
     chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the embedded store.")
     collection: str = Field("news", description="Chroma collection name prefix.")
     chunk_size: int = Field(1000, ge=200, le=4000, description="Largest chunk, in characters of article text.")

@@ -74,6 +74,13 @@ class Pipeline:
         return self.embedder.loaded
 
     @property
+    def question_encoder(self) -> str:
+        """What encodes questions here: "onnx", or "torch" (with the reason when the export was not usable)."""
+        backend = getattr(self.embedder, "question_backend", "") or "fake"
+        problem = getattr(self.embedder, "onnx_problem", None)
+        return f"{backend} ({problem})" if backend == "torch" and problem else backend
+
+    @property
     def index_loaded(self) -> bool:
         """Whether this process has opened the index and loaded a snapshot (at startup, in the background)."""
         return self.index.loaded

@@ -1,17 +1,16 @@
 """One thread that runs every model in the process: the encoder, and an extractive-QA reader if there is one.
 
 On two cores, requests that each ran torch on their own threads oversubscribed the CPU and slowed 5x under
-contention. Here every model call from every thread is a job for one owner thread, so torch's pool is the only
-one computing. A small job (a question) runs on one thread: measured here with another process busy on both
-cores, a question took 29 ms on one thread and 129 ms (p95 500 ms) on two, and on a quiet machine the second
-thread saves about a millisecond. A large job (an ingest's batches) runs on every core it may use. Jobs run one at
-a time and are never merged, so a result never depends on what else was asked at the same moment.
+contention. Here every model call from every thread is a job for one owner thread, so only one model computes
+at a time and its own thread count is the only pool. Each job sets the threads it computes with: a question runs
+on one (`rag.embed` says why), an ingest's batches on every core they may use. Jobs run one at a time and are
+never merged, so a result never depends on what else was asked at the same moment.
 """
 
 from __future__ import annotations
 
-import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -19,19 +18,17 @@ from typing import Any
 
 
 class ModelWorker:
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads or os.cpu_count() or 1
-        self._jobs: queue.Queue[tuple[Callable, tuple, Future, bool]] = queue.Queue()
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable, tuple, Future]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def run(self, fn: Callable[..., Any], *args: Any, large: bool = False) -> Any:
-        """Run ``fn(*args)`` on the owner thread and wait; its exception is raised here. A ``large`` job gets
-        every core; a small one, one thread."""
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the owner thread and wait; its exception is raised here."""
         if threading.current_thread() is self._thread:
             return fn(*args)
         done: Future = Future()
-        self._jobs.put((fn, args, done, large))
+        self._jobs.put((fn, args, done))
         self._start()
         return done.result()
 
@@ -42,29 +39,33 @@ class ModelWorker:
                 self._thread.start()
 
     def _serve(self) -> None:
-        import torch
-
-        current = 0
         while True:
-            fn, args, done, large = self._jobs.get()
+            fn, args, done = self._jobs.get()
             if not done.set_running_or_notify_cancel():
                 continue
-            wanted = self.threads if large else 1
-            if wanted != current:
-                torch.set_num_threads(wanted)
-                current = wanted
             try:
                 done.set_result(fn(*args))
             except BaseException as e:  # handed to the caller, who raises it
                 done.set_exception(e)
 
 
-_shared: dict[int, ModelWorker] = {}
+def use_torch_threads(n: int) -> None:
+    """Let torch compute with ``n`` threads from now on; for jobs that run torch, on the worker."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        import torch
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+_shared: ModelWorker | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_worker(threads: int | None = None) -> ModelWorker:
-    """The process's model worker (one per thread count asked for; in practice, one)."""
-    n = threads or os.cpu_count() or 1
+def shared_worker() -> ModelWorker:
+    """The process's model worker."""
+    global _shared
     with _shared_lock:
-        return _shared.setdefault(n, ModelWorker(n))
+        if _shared is None:
+            _shared = ModelWorker()
+        return _shared

@@ -172,3 +172,10 @@ def test_history_is_accepted_and_validated(live):
     assert r.status_code == 400 and "each turn must be" in r.json()["error"]
     r = live.post("/api/ask/stream", json={"question": "How much?", "history": ["q"] * 21})
     assert r.status_code == 400 and "at most 20" in r.json()["error"]
+
+
+def test_healthz_says_what_encodes_questions(live):
+    live.post("/api/ask", json={"question": "How much aid was announced?"})
+    body = live.get("/healthz").json()
+    assert body["status"] == "ok" and body["model"] == "ready"
+    assert body["question_encoder"] == "onnx", body

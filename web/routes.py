@@ -177,6 +177,8 @@ def healthz(request: Request):
     """Liveness and what is ready: the model (loads in the background at startup) and the store."""
     pipeline = _pipeline(request)
     body = {"status": "ok", "model": "ready" if pipeline.ready else "loading"}
+    if pipeline.ready:
+        body["question_encoder"] = pipeline.question_encoder
     error = request.app.state.warm_up_error
     if error:
         body.update(status="degraded", model=f"failed: {error}")

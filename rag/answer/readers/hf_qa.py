@@ -9,6 +9,7 @@ model brought: this project ships none, and its thresholds are not fitted to it 
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from ...errors import ModelError
 from ...hashing import file_sha256
-from ...worker import shared_worker
+from ...worker import shared_worker, use_torch_threads
 from ..question import QuestionAnalysis
 from ..reading import Evidence, Reading, SentenceCandidate, SpanCandidate, Thresholds
 
@@ -37,7 +38,7 @@ class ExtractiveQAReader:
         self.sha256 = sha256
         self.max_length = max_length
         self.stride = stride
-        self.threads = threads
+        self.threads = threads or os.cpu_count() or 1
         self._model = self._tokenizer = None
         self._lock = threading.Lock()
 
@@ -83,7 +84,7 @@ class ExtractiveQAReader:
         enc = tokenizer([question.text] * len(texts), texts, truncation="only_second", max_length=self.max_length,
                         stride=self.stride, return_overflowing_tokens=True, return_offsets_mapping=True,
                         padding=True, return_tensors="np")
-        starts, ends = shared_worker(self.threads).run(self._logits, model, enc, large=True)
+        starts, ends = shared_worker().run(self._logits, model, enc, self.threads)
         found: list[tuple[float, int, int, int]] = []  # (score, passage index, char start, char end)
         nulls = []
         for w in range(len(enc["input_ids"])):
@@ -102,9 +103,10 @@ class ExtractiveQAReader:
         return self._reading(evidence, found, nulls)
 
     @staticmethod
-    def _logits(model, enc):
+    def _logits(model, enc, threads: int):
         import torch
 
+        use_torch_threads(threads)
         with torch.inference_mode():
             out = model(input_ids=torch.as_tensor(enc["input_ids"]),
                         attention_mask=torch.as_tensor(enc["attention_mask"]),
