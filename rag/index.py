@@ -193,15 +193,20 @@ class Index:
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writing(self, purpose: str = "writing", timeout: float | None = None) -> Iterator[Writer]:
-        """A write session: one at a time across processes. Commits a new generation at the end."""
+    def writing(self, purpose: str = "writing", timeout: float | None = None, renew: bool = False
+                ) -> Iterator[Writer]:
+        """A write session: one at a time across processes. Commits a new generation at the end if it changed
+        anything (or ``renew``); a session that changed nothing commits the generation it started from, so
+        re-ingesting unchanged files does not make every reader rebuild its snapshot."""
         with self.locks.writer(timeout, purpose):
             with self._sync_lock:
                 if self._opened_at is None or self.store.state().generation != self._opened_at \
                         or self.store.state().writing:
                     self._reopen()  # what another process wrote must be in memory before we write on top
+                started_at = self.store.state().generation
                 if self.store.state().writing:
                     self.sweep()  # a writer died before us
+                    renew = True
                 session = uuid.uuid4().hex
                 with self._store_lock():
                     self.store.mark_writing(session)
@@ -215,10 +220,10 @@ class Index:
                     self._commit()
                 raise
             faults.point("before-commit")
-            self._commit()
+            self._commit(None if writer.changed or renew or not started_at else started_at)
 
-    def _commit(self) -> None:
-        generation = uuid.uuid4().hex
+    def _commit(self, generation: str | None = None) -> None:
+        generation = generation or uuid.uuid4().hex
         with self._sync_lock:
             with self._store_lock():
                 self.store.commit(generation)
@@ -281,8 +286,10 @@ class Writer:
     def __init__(self, index: Index, session: str) -> None:
         self.index = index
         self.session = session
+        self.changed = False  # whether anything was written or removed: only then is a new generation committed
 
     def write(self, items: Sequence[EmbeddedArticle], replacing: set[str], origins: dict[str, str]) -> None:
+        self.changed = self.changed or bool(items) or bool(replacing)
         with self.index._store_lock(), self.index._rw.read():
             self.index.store.write_articles(items, replacing, origins)
         faults.point("after-write-batch")
@@ -292,4 +299,5 @@ class Writer:
         with self.index._store_lock(), self.index._rw.read():
             for aid in article_ids:
                 removed += self.index.store.delete_article(aid)
+        self.changed = self.changed or removed > 0
         return removed

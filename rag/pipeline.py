@@ -129,7 +129,7 @@ class Pipeline:
         """Compare the store, the BM25 index and the index state; with ``repair``, fix what disagrees."""
         report = self.index.check()
         if repair and not report.ok:
-            with self.index.writing("repairing"):
+            with self.index.writing("repairing", renew=True):
                 if self.index.sweep():
                     report.repaired.append(f"removed the chunks of {len(report.orphan_articles)} half-written "
                                            "article(s)")

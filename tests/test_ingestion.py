@@ -18,6 +18,19 @@ def test_reingest_is_idempotent(fake_pipeline):
     assert (r.added, r.updated, r.unchanged, r.chunks) == (0, 0, 1, 0)
     after = fake_pipeline.stats()
     assert (after["chunks"], after["articles"]) == (before["chunks"], before["articles"])
+    # Nothing changed, so no new generation: readers keep their snapshot instead of rebuilding it.
+    assert after["generation"] == before["generation"]
+    assert not fake_pipeline.index.store.state().writing
+
+
+def test_a_write_that_changes_something_commits_a_new_generation(fake_pipeline, tmp_path):
+    first = fake_pipeline.stats()["generation"]
+    (tmp_path / "new.md").write_text("# Port strike\n\nDock workers ended their strike on Tuesday.\n")
+    assert fake_pipeline.index_paths([tmp_path / "new.md"]).added == 1
+    second = fake_pipeline.stats()["generation"]
+    assert second != first
+    fake_pipeline.delete(file_article_id("new.md"))
+    assert fake_pipeline.stats()["generation"] not in (first, second)
 
 
 def test_every_chunk_has_its_sentences_with_exact_offsets(fake_pipeline):

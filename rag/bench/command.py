@@ -72,9 +72,12 @@ def _spread(articles, questions, n: int):
 def _ensure_index(index_dir: Path, data: Path) -> dict:
     from ..pipeline import Pipeline
 
-    p = Pipeline(Settings(index_dir=index_dir))
+    # The corpora are one JSON-lines file each, larger than the default limit on one input file.
+    p = Pipeline(Settings(index_dir=index_dir, max_file_bytes=1 << 31))
     started = time.perf_counter()
     report = p.index_paths([data / "realtimeqa-cnn-2022" / "corpus.jsonl", data / "realtimeqa-news-scale" / "corpus.jsonl"])
+    if report.skipped:
+        raise BadInput(f"Building the bench index skipped {len(report.skipped)} input(s), first: {report.skipped[0]}")
     stats = p.stats()
     return {"articles": stats["articles"], "chunks": stats["chunks"], "added_now": report.added,
             "seconds_now": round(time.perf_counter() - started, 1)}

@@ -41,18 +41,25 @@ class Server:
                 self.proc.kill()
 
     def rss_mb(self) -> dict:
-        """Resident memory now and at its peak, from /proc, summed over the server and its worker processes."""
+        """Resident memory now and at its peak, from /proc, summed over the server and its worker processes.
+
+        A page that several processes share (a memory-mapped snapshot, a library) counts in each one's RSS;
+        PSS divides it among them, so with several workers PSS is what the machine spends and RSS overstates it."""
         fields = {"VmRSS": 0.0, "VmHWM": 0.0}
+        pss = 0.0
         for pid in _process_tree(self.proc.pid):
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     key, _, value = line.partition(":")
                     if key in fields:
                         fields[key] += int(value.split()[0]) / 1024
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) / 1024
             except OSError:
                 continue
         return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1),
-                "processes": len(_process_tree(self.proc.pid))}
+                "pss_mb": round(pss, 1), "processes": len(_process_tree(self.proc.pid))}
 
     def first_answer(self, question: str, timeout: float = 300) -> dict:
         """Seconds from start until /healthz first answers, and until the first answer."""
