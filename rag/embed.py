@@ -4,7 +4,7 @@ Every encode runs on the process's one model worker (rag.worker), whoever asks: 
 server's thread pool, an ingest, the eval. A question is encoded on its own, never batched with another's:
 encoded in a batch it differs by about 1e-7 here, and an answer must not depend on who else was asking.
 
-Questions (a job of a few texts) go to the model exported to ONNX (rag.onnx_encoder), so a process that only
+Questions (a job of a few texts) go to the model exported to ONNX (rag.onnx_runtime), so a process that only
 answers never imports torch. The export is made here once per weights file, checked against the model's own
 float32 vectors, and kept in the encoder cache; a model that cannot be exported or checked answers with torch.
 """
@@ -19,6 +19,7 @@ import threading
 import uuid
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from .config import DEFAULT_MODEL
 from .errors import ModelError
 from .hashing import file_sha256
-from .onnx_encoder import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder
+from .onnx_runtime import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder
 from .worker import shared_worker, use_torch_threads
 
 log = logging.getLogger(__name__)
@@ -190,12 +191,19 @@ class Embedder:
         """The one required method: texts -> array (len(texts), dimension) of unit-length float32 rows.
 
         Runs on the model worker; the caller waits. Errors raised there are raised here."""
+        return self.submit_batch(texts).result()
+
+    def submit_batch(self, texts: Sequence[str]) -> Future:
+        """`embed_batch`, started on the model worker: the Future's result is the array. A question's caller
+        searches BM25 while its question is encoded."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            done: Future = Future()
+            done.set_result(np.zeros((0, self.dimension), dtype=np.float32))
+            return done
         # A question (and a follow-up's context) is small; an ingest's batch is large.
         if len(texts) <= SMALL_JOB:
-            return shared_worker().run(self._encode_few, list(texts))
-        return shared_worker().run(self._encode, list(texts), self.threads)
+            return shared_worker().submit(self._encode_few, list(texts))
+        return shared_worker().submit(self._encode, list(texts), self.threads)
 
     def _encode_few(self, texts: list[str]) -> np.ndarray:
         encoder = self._question_encoder()

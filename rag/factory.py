@@ -17,6 +17,8 @@ from .index import Index
 from .ingestion import Ingester
 from .lexical import Analyzer
 
+ANALYZER_CACHE = 50_000  # texts; a question reads about 350 (sentences and candidate phrases), many repeated
+
 
 @dataclass
 class Parts:
@@ -40,7 +42,7 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
                 "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
 
     index = Index(s, manifest)
-    analyzer = Analyzer()
+    analyzer = Analyzer(cache=ANALYZER_CACHE)
     reader = _reader(s, analyzer)
     extractive = ExtractiveAnswerer(reader, {"abstain": s.abstain_threshold, "short_answer": s.short_answer_threshold})
     answerer: object = extractive

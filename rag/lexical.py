@@ -6,6 +6,7 @@ generation and saved under that generation's name, so a process never pairs BM25
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -31,8 +32,12 @@ class Analyzer:
     thread gets its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: int = 0) -> None:
+        """``cache``: texts whose tokens are remembered (least recently used go first). Answering analyses the
+        same sentences and phrases again and again; the result depends on the text alone."""
         self._local = threading.local()
+        if cache:
+            self._analyse = functools.lru_cache(maxsize=cache)(self._analyse)
 
     @property
     def _stemmer(self):
@@ -44,7 +49,10 @@ class Analyzer:
         return stemmer
 
     def __call__(self, text: str) -> list[str]:
-        return self._stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS])
+        return list(self._analyse(text))
+
+    def _analyse(self, text: str) -> tuple[str, ...]:
+        return tuple(self._stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]))
 
     def stem_words(self, words: list[str]) -> list[str]:
         return self._stemmer.stemWords(words)

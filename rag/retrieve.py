@@ -49,6 +49,14 @@ class Query:
         return f"{self.context} {self.text}".strip()
 
 
+@dataclass(frozen=True)
+class Lexical:
+    """A question's BM25 candidates: (chunk, score) and (article id, score), best first."""
+
+    chunks: list
+    articles: list
+
+
 @dataclass
 class Ranking:
     hits: list[Hit] = field(default_factory=list)  # every candidate chunk, best first
@@ -111,14 +119,36 @@ class HybridRetriever:
         self.candidates = candidates
         self.max_per_article = max_per_article
 
-    def rank(self, q: Query, vector: np.ndarray) -> Ranking:
-        """Every candidate chunk and article that any retriever found, fused, best first."""
+    def rank(self, q: Query, vector: np.ndarray, lexical: Lexical | None = None) -> Ranking:
+        """Every candidate chunk and article that any retriever found, fused, best first. ``lexical``: this
+        question's BM25 lists, if they were searched already (while its vector was being computed)."""
+        lexical = lexical or self.lexical(q)
+        dense, dense_articles = self.dense(q, vector)
+        return self.fuse(dense, lexical.chunks, dense_articles, lexical.articles, as_of=q.as_of)
+
+    @staticmethod
+    def _window(q: Query) -> tuple[str | None, bool]:
+        """The last admitted date, and whether undated articles are admitted."""
         until = q.until
         if q.as_of and (not until or q.as_of < until):
             until = q.as_of  # nothing published after the time of asking can be its answer
         # A date range the user asks for admits only dated articles; the time of asking alone only
         # favours recent ones, so an undated article stays in the running.
-        keep = not (q.since or q.until)
+        return until, not (q.since or q.until)
+
+    def lexical(self, q: Query) -> Lexical:
+        """BM25 over chunks and over whole articles, within the question's dates. Needs no vector."""
+        until, keep = self._window(q)
+        n, lexical = self.candidates, self.view.snapshot.lexical
+        chunks = [(c, s) for c, s in lexical.search(q.search_text, n * 3)
+                  if in_range(c.published, q.since, until, keep)][:n]
+        articles = [(a, s) for a, s in lexical.search_articles(q.search_text, n * 3)
+                    if in_range(lexical.published(a), q.since, until, keep)][:n]
+        return Lexical(chunks, articles)
+
+    def dense(self, q: Query, vector: np.ndarray) -> tuple[list, list]:
+        """The chunks and the articles nearest to ``vector``, within the question's dates."""
+        until, keep = self._window(q)
         n = self.candidates
         snapshot, store = self.view.snapshot, self.view.store
 
@@ -139,11 +169,7 @@ class HybridRetriever:
             dense = [(snapshot.chunk(i), s) for i, s in
                      nearest_in_range(store.dense_query, vector, n, q.since, until, keep, chunk_date)]
             dense_articles = nearest_in_range(store.dense_article_query, vector, n, q.since, until, keep, article_date)
-        lexical = [(c, s) for c, s in snapshot.lexical.search(q.search_text, n * 3)
-                   if in_range(c.published, q.since, until, keep)][:n]
-        lexical_articles = [(a, s) for a, s in snapshot.lexical.search_articles(q.search_text, n * 3)
-                            if in_range(snapshot.lexical.published(a), q.since, until, keep)][:n]
-        return self.fuse(dense, lexical, dense_articles, lexical_articles, as_of=q.as_of)
+        return dense, dense_articles
 
     @staticmethod
     def fuse(dense, lexical, dense_articles=(), lexical_articles=(), as_of: str | None = None) -> Ranking:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -43,6 +44,11 @@ class FakeEmbedder:
     def embed_batch(self, texts) -> np.ndarray:
         self.calls += 1
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, DIMENSION), np.float32)
+
+    def submit_batch(self, texts) -> Future:
+        done: Future = Future()
+        done.set_result(self.embed_batch(texts))
+        return done
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_batch([text])[0]

@@ -100,3 +100,63 @@ def test_the_snapshots_exact_search_ranks_as_chromas_search(tmp_path, fake_embed
         assert [h.chunk.id for h in by_flat.hits] == [h.chunk.id for h in by_chroma.hits], query
         assert [h.score for h in by_flat.hits] == pytest.approx([h.score for h in by_chroma.hits], abs=1e-5)
         assert by_flat.articles == by_chroma.articles
+
+
+@pytest.fixture(scope="module")
+def large():
+    """A matrix past INT8_FROM rows, so search goes through the int8 shortlist, with clustered rows (as news
+    chunks are: many near neighbours), some undated."""
+    from rag import dense
+
+    rng = np.random.default_rng(11)
+    rows, d = dense.INT8_FROM + 5000, 64
+    centres = unit_rows(rng, 50, d)
+    v = centres[rng.integers(0, 50, rows)] + 0.35 * rng.normal(size=(rows, d)).astype(np.float32) / np.sqrt(d)
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    dates = [0 if i % 9 == 0 else 20200101 + (i % 1000) for i in range(rows)]
+    queries = centres[:20] + 0.2 * rng.normal(size=(20, d)).astype(np.float32) / np.sqrt(d)
+    return FlatVectors.build(v, dates, d), queries / np.linalg.norm(queries, axis=1, keepdims=True)
+
+
+def brute_force(vectors, query, n, low=None, high=None):
+    scores = vectors.vectors @ query
+    ok = [i for i in range(len(scores)) if (low is None or vectors.dates[i] >= low)
+          and (high is None or vectors.dates[i] <= high)]
+    return sorted(ok, key=lambda i: (-scores[i], i))[:n]
+
+
+def test_the_int8_shortlist_finds_exactly_the_brute_force_top_rows(large):
+    vectors, queries = large
+    assert vectors.columns is not None and vectors.columns.dtype == np.int8
+    before = vectors.fallbacks
+    for q in queries:
+        for n, low, high in ((60, None, None), (5, None, None), (60, 20200101, None), (60, 1, 20200400),
+                             (60, 20200990, 20201010)):
+            got = vectors.nearest(q, n, low, high)
+            assert [i for i, _ in got] == brute_force(vectors, q, n, low, high)
+            assert [s for _, s in got] == pytest.approx([float(vectors.vectors[i] @ q) for i, _ in got])
+    assert vectors.fallbacks == before, "int8 rounding never came near the margin here"
+
+
+def test_an_untrustworthy_shortlist_falls_back_to_the_full_product(large, monkeypatch):
+    from rag import dense
+
+    vectors, queries = large
+    monkeypatch.setattr(dense, "MARGIN", 10.0)  # no shortlist can clear this
+    before = vectors.fallbacks
+    got = vectors.nearest(queries[0], 60)
+    assert [i for i, _ in got] == brute_force(vectors, queries[0], 60)
+    assert vectors.fallbacks == before + 1
+
+
+def test_int8_codes_are_saved_and_made_for_older_snapshots(large, tmp_path):
+    vectors, queries = large
+    vectors.save(tmp_path, "chunks")
+    back = FlatVectors.load(tmp_path, "chunks")
+    assert isinstance(back.columns, np.memmap) and np.array_equal(back.columns, vectors.columns)
+    assert back.nearest(queries[3], 60, 1, None) == vectors.nearest(queries[3], 60, 1, None)
+    for name in ("chunks-int8.npy", "chunks-scales.npy"):  # a snapshot saved before the codes existed
+        (tmp_path / name).unlink()
+    older = FlatVectors.load(tmp_path, "chunks")
+    assert np.array_equal(older.columns, vectors.columns) and np.array_equal(older.scales, vectors.scales)
+    assert older.nearest(queries[3], 60) == vectors.nearest(queries[3], 60)

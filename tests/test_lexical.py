@@ -15,9 +15,16 @@ def test_words_are_lowercased_stemmed_and_stopwords_dropped():
 def test_one_analyzer_serves_many_threads():
     # A Snowball stemmer must not be called concurrently; the web app answers from a thread pool.
     texts = [f"Leaders announced the running elections they won, number {i}" for i in range(500)]
-    shared = Analyzer()
-    with ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(shared, texts)) == [Analyzer()(t) for t in texts]
+    for shared in (Analyzer(), Analyzer(cache=100)):
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(shared, texts * 2)) == [Analyzer()(t) for t in texts * 2]
+
+
+def test_a_cached_analysis_cannot_be_changed_by_its_caller():
+    cached = Analyzer(cache=10)
+    first = cached("Dock workers ended their strike")
+    first.append("extra")
+    assert cached("Dock workers ended their strike") == ["dock", "worker", "end", "strike"]
 
 
 def test_article_documents_count_overlap_once():

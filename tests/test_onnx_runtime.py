@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.embed import Embedder
-from rag.onnx_encoder import SPEC_FILE, OnnxEncoder, export_folder, pool
+from rag.onnx_runtime import SPEC_FILE, OnnxEncoder, export_folder, pool
 
 from .conftest import make_settings
 

@@ -1,7 +1,9 @@
-"""The question encoder without torch: the embedding model exported to ONNX and run by ONNX Runtime.
+"""What runs on ONNX Runtime: the question encoder without torch, and the int8 dot product of dense search.
 
-The one module that imports onnxruntime and tokenizers. `rag.embed` exports the model here once per weights file
-and checks the export against the model itself; this module only reads such an export.
+The one module that imports onnxruntime, onnx and tokenizers.
+
+The question encoder is the embedding model exported to ONNX. `rag.embed` exports the model here once per
+weights file and checks the export against the model itself; this module only reads such an export.
 
 Why a second runtime for the same model, measured on this 2-core machine with all-MiniLM-L6-v2:
 - importing sentence-transformers (with torch and transformers) takes 7 s of a server's start; onnxruntime and
@@ -133,3 +135,58 @@ def default_cache_dir() -> Path:
 
 def export_folder(cache_dir: Path, weights_sha256: str) -> Path:
     return cache_dir / f"{weights_sha256[:32]}-v{FORMAT}"
+
+
+class Int8DotProduct:
+    """Scores of one query against many int8 rows (each a unit vector quantised with its own scale), on one
+    thread, with ONNX Runtime's integer matrix kernel; the GIL is released while it runs.
+
+    Measured on the 64,570 chunks of the bench index: 4.2 ms a query, against 8.4 ms for the float32
+    matrix-vector product on one BLAS thread, because the int8 rows are a quarter of the bytes (25 MB) and the
+    float32 product is bound by memory. Scores are off by at most 0.0026 there."""
+
+    def __init__(self, columns: np.ndarray, scales: np.ndarray) -> None:
+        """``columns``: the codes transposed, (dimension, rows), C-contiguous; a memory-mapped file is read where
+        it is, never copied. ``scales``: one per row."""
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+
+        dimension = columns.shape[0]
+        self.scales = np.asarray(scales, dtype=np.float32)
+        # The query is the uint8 left-hand side with a zero point of 128: the u8 x s8 kernel is the fast one on
+        # x86. (Given as a constant, the rows would be packed for the kernel: 1.2 ms a query, but about six
+        # copies of them in memory.)
+        graph = helper.make_graph(
+            [helper.make_node("MatMulInteger", ["query", "rows", "zero"], ["scores"])], "int8-dot",
+            [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, dimension]),
+             helper.make_tensor_value_info("rows", TensorProto.INT8, [dimension, None])],
+            [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])],
+            initializer=[numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self._columns = columns  # the buffer the OrtValue reads: it must live as long as this object
+        self._rows = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(columns))
+
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        vector = np.asarray(vector, dtype=np.float32)
+        step = max(float(np.abs(vector).max()), 1e-12) / 127.0
+        query = (np.clip(np.rint(vector / step), -127, 127).astype(np.int16) + 128).astype(np.uint8)[None, :]
+        raw = self._session.run(None, {"query": query, "rows": self._rows})[0][0]
+        return raw.astype(np.float32) * self.scales * np.float32(step)
+
+
+def quantize_columns(vectors: np.ndarray, block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``vectors`` as int8 codes, transposed to (dimension, rows), and a float32 scale per row
+    (row ~ codes * scale); a block of rows at a time, so a memory-mapped matrix is never read whole."""
+    columns = np.empty((vectors.shape[1], len(vectors)), dtype=np.int8)
+    scales = np.empty(len(vectors), dtype=np.float32)
+    for start in range(0, len(vectors), block):
+        part = np.asarray(vectors[start:start + block], dtype=np.float32)
+        step = np.maximum(np.abs(part).max(axis=1), 1e-12) / 127.0
+        columns[:, start:start + block] = np.clip(np.rint(part / step[:, None]), -127, 127).T
+        scales[start:start + block] = step
+    return columns, scales
