@@ -202,3 +202,44 @@ def test_healthz_answers_while_the_model_loads(tmp_path, fake_embedder):
         assert time.perf_counter() - started < 1.0 and body["model"] == "loading" and body["status"] == "starting"
         answer = client.post("/api/ask", json={"question": "How much aid was announced?"})
         assert answer.status_code == 200 and json.loads(answer.text)["question"]
+
+
+def test_questions_beyond_the_thread_limit_wait_their_turn(tmp_path, fake_embedder):
+    """RAG_QUESTION_THREADS=2: eight clients at once, at most two questions answered at a time, none refused;
+    an article page is not held up behind them."""
+    pipeline = Pipeline(make_settings(tmp_path / "ix", question_threads=2, rate_limit=0), embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+    ask, running, most = pipeline.ask, [0], [0]
+    lock = threading.Lock()
+
+    def slow_ask(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.3)
+            return ask(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    pipeline.ask = slow_ask
+    with LiveServer(create_app(pipeline=pipeline)) as server:
+        results: list[int] = []
+
+        def client() -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as c:
+                results.append(c.post("/api/ask", json={"question": "How much aid was announced?"}).status_code)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            started = time.perf_counter()
+            assert c.get("/healthz").status_code == 200
+            assert time.perf_counter() - started < 0.3, "a page waited behind the questions"
+        for t in threads:
+            t.join()
+    assert results == [200] * 8
+    assert most[0] == 2

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 from datetime import date
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -63,22 +66,34 @@ def chat_page(request: Request):
                                           "filters": NO_FILTERS})
 
 
+async def _answering(request: Request, fn, *args, **kwargs):
+    """Run a question's work in a worker thread, at most RAG_QUESTION_THREADS at once; the rest wait in the
+    event loop, holding no thread."""
+    limiter = getattr(request.app.state, "question_limiter", None)
+    if limiter is None:  # made here, inside the running event loop, on the first question
+        limiter = request.app.state.question_limiter = anyio.CapacityLimiter(
+            request.app.state.settings.question_threads)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
+
+
 @router.post("/", response_class=HTMLResponse)
-def chat_form(request: Request, question: str = Form(""), k: str = Form(""), since: str = Form(""),
-              until: str = Form(""), recent: str = Form("")):
+async def chat_form(request: Request, question: str = Form(""), k: str = Form(""), since: str = Form(""),
+                    until: str = Form(""), recent: str = Form("")):
     """The no-JavaScript path: a plain form POST rendered through the same _answer.html partial."""
     filters = {"since": since or None, "until": until or None, "recent": bool(recent)}
     # Without JavaScript the browser's own date is unknown; the server's today stands in for it.
     as_of = date.today().isoformat() if recent else None
-    answer = _pipeline(request).ask(question, k=_k(k), since=since or None, until=until or None,
-                                    as_of=as_of).to_dict()
-    return _render(request, "chat.html", {"index": _index_summary(request), "answer": answer, "question": question,
+    answer = await _answering(request, _pipeline(request).ask, question, k=_k(k), since=since or None,
+                              until=until or None, as_of=as_of)
+    index = await run_in_threadpool(_index_summary, request)
+    return _render(request, "chat.html", {"index": index, "answer": answer.to_dict(), "question": question,
                                           "filters": filters})
 
 
 @router.post("/api/ask")
-def api_ask(body: AskRequest, request: Request):
-    return _pipeline(request).ask(body).to_dict()
+async def api_ask(body: AskRequest, request: Request):
+    answer = await _answering(request, _pipeline(request).ask, body)
+    return JSONResponse(answer.to_dict())
 
 
 def _sse(event: str, data: Any) -> str:
@@ -86,10 +101,11 @@ def _sse(event: str, data: Any) -> str:
 
 
 @router.post("/api/ask/stream")
-def api_ask_stream(body: AskRequest, request: Request):
+async def api_ask_stream(body: AskRequest, request: Request):
     """Server-sent events: `passages`, `token`..., `answer` (the answer object), then `html` (the answer rendered
     by the same template as the no-JavaScript page, which the page inserts as it is)."""
-    events = _pipeline(request).ask_stream(body)  # a bad request or an empty index fails here, before streaming
+    # The search runs here, so a bad request or an empty index fails before streaming starts.
+    events = await _answering(request, _pipeline(request).ask_stream, body)
 
     def stream():
         try:

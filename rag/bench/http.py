@@ -119,10 +119,27 @@ def hammer(url: str, requests: list[tuple[str, str, dict | None]], clients: int)
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    return {"clients": clients, "requests": len(requests), "seconds": round(seconds, 2),
-            "requests_per_s": round(len(requests) / seconds, 2), **percentiles(latencies),
+    return _summary(clients, len(requests), seconds, latencies, statuses, errors)
+
+
+def _summary(clients: int, requests: int, seconds: float, latencies: list[float], statuses: dict[int, int],
+             errors: list[str]) -> dict:
+    return {"clients": clients, "requests": requests, "seconds": round(seconds, 2),
+            "requests_per_s": round(requests / seconds, 2), **percentiles(latencies),
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
-            "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0), "client_errors": errors[:5]}
+            "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0), "client_errors": errors[:5],
+            "latencies_ms": latencies}
+
+
+def _merged(rounds: list[dict]) -> dict:
+    """One level's rounds as one: requests over the seconds they took, percentiles over every latency."""
+    statuses: dict[int, int] = {}
+    for r in rounds:
+        for k, v in r["statuses"].items():
+            statuses[int(k)] = statuses.get(int(k), 0) + v
+    return _summary(rounds[0]["clients"], sum(r["requests"] for r in rounds), sum(r["seconds"] for r in rounds),
+                    [x for r in rounds for x in r["latencies_ms"]], statuses,
+                    [e for r in rounds for e in r["client_errors"]])
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -139,16 +156,29 @@ def _process_tree(pid: int) -> list[int]:
     return found
 
 
-def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 160,
+def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 480, rounds: int = 3,
                 workers: int = 1) -> dict:
-    out: dict = {"workers": workers}
+    """Requests/s and latency at each count of clients. The levels take turns, ``rounds`` times, so that a
+    noisy machine's slow minutes fall on every level alike (here, the same level measured twice in a row
+    differed by up to 15%)."""
+    out: dict = {"workers": workers, "rounds": rounds}
     with Server(index_dir, workers=workers) as server:
         out["cold_start"] = server.first_answer(questions[0])
         out["rss_after_start"] = server.rss_mb()
+        runs: dict[int, list[dict]] = {c: [] for c in levels}
+        asked = 0
+        for _ in range(rounds):
+            for clients in levels:
+                asks = [("POST", "/api/ask", {"question": questions[(asked + i) % len(questions)]})
+                        for i in range(per_level // rounds)]
+                asked += len(asks)
+                runs[clients].append(hammer(server.url, asks, clients))
         for clients in levels:
-            asks = [("POST", "/api/ask", {"question": questions[i % len(questions)]}) for i in range(per_level)]
-            out[f"clients_{clients}"] = hammer(server.url, asks, clients)
+            out[f"clients_{clients}"] = _merged(runs[clients])
         out["rss_after_load"] = server.rss_mb()
+    for section in out.values():
+        if isinstance(section, dict):
+            section.pop("latencies_ms", None)
     one = out["clients_1"]["requests_per_s"]
     for clients in levels[1:]:
         out[f"clients_{clients}"]["throughput_vs_one_client"] = round(out[f"clients_{clients}"]["requests_per_s"] / one, 2)
@@ -183,6 +213,8 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
         before = server.rss_mb()
         load = hammer(server.url, [one() for _ in range(total)], clients)
         after = server.rss_mb()
+    for section in (warmup, load):
+        section.pop("latencies_ms")
     growth = (after["rss_mb"] - before["rss_mb"]) / before["rss_mb"] if before.get("rss_mb") else None
     return {"warm_up": warmup, "load": load, "rss_before_mb": before, "rss_after_mb": after,
             "rss_growth": round(growth, 4) if growth is not None else None}
