@@ -134,3 +134,23 @@ def test_json_records_keep_their_ids_and_update_by_id(tmp_path, fake_embedder):
     assert p.index_paths([tmp_path / "one.jsonl"]).added == 1
     assert p.index_paths([tmp_path / "two.jsonl"]).updated == 1
     assert p.get_article("rtqa-1").text == "The second text."
+
+
+def test_a_question_asks_the_store_only_when_the_state_stamp_moved(tmp_path, fake_embedder, monkeypatch):
+    """The stamp beside an embedded index spares each question a read of the store's state; a commit by
+    another writer moves it, so the next question still sees that commit."""
+    reader = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    writer = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    assert writer.index_paths([BUNDLED]).added == 1
+    reads = []
+    state = reader.index.store.state
+    monkeypatch.setattr(reader.index.store, "state", lambda: reads.append(1) or state())
+    reader.ask("How much aid was announced?")
+    first = len(reads)
+    for _ in range(3):
+        reader.ask("How much aid was announced?")
+    assert len(reads) == first, "the stamp did not move, so the store was not asked"
+    (tmp_path / "new.md").write_text("# Port strike\n\nDock workers ended their strike on Tuesday in Rotterdam.\n")
+    writer.index_paths([tmp_path / "new.md"])
+    answer = reader.ask("Where did dock workers end their strike?")
+    assert len(reads) > first and "Rotterdam" in answer.answer
