@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Texts encoded per model call.")
     encoder_threads: int = Field(0, ge=0, le=256,
-                                 description="Threads the encoder runs on; 0 means every core (it is their one user).")
+                                 description="Threads an ingest encodes with; 0 means every core (it is their one "
+                                             "user). A question always encodes on one.")
     query_encoder: Literal["auto", "torch"] = Field(
         "auto",
         description="What encodes questions: auto uses the model exported to ONNX (made once per weights file, "

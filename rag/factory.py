@@ -17,7 +17,7 @@ from .index import Index
 from .ingestion import Ingester
 from .lexical import Analyzer
 
-ANALYZER_CACHE = 50_000  # texts; a question reads about 350 (sentences and candidate phrases), many repeated
+ANALYZER_CACHE = 4096  # texts: a question analyses about 350 (sentences, phrases, words), many more than once
 
 
 @dataclass

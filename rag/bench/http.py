@@ -45,7 +45,7 @@ class Server:
 
         A page that several processes share (a memory-mapped snapshot, a library) counts in each one's RSS;
         PSS divides it among them, so with several workers PSS is what the machine spends and RSS overstates it."""
-        fields = {"VmRSS": 0.0, "VmHWM": 0.0}
+        fields = {"VmRSS": 0.0, "VmHWM": 0.0, "RssAnon": 0.0}
         pss = 0.0
         for pid in _process_tree(self.proc.pid):
             try:
@@ -59,7 +59,8 @@ class Server:
             except OSError:
                 continue
         return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1),
-                "pss_mb": round(pss, 1), "processes": len(_process_tree(self.proc.pid))}
+                "pss_mb": round(pss, 1), "anon_mb": round(fields["RssAnon"], 1),
+                "processes": len(_process_tree(self.proc.pid))}
 
     def first_answer(self, question: str, timeout: float = 300) -> dict:
         """Seconds from start until /healthz first answers, and until the first answer."""
@@ -215,6 +216,11 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
         after = server.rss_mb()
     for section in (warmup, load):
         section.pop("latencies_ms")
-    growth = (after["rss_mb"] - before["rss_mb"]) / before["rss_mb"] if before.get("rss_mb") else None
+    def growth(key: str) -> float | None:
+        return round((after[key] - before[key]) / before[key], 4) if before.get(key) else None
+
+    # RSS also counts the pages of the memory-mapped snapshot that questions have read so far (bounded by the
+    # files' size, and the kernel's to reclaim); the anonymous part is the process's own heap, where a leak
+    # would show.
     return {"warm_up": warmup, "load": load, "rss_before_mb": before, "rss_after_mb": after,
-            "rss_growth": round(growth, 4) if growth is not None else None}
+            "rss_growth": growth("rss_mb"), "anon_growth": growth("anon_mb")}
