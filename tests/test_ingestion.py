@@ -139,6 +139,9 @@ def test_json_records_keep_their_ids_and_update_by_id(tmp_path, fake_embedder):
 def test_a_question_asks_the_store_only_when_the_state_stamp_moved(tmp_path, fake_embedder, monkeypatch):
     """The stamp beside an embedded index spares each question a read of the store's state; a commit by
     another writer moves it, so the next question still sees that commit."""
+    import rag.index
+
+    monkeypatch.setattr(rag.index, "STATE_RECHECK", 600.0)  # only the stamp may send a question to the store
     reader = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
     writer = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
     assert writer.index_paths([BUNDLED]).added == 1
