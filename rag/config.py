@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         262_144, ge=4096, description="Largest HTTP request body other than an upload, e.g. a question with history.")
     question_threads: int = Field(
         4, ge=1, le=256,
-        description="Questions one server process answers at once; the rest wait their turn. On 2 cores, 4 kept "
-                    "the requests/s of 32 clients at that of 8 (with 40 at once, it fell by a seventh).")
+        description="Questions one server process answers at once; the rest wait their turn, holding no thread. "
+                    "More only adds contention for the GIL.")
     api_docs: bool = Field(False, description="Serve the interactive API docs at /api/docs.")
     rate_limit: int = Field(120, ge=0, description="Questions a minute one client address may ask (bursts of a sixth "
                                                   "of that); 0 turns the limit off.")

@@ -168,8 +168,9 @@ class Int8DotProduct:
         options.log_severity_level = 3
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        self._columns = columns  # the buffer the OrtValue reads: it must live as long as this object
-        self._rows = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(columns))
+        # The buffer the OrtValue reads: it must live as long as this object (a memory-mapped file stays mapped).
+        self._columns = np.ascontiguousarray(columns)
+        self._rows = ort.OrtValue.ortvalue_from_numpy(self._columns)
 
     def scores(self, vector: np.ndarray) -> np.ndarray:
         vector = np.asarray(vector, dtype=np.float32)

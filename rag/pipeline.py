@@ -79,8 +79,7 @@ class Pipeline:
     @property
     def question_encoder(self) -> str:
         """What encodes questions here: "onnx", or "torch" (with the reason when the export was not usable)."""
-        backend = getattr(self.embedder, "question_backend", "") or "fake"
-        problem = getattr(self.embedder, "onnx_problem", None)
+        backend, problem = self.embedder.question_backend, self.embedder.onnx_problem
         return f"{backend} ({problem})" if backend == "torch" and problem else backend
 
     @property

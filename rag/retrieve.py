@@ -122,7 +122,7 @@ class HybridRetriever:
     def rank(self, q: Query, vector: np.ndarray, lexical: Lexical | None = None) -> Ranking:
         """Every candidate chunk and article that any retriever found, fused, best first. ``lexical``: this
         question's BM25 lists, if they were searched already (while its vector was being computed)."""
-        lexical = lexical or self.lexical(q)
+        lexical = self.lexical(q) if lexical is None else lexical
         dense, dense_articles = self.dense(q, vector)
         return self.fuse(dense, lexical.chunks, dense_articles, lexical.articles, as_of=q.as_of)
 

@@ -10,7 +10,6 @@ never merged, so a result never depends on what else was asked at the same momen
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -59,9 +58,8 @@ class ModelWorker:
 
 def use_torch_threads(n: int) -> None:
     """Let torch compute with ``n`` threads from now on; for jobs that run torch, on the worker."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        import torch
+    import torch
+
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 
@@ -70,9 +68,8 @@ def one_blas_thread() -> None:
     """Let numpy's BLAS compute on one thread from now on, in this process.
 
     A server's parallelism is its concurrent requests. With BLAS on both cores, its threads spin between the
-    few large products a question makes (the dense search's), and measured through `rag serve` on the bench
-    index that cost 58 ms of CPU per question against 39 ms on one thread: 8 clients got 1.0x the requests/s
-    of one client instead of 1.7x."""
+    few large products a question makes (the dense search's): measured through `rag serve` on the bench index,
+    58 ms of server CPU per question against 39 ms on one thread."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")

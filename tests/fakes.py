@@ -21,6 +21,8 @@ class FakeEmbedder:
     weights_hash = "0" * 64
     dimension = DIMENSION
     loaded = True
+    question_backend = "fake"
+    onnx_problem = None
 
     def __init__(self) -> None:
         self._cache: dict[str, np.ndarray] = {}
