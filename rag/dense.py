@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .topk import best, shortlist
+
 INT8_FROM = 20_000  # rows: below this the float32 product is cheap enough on its own
 SHORTLIST = 4  # rows scored exactly, per row wanted (at least SHORTLIST_MIN)
 SHORTLIST_MIN = 200
@@ -74,27 +76,23 @@ class FlatVectors:
                 return found
             self.fallbacks += 1
         scores = self.vectors @ vector
-        if allowed is not None:
-            scores = np.where(allowed, scores, -np.inf)
-        return _best(np.arange(len(scores)), scores, n)
+        rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(scores))
+        return best(rows, scores[rows], n)
 
     def _shortlisted(self, vector: np.ndarray, n: int, allowed: np.ndarray | None, available: int
                      ) -> list[tuple[int, float]] | None:
         """The exact top ``n`` found through the int8 scores, or None when the shortlist cannot be trusted."""
         approx = self._dot().scores(vector)
-        if allowed is not None:
-            approx = np.where(allowed, approx, -np.inf)
+        candidates = np.flatnonzero(allowed) if allowed is not None else np.arange(len(approx))
         size = min(available, max(SHORTLIST * n, SHORTLIST_MIN))
+        rows = shortlist(candidates, approx[candidates], size)  # in row order: mapped rows are read in order
+        found = best(rows, self.vectors[rows] @ vector, n)
         if size >= available:
-            rows = np.flatnonzero(approx > -np.inf) if allowed is not None else np.arange(len(approx))
-            return _best(rows, self.vectors[rows] @ vector, n)
-        rows = np.sort(np.argpartition(-approx, size - 1)[:size])  # sorted: the mapped rows are read in order
-        exact = self.vectors[rows] @ vector
-        best = _best(rows, exact, n)
+            return found
         # A row left out scored at most `cutoff` in int8, so at most cutoff + MARGIN exactly: the n-th best
         # found must beat that for nothing left out to belong in the top n.
         cutoff = float(approx[rows].min())
-        return best if best[-1][1] > cutoff + MARGIN else None
+        return found if found[-1][1] > cutoff + MARGIN else None
 
     def _dot(self):
         if self._int8 is None:
@@ -122,17 +120,3 @@ class FlatVectors:
 
             columns, scales = quantize_columns(vectors)
         return cls(vectors, np.load(directory / f"{name}-dates.npy"), columns, scales)
-
-
-def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """The ``n`` best (row, score), best score first, then the lower row, so the order never depends on a
-    partition."""
-    keep = np.isfinite(scores)
-    rows, scores = rows[keep], scores[keep]
-    if n < len(scores):
-        # Everything tied with the n-th best stays in, so the lower row wins a tie at the boundary too.
-        nth = -np.partition(-scores, n - 1)[n - 1]
-        keep = scores >= nth
-        rows, scores = rows[keep], scores[keep]
-    order = np.lexsort((rows, -scores))[:n]
-    return [(int(rows[i]), float(scores[i])) for i in order]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import background, rules
 from .lexicon import STOPWORDS
+from .topk import best_positive
 from .types import Chunk
 
 # The group is the word; an apostrophe suffix ("'s", "’ll") is matched only to be dropped.
@@ -172,8 +173,8 @@ class LexicalIndex:
         tokens = [t for t in self.analyzer(query) if t in bm25.vocab_dict]
         if not tokens:
             return []
-        docs, scores = bm25.retrieve([tokens], k=min(n, size), show_progress=False)
-        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        # Not bm25s's own retrieve: its top-k partitions every score, most of them 0 (rag.topk says why).
+        return best_positive(bm25.get_scores(tokens), n)
 
     @property
     def article_ids(self) -> list[str]:

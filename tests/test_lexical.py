@@ -54,3 +54,17 @@ def test_bm25_snapshot_round_trip(tmp_path):
     assert [a for a, _ in loaded.search_articles("council budget", 5)] == ["b"]
     assert loaded.published("a") == "2022-01-02"
     assert LexicalIndex.load(tmp_path / "missing") is None
+
+
+def test_search_ranks_as_bm25_scores_them_ties_by_position():
+    chunks = [Chunk(f"c{i}", f"a{i}", 0, 0, 40, text, "")
+              for i, text in enumerate(["Dock strike ends", "Budget vote", "Dock strike ends", "Strike at the dock",
+                                        "Council meets", "Dock workers strike again over pay"])]
+    index = LexicalIndex.build(chunks, "g1")
+    found = index.search("dock strike", 10)
+    scores = index._bm25.get_scores(index.analyzer("dock strike"))
+    ids = [c.id for c, _ in found]
+    assert ids == [f"c{i}" for i in sorted(range(6), key=lambda i: (-scores[i], i)) if scores[i] > 0]
+    assert ids[:3] == ["c3", "c0", "c2"]  # c0 and c2 hold the same text: the earlier chunk first
+    assert "c1" not in ids and "c4" not in ids
+    assert [c.id for c, _ in index.search("dock strike", 2)] == ["c3", "c0"]
