@@ -326,7 +326,7 @@ class Index:
                     report.unreadable_vectors += [i for i, v in got.items() if v is None]
                 report.unreadable_articles = sorted({owner[i] for i in report.unreadable_vectors})
             committed = {i for a, ids in per_article.items() if a in stamps_meta for i in ids}
-            report.lexical_stale = {c.id for c in self._snapshot.chunks} != committed
+            report.lexical_stale = set(self._snapshot.chunks.ids()) != committed
         return report
 
     @staticmethod

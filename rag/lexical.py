@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import background, rules
+from .chunktable import ChunkTable
 from .lexicon import STOPWORDS
 from .topk import best_positive
 from .types import Chunk
@@ -83,11 +84,11 @@ class LexicalIndex:
     running in another thread never sees half of each.
     """
 
-    def __init__(self, chunks: list[Chunk], generation: str, analyzer: Analyzer | None = None) -> None:
+    def __init__(self, chunks: ChunkTable, generation: str, analyzer: Analyzer | None = None) -> None:
         self.analyzer = analyzer or Analyzer()
         self.generation = generation
         self.chunks = chunks
-        self._published = {c.article_id: c.published for c in chunks}
+        self._published = {aid: published for aid, _, published in chunks.articles}
         self.article_set = frozenset(self._published)
         self._bm25 = self._article_bm25 = None
         self._article_ids: list[str] = []
@@ -97,7 +98,7 @@ class LexicalIndex:
     def build(cls, chunks: list[Chunk], generation: str, analyzer: Analyzer | None = None) -> LexicalIndex:
         import bm25s
 
-        index = cls(chunks, generation, analyzer)
+        index = cls(ChunkTable.from_chunks(chunks), generation, analyzer)
         docs = [index.analyzer(c.embedding_text()) or ["_"] for c in chunks]
         index._df = dict(Counter(t for d in docs for t in set(d)))
         if chunks:
@@ -116,8 +117,7 @@ class LexicalIndex:
             self._bm25.save(str(directory / "bm25"))
             self._article_bm25.save(str(directory / "bm25-articles"))
         (directory / "article_ids.json").write_text(json.dumps(self._article_ids))
-        rows = [[c.id, c.article_id, c.ordinal, c.start, c.end, c.title, c.published, c.text] for c in self.chunks]
-        (directory / "chunks.json").write_text(json.dumps(rows))
+        self.chunks.save(directory)
         (directory / "df.json").write_text(json.dumps(self._df))
         # Written last: a folder without it is incomplete.
         (directory / "generation").write_text(self.generation)
@@ -127,19 +127,18 @@ class LexicalIndex:
         """The snapshot saved in ``directory``, or None when it is missing or incomplete."""
         try:
             generation = (directory / "generation").read_text()
-            rows = json.loads((directory / "chunks.json").read_text())
+            chunks = ChunkTable.load(directory)
             df = json.loads((directory / "df.json").read_text())
             article_ids = json.loads((directory / "article_ids.json").read_text())
             bm = abm = None
-            if rows:
+            if len(chunks):
                 import bm25s
 
-                bm = bm25s.BM25.load(str(directory / "bm25"))
-                abm = bm25s.BM25.load(str(directory / "bm25-articles"))
+                # Mapped like the chunks: the score matrices stay in the page cache, shared between processes.
+                bm = bm25s.BM25.load(str(directory / "bm25"), mmap=True)
+                abm = bm25s.BM25.load(str(directory / "bm25-articles"), mmap=True)
         except (OSError, ValueError):
             return None
-        chunks = [Chunk(id=r[0], article_id=r[1], ordinal=r[2], start=r[3], end=r[4], title=r[5], published=r[6],
-                        text=r[7]) for r in rows]
         index = cls(chunks, generation, analyzer)
         index._bm25, index._article_bm25, index._article_ids, index._df = bm, abm, article_ids, df
         return index
@@ -161,7 +160,11 @@ class LexicalIndex:
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """Top ``n`` chunks by BM25 score, best first; chunks sharing no term with the query are left out."""
-        return [(self.chunks[i], s) for i, s in self._top(self._bm25, len(self.chunks), query, n)]
+        return [(self.chunks[i], s) for i, s in self.search_rows(query, n)]
+
+    def search_rows(self, query: str, n: int) -> list[tuple[int, float]]:
+        """`search` as rows of ``chunks``, so that a caller makes only the chunks it keeps."""
+        return self._top(self._bm25, len(self.chunks), query, n)
 
     def search_articles(self, query: str, n: int) -> list[tuple[str, float]]:
         """Top ``n`` whole articles by BM25: (article id, score), best first."""

@@ -140,8 +140,10 @@ class HybridRetriever:
         """BM25 over chunks and over whole articles, within the question's dates. Needs no vector."""
         until, keep = self._window(q)
         n, lexical = self.candidates, self.view.snapshot.lexical
-        chunks = [(c, s) for c, s in lexical.search(q.search_text, n * 3)
-                  if in_range(c.published, q.since, until, keep)][:n]
+        table = lexical.chunks
+        rows = [(i, s) for i, s in lexical.search_rows(q.search_text, n * 3)
+                if in_range(table.published(i), q.since, until, keep)][:n]
+        chunks = [(table[i], s) for i, s in rows]
         articles = [(a, s) for a, s in lexical.search_articles(q.search_text, n * 3)
                     if in_range(lexical.published(a), q.since, until, keep)][:n]
         return Lexical(chunks, articles)

@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .chunktable import ChunkTable
 from .dense import FlatVectors
 from .lexical import Analyzer, LexicalIndex
 from .store import date_ord
 from .types import Chunk
 from .vectors import SentenceVectors, unit
 
-# 2: chunk and article vectors for exact dense search.
-FORMAT = 2
+# 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON.
+FORMAT = 3
 
 
 class SentenceTable:
@@ -63,8 +64,9 @@ class SentenceTable:
 
     @classmethod
     def load(cls, directory: Path) -> SentenceTable:
-        # Memory-mapped: the vectors stay in the page cache, shared by every process that reads them.
-        return cls(*(np.load(directory / f"sentences-{name}.npy", mmap_mode="r") for name in cls.FILES))
+        # Memory-mapped: the vectors stay in the page cache, shared by every process that reads them. Held as
+        # plain arrays over the mapping, because np.memmap's own slicing costs microseconds a call.
+        return cls(*(np.asarray(np.load(directory / f"sentences-{name}.npy", mmap_mode="r")) for name in cls.FILES))
 
 
 @dataclass(frozen=True)
@@ -76,20 +78,19 @@ class Snapshot:
     generation: str
     lexical: LexicalIndex
     sentences: SentenceTable
-    positions: dict[str, int]  # chunk id -> its position in lexical.chunks and in the sentence table
     chunk_vectors: FlatVectors | None = None
     article_vectors: FlatVectors | None = None
 
     @property
-    def chunks(self) -> list[Chunk]:
+    def chunks(self) -> ChunkTable:
         return self.lexical.chunks
 
     def chunk(self, chunk_id: str) -> Chunk | None:
-        i = self.positions.get(chunk_id)
-        return None if i is None else self.lexical.chunks[i]
+        i = self.chunks.position(chunk_id)
+        return None if i is None else self.chunks[i]
 
     def sentences_of(self, chunk_id: str) -> SentenceVectors | None:
-        i = self.positions.get(chunk_id)
+        i = self.chunks.position(chunk_id)
         return None if i is None else self.sentences.of(i)
 
     @classmethod
@@ -107,8 +108,7 @@ class Snapshot:
         if with_vectors:
             chunk_vectors = FlatVectors.build(vectors, [date_ord(c.published) for c in chunks], dimension)
             article_vectors = _article_vectors(lexical, chunk_vectors, dimension)
-        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension),
-                   {c.id: i for i, c in enumerate(chunks)}, chunk_vectors, article_vectors)
+        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension), chunk_vectors, article_vectors)
 
     def save(self, directory: Path) -> None:
         self.lexical.save(directory)
@@ -137,16 +137,16 @@ class Snapshot:
         lexical = LexicalIndex.load(directory, analyzer)
         if lexical is None:
             return None
-        return cls(info["generation"], lexical, sentences, {c.id: i for i, c in enumerate(lexical.chunks)},
-                   chunk_vectors, article_vectors)
+        return cls(info["generation"], lexical, sentences, chunk_vectors, article_vectors)
 
 
 def _article_vectors(lexical: LexicalIndex, chunk_vectors: FlatVectors, dimension: int) -> FlatVectors:
     """Each article's vector, the normalised mean of its chunks' (as the store's article records hold), in the
     order of ``lexical.article_ids``."""
     rows: dict[str, list[int]] = {}
-    for i, c in enumerate(lexical.chunks):
-        rows.setdefault(c.article_id, []).append(i)
+    entries = lexical.chunks.articles
+    for i, entry in enumerate(lexical.chunks.article_rows().tolist()):
+        rows.setdefault(entries[entry][0], []).append(i)
     ids = lexical.article_ids
     means = [unit(chunk_vectors.vectors[rows[a]].mean(axis=0)) for a in ids]
     return FlatVectors.build(means, [date_ord(lexical.published(a)) for a in ids], dimension)

@@ -49,7 +49,7 @@ def test_bm25_snapshot_round_trip(tmp_path):
     built = LexicalIndex.build(chunks, "g7")
     built.save(tmp_path / "snap")
     loaded = LexicalIndex.load(tmp_path / "snap")
-    assert loaded.generation == "g7" and loaded.chunks == chunks
+    assert loaded.generation == "g7" and list(loaded.chunks) == chunks
     assert [c.id for c, _ in loaded.search("strike workers", 5)] == ["a:1"]
     assert [a for a, _ in loaded.search_articles("council budget", 5)] == ["b"]
     assert loaded.published("a") == "2022-01-02"
