@@ -252,17 +252,21 @@ class Embedder:
         use_torch_threads(self.threads)
         tokenizer = model.tokenizer
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        pooled: list[np.ndarray] = []
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
         missing: list[tuple[int, int, int, int]] = []
+        # Longest first over the whole call, as the model's own encode orders one call: a batch is padded to
+        # its longest text, so texts of like length batched together waste the least compute.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         # Token outputs are large (a token is a vector): a few dozen texts at a time.
-        for first in range(0, len(texts), LATE_CHUNK_BATCH):
-            part = texts[first:first + LATE_CHUNK_BATCH]
+        for first in range(0, len(order), LATE_CHUNK_BATCH):
+            rows_of = order[first:first + LATE_CHUNK_BATCH]
+            part = [texts[i] for i in rows_of]
             outs = model.encode(part, batch_size=self.batch_size, output_value=None, convert_to_numpy=False,
                                 show_progress_bar=False)
             enc = tokenizer([t.strip() for t in part], return_offsets_mapping=True, truncation=True,
                             max_length=model.max_seq_length)
             for k, (text, out) in enumerate(zip(part, outs)):
-                i = first + k
+                i = rows_of[k]
                 vectors[i] = _unit(out["sentence_embedding"].float().numpy())
                 n = int(out["attention_mask"].sum())  # the model's outputs are padded to the longest in the batch
                 tokens = out["token_embeddings"][:n].float().numpy()
@@ -280,7 +284,7 @@ class Embedder:
                         rows[j] = _unit(tokens[inside].mean(axis=0))
                     else:
                         missing.append((i, j, a, b))
-                pooled.append(rows)
+                pooled[i] = rows
         return vectors, pooled, missing
 
     # -- the question encoder: the model exported to ONNX --------------------------------------------

@@ -1,0 +1,41 @@
+"""Sentence vectors pooled from a chunk's own encoder pass, with the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.embed import LATE_CHUNK_BATCH
+
+SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
+             "Ukraine received $310 million in aid.", "The council approved the budget.",
+             "Rain is expected all week.", "Shares fell 3% in early trading."]
+
+
+@pytest.mark.slow
+def test_each_text_and_span_gets_its_own_vector_whatever_the_batch_order(embedder):
+    # Lengths that vary, in no order, over more than one batch: the pass sorts them by length inside.
+    rng = np.random.default_rng(5)
+    texts, spans = [], []
+    for i in range(LATE_CHUNK_BATCH + 9):
+        picked = [SENTENCES[j] for j in rng.permutation(len(SENTENCES))[: 1 + i % len(SENTENCES)]]
+        text, starts = "", []
+        for s in picked:
+            starts.append(len(text))
+            text += s + " "
+        texts.append(text.strip())
+        spans.append([(a, a + len(s)) for a, s in zip(starts, picked)])
+    vectors, pooled = embedder.embed_with_spans(texts, spans)
+    alone = embedder.embed_batch(texts)
+    assert np.einsum("ij,ij->i", vectors, alone).min() > 0.99
+    for i in range(0, len(texts), 7):  # each as if it had been encoded alone
+        vector, rows = embedder.embed_with_spans([texts[i]], [spans[i]])
+        assert pooled[i].shape == (len(spans[i]), embedder.dimension)
+        assert float(vector[0] @ vectors[i]) > 0.999
+        assert np.einsum("ij,ij->i", rows[0], pooled[i]).min() > 0.999, texts[i]
+    # A one-sentence text's span is the whole text but for its special tokens: nearest to that text's vector.
+    singles = [(t, rows[0]) for t, sp, rows in zip(texts, spans, pooled) if len(sp) == 1]
+    assert len({t for t, _ in singles}) > 3
+    for text, row in singles:
+        nearest = max(range(len(texts)), key=lambda j: float(vectors[j] @ row))
+        assert texts[nearest] == text
