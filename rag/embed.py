@@ -172,6 +172,7 @@ class Embedder:
                     )
                 except Exception as e:
                     raise ModelError(f"Could not load embedding model from {self.model_path}: {e}") from e
+                _pad_to_buckets(self._model)
             return self._model
 
     def warm_up(self) -> None:
@@ -405,8 +406,22 @@ def _checked(model, encoder: OnnxEncoder, spec: EncoderSpec) -> EncoderSpec:
 
 
 LATE_CHUNK_BATCH = 64
+# Batches are padded to a multiple of this many tokens. On CPU the model's kernels are compiled for each new
+# input shape the first time they see it: a first ingest of 100 articles took 25.5-26.6 s padded to the longest
+# text of each batch, and 18.9-20.9 s padded to multiples of 32, with no difference once warm (19.3-20.3 s
+# against 19.6-19.9 s for the next 100). Padding is masked out, so vectors are unchanged (cosine > 0.9999).
+PAD_MULTIPLE = 32
 SMALL_JOB = 4  # texts: up to this many are a question's job (the question encoder, one thread)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+
+
+def _pad_to_buckets(model) -> None:
+    """Ask the model's first module to pad each batch to a multiple of PAD_MULTIPLE tokens, where the installed
+    sentence-transformers lets a module set its tokenizer's arguments (6.x); elsewhere batches stay as they are."""
+    module = model[0] if len(model) else None
+    kwargs = getattr(module, "processing_kwargs", None)
+    if isinstance(kwargs, dict) and "pad_to_multiple_of" not in kwargs.get("text", {}):
+        module.processing_kwargs = {**kwargs, "text": {**kwargs.get("text", {}), "pad_to_multiple_of": PAD_MULTIPLE}}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rag.embed import LATE_CHUNK_BATCH
+from rag.worker import shared_worker
 
 SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
              "Ukraine received $310 million in aid.", "The council approved the budget.",
@@ -39,3 +40,17 @@ def test_each_text_and_span_gets_its_own_vector_whatever_the_batch_order(embedde
     for text, row in singles:
         nearest = max(range(len(texts)), key=lambda j: float(vectors[j] @ row))
         assert texts[nearest] == text
+
+
+@pytest.mark.slow
+def test_batches_are_padded_to_shape_buckets_without_changing_vectors(embedder):
+    from rag.embed import PAD_MULTIPLE
+
+    model = embedder._load()
+    assert model[0].processing_kwargs["text"]["pad_to_multiple_of"] == PAD_MULTIPLE
+    assert model.tokenize(["Dock workers won a 7% raise."])["input_ids"].shape[1] % PAD_MULTIPLE == 0
+    texts = [" ".join(SENTENCES[: 1 + i % len(SENTENCES)]) for i in range(12)]
+    # The model itself, not the question encoder that takes small jobs.
+    together = shared_worker().run(embedder._encode, texts, 1)
+    alone = np.stack([shared_worker().run(embedder._encode, [t], 1)[0] for t in texts])
+    assert np.einsum("ij,ij->i", together, alone).min() > 0.9999
