@@ -31,14 +31,19 @@ def stem_frequencies(stem_words: Callable[[list[str]], list[str]]) -> dict[str, 
     global _table
     with _lock:
         if _table is None:
-            from wordfreq import get_frequency_dict
+            import wordfreq
 
-            freqs = get_frequency_dict("en")
+            freqs = wordfreq.get_frequency_dict("en")
             words = [w for w, f in freqs.items() if f >= MIN_WORD_FREQUENCY and w.isalnum()]
             table: dict[str, float] = defaultdict(float)
             for word, stem in zip(words, stem_words(words)):
                 table[stem] += freqs[word]
             _table = dict(table)
+            # wordfreq memoises its whole word list (about 45 MB of Python objects); the 61,638 stems are all
+            # that is needed from it, about 7 MB.
+            del freqs
+            for cached in (wordfreq.get_frequency_dict, wordfreq.get_frequency_list):
+                getattr(cached, "cache_clear", lambda: None)()
         return _table
 
 
