@@ -179,6 +179,10 @@ class Embedder:
         """Make the question encoder ready: open (or first make) the ONNX export, else load the model."""
         self.embed_batch(["warm up"])
 
+    def warm_up_ingest(self) -> None:
+        """Load the model that encodes documents (sentence-transformers), which a first ingest loads otherwise."""
+        shared_worker().run(self._load)
+
     @property
     def loaded(self) -> bool:
         return self._onnx is not None or self._model is not None
@@ -406,10 +410,10 @@ def _checked(model, encoder: OnnxEncoder, spec: EncoderSpec) -> EncoderSpec:
 
 
 LATE_CHUNK_BATCH = 64
-# Batches are padded to a multiple of this many tokens. On CPU the model's kernels are compiled for each new
-# input shape the first time they see it: a first ingest of 100 articles took 25.5-26.6 s padded to the longest
-# text of each batch, and 18.9-20.9 s padded to multiples of 32, with no difference once warm (19.3-20.3 s
-# against 19.6-19.9 s for the next 100). Padding is masked out, so vectors are unchanged (cosine > 0.9999).
+# Batches are padded to a multiple of this many tokens. On CPU the model's kernels are built for each new input
+# shape the first time they meet it, and padding to each batch's longest text makes nearly every batch a new shape.
+# A first ingest of 100 articles, the model loaded beforehand: 23.0-23.2 s unpadded, 20.4-21.5 s padded; the next
+# 100 took 21.7-22.5 s against 20.5-22.6 s. Padding is masked out, so vectors are unchanged (cosine > 0.9999).
 PAD_MULTIPLE = 32
 SMALL_JOB = 4  # texts: up to this many are a question's job (the question encoder, one thread)
 

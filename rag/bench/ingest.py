@@ -9,6 +9,7 @@ LangChain's dense search against this pipeline's, on the questions whose gold ar
 from __future__ import annotations
 
 import json
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -24,16 +25,33 @@ def ours(articles: list[Article], work: Path, questions: list[dict]) -> dict:
     started = time.perf_counter()
     p = Pipeline(Settings(_env_file=None, index_dir=work / "ours", rate_limit=0))
     p.embedder.warm_up()
+    p.embedder.warm_up_ingest()  # LangChain's side is timed from a loaded model too
     loaded = time.perf_counter()
     report = p.index_articles(articles)
     done = time.perf_counter()
     texts = [c.embedding_text() for c in p.lexical.chunks]
-    raw_started = time.perf_counter()
-    p.embedder.embed_batch(texts)
-    raw = time.perf_counter() - raw_started
     hits = [any(a in q["doc_ids"] for a in p.ask_ranked(q["question"])[1][:5]) for q in questions]
     return {"seconds": done - loaded, "seconds_with_model_load": done - started, "chunks": report.chunks,
-            "raw_encode_seconds": raw, "raw_encode_texts": len(texts), "hit@5": _mean(hits)}
+            "raw_encode_seconds": raw_encode(texts), "raw_encode_texts": len(texts), "hit@5": _mean(hits)}
+
+
+def raw_encode(texts: list[str]) -> float:
+    """Seconds for the encoder's own `encode` over ``texts``, from a loaded model in a fresh process: the state the
+    pipeline is timed in. Here, after the pipeline's run, the model's kernels are already built for these input
+    shapes, which the raw encoder would get for free."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_raw_encode, (texts,))
+
+
+def _raw_encode(texts: list[str]) -> float:
+    from ..pipeline import Pipeline
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Pipeline(Settings(_env_file=None, index_dir=Path(d), rate_limit=0))
+        p.embedder.warm_up_ingest()
+        started = time.perf_counter()
+        p.embedder.embed_batch(texts)
+        return time.perf_counter() - started
 
 
 def langchain(articles: list[Article], work: Path, questions: list[dict]) -> dict:
