@@ -273,7 +273,7 @@ class Embedder:
             for k, (text, out) in enumerate(zip(part, outs)):
                 i = rows_of[k]
                 vectors[i] = _unit(out["sentence_embedding"].float().numpy())
-                n = int(out["attention_mask"].sum())  # the model's outputs are padded to the longest in the batch
+                n = int(out["attention_mask"].sum())  # outputs are padded (to the batch's longest, rounded up)
                 tokens = out["token_embeddings"][:n].float().numpy()
                 offsets = enc["offset_mapping"][k]
                 if list(enc["input_ids"][k]) != out["input_ids"][:n].tolist():
