@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,49 +58,17 @@ class StateStamp:
 STATE_RECHECK = 1.0  # seconds: the store itself is asked at least this often, whatever the stamp says
 
 
-class ArticleCache:
-    """Recently read articles of one generation. A generation is never changed once committed, so an entry is
-    exactly what the store holds for it; a new generation starts empty. Saves a store read per question."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._generation = ""
-        self._articles: OrderedDict[str, Article] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, generation: str, ids: Sequence[str], fetch: Callable[[list[str]], dict[str, Article]]
-            ) -> dict[str, Article]:
-        wanted = list(dict.fromkeys(ids))
-        with self._lock:
-            if generation != self._generation:
-                self._generation, self._articles = generation, OrderedDict()
-            found = {i: self._articles[i] for i in wanted if i in self._articles}
-            for i in found:
-                self._articles.move_to_end(i)
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            fetched = fetch(missing)
-            with self._lock:
-                if generation == self._generation:
-                    self._articles.update(fetched)
-                    while len(self._articles) > self.size:
-                        self._articles.popitem(last=False)
-            found.update(fetched)
-        return {i: found[i] for i in wanted if i in found}
-
-
 @dataclass(frozen=True)
 class View:
-    """What a question reads: the store, and the snapshot (chunks, BM25, sentence vectors) of one committed
-    generation."""
+    """What a question reads: the store, and the snapshot (chunks, articles, BM25, sentence vectors) of one
+    committed generation."""
 
     store: ChromaStore
     snapshot: Snapshot
-    cache: ArticleCache = field(default_factory=ArticleCache)
 
     def articles(self, ids: Sequence[str]) -> dict[str, Article]:
-        """The stored articles with these ids, as of this view's generation."""
-        return self.cache.get(self.generation, ids, self.store.get_articles)
+        """The committed articles with these ids, as of this view's generation."""
+        return self.snapshot.articles.get_many(ids)
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -144,7 +110,6 @@ class Index:
         self.flat_search_limit = s.flat_search_limit
         self._checked = False  # whether this Index's manifest was checked against the store
         self._snapshot: Snapshot | None = None
-        self._articles = ArticleCache()
         # A Chroma server may serve processes on other machines, which share no folder: ask it every time.
         self._stamp = StateStamp(s.index_dir / ".generation") if not s.chroma_url else None
         self._stamp_seen: str | None = None  # the stamp at the last look at the store, if that state was clean
@@ -178,7 +143,7 @@ class Index:
         """The committed view, brought up to date first; the store is not reopened while the body runs."""
         self.sync()
         with self._rw.read():
-            yield View(self.store, self._snapshot, self._articles)
+            yield View(self.store, self._snapshot)
 
     def sync(self) -> None:
         """Open, or reopen after another process committed; recover a dead writer; load BM25 for the generation."""
@@ -231,13 +196,14 @@ class Index:
             snapshot = replace(snapshot, chunk_vectors=None, article_vectors=None)
         return snapshot
 
-    def _committed_rows(self) -> tuple[bool, Iterator[tuple[Chunk, str, np.ndarray | None]]]:
-        """The chunks of articles with a record: a half-written article's chunks are never searched. They carry
-        their vectors while the index is within the flat-search limit."""
-        complete = set(self.store.article_stamps())
+    def _committed_rows(self) -> tuple[bool, Iterator[tuple[Chunk, str, np.ndarray | None]], list[Article]]:
+        """The chunks of articles with a record, and those articles: a half-written article's chunks are never
+        searched. The chunks carry their vectors while the index is within the flat-search limit."""
+        articles = list(self.store.iter_articles())
+        complete = {a.id for a in articles}
         with_vectors = self.store.count_chunks() <= self.flat_search_limit
         return with_vectors, ((c, blob, v) for c, blob, v in self.store.iter_chunk_rows(with_vectors)
-                              if c.article_id in complete)
+                              if c.article_id in complete), articles
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager

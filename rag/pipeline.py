@@ -116,7 +116,7 @@ class Pipeline:
 
     def get_article(self, article_id: str) -> Article:
         with self.index.reading() as view:
-            article = view.store.get_article(article_id)
+            article = view.snapshot.articles.get(article_id)
         if article is None:
             raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
         return article

@@ -1,5 +1,6 @@
-"""What a question reads besides the vector search, for one committed generation: every chunk, the BM25
-indexes, and every sentence's vector. Built once from the store, saved beside it, loaded by every process.
+"""What a question reads, for one committed generation: every chunk and article, the BM25 indexes, the chunk
+and article vectors (within the flat-search limit), and every sentence's vector. Built once from the store,
+saved beside it, loaded by every process.
 
 A snapshot is never changed after it is built: a newer generation is a new Snapshot, swapped in whole, so
 a question running in another thread never sees half of each. It is built in a private temporary folder
@@ -22,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunktable import ChunkTable
+from .chunktable import ArticleTable, ChunkTable
 from .dense import FlatVectors
 from .lexical import Analyzer, LexicalIndex
 from .store import date_ord
-from .types import Chunk
+from .types import Article, Chunk
 from .vectors import SentenceVectors, unit
 
-# 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON.
-FORMAT = 3
+# 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON. 4: article texts.
+FORMAT = 4
 
 
 class SentenceTable:
@@ -72,12 +73,14 @@ class SentenceTable:
 @dataclass(frozen=True)
 class Snapshot:
     """One generation's chunks (BM25 and, for an index within the flat-search limit, their vectors), its
-    articles' vectors, and every sentence's vector. Row i of ``chunk_vectors`` is ``lexical.chunks[i]``; row j of
-    ``article_vectors`` is ``lexical.article_ids[j]``. Without vectors, dense search is the store's."""
+    articles (texts and vectors), and every sentence's vector. Row i of ``chunk_vectors`` is
+    ``lexical.chunks[i]``; row j of ``article_vectors`` is ``lexical.article_ids[j]``. Without vectors, dense
+    search is the store's."""
 
     generation: str
     lexical: LexicalIndex
     sentences: SentenceTable
+    articles: ArticleTable
     chunk_vectors: FlatVectors | None = None
     article_vectors: FlatVectors | None = None
 
@@ -94,9 +97,11 @@ class Snapshot:
         return None if i is None else self.sentences.of(i)
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[Chunk, str, np.ndarray | None]], generation: str, dimension: int,
-              analyzer: Analyzer | None = None, with_vectors: bool = True) -> Snapshot:
-        """``rows``: each chunk, its packed sentence vectors and its vector (None when ``with_vectors`` is off)."""
+    def build(cls, rows: Iterable[tuple[Chunk, str, np.ndarray | None]], articles: Iterable[Article],
+              generation: str, dimension: int, analyzer: Analyzer | None = None, with_vectors: bool = True
+              ) -> Snapshot:
+        """``rows``: each chunk, its packed sentence vectors and its vector (None when ``with_vectors`` is off).
+        ``articles``: the articles those chunks are of."""
         chunks, per_chunk, vectors = [], [], []
         for chunk, blob, vector in rows:
             chunks.append(chunk)
@@ -108,11 +113,13 @@ class Snapshot:
         if with_vectors:
             chunk_vectors = FlatVectors.build(vectors, [date_ord(c.published) for c in chunks], dimension)
             article_vectors = _article_vectors(lexical, chunk_vectors, dimension)
-        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension), chunk_vectors, article_vectors)
+        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension),
+                   ArticleTable.from_articles(list(articles)), chunk_vectors, article_vectors)
 
     def save(self, directory: Path) -> None:
         self.lexical.save(directory)
         self.sentences.save(directory)
+        self.articles.save(directory)
         if self.chunk_vectors is not None:
             self.chunk_vectors.save(directory, "chunks")
             self.article_vectors.save(directory, "articles")
@@ -128,6 +135,7 @@ class Snapshot:
             if info.get("format") != FORMAT:
                 return None
             sentences = SentenceTable.load(directory)
+            articles = ArticleTable.load(directory)
             chunk_vectors = article_vectors = None
             if info["vectors"]:
                 chunk_vectors = FlatVectors.load(directory, "chunks")
@@ -137,7 +145,7 @@ class Snapshot:
         lexical = LexicalIndex.load(directory, analyzer)
         if lexical is None:
             return None
-        return cls(info["generation"], lexical, sentences, chunk_vectors, article_vectors)
+        return cls(info["generation"], lexical, sentences, articles, chunk_vectors, article_vectors)
 
 
 def _article_vectors(lexical: LexicalIndex, chunk_vectors: FlatVectors, dimension: int) -> FlatVectors:
@@ -163,12 +171,12 @@ class SnapshotStore:
         self.analyzer = analyzer or Analyzer()
 
     def get(self, generation: str,
-            load_rows: Callable[[], tuple[bool, Iterable[tuple[Chunk, str, np.ndarray | None]]]],
+            load_rows: Callable[[], tuple[bool, Iterable[tuple[Chunk, str, np.ndarray | None]], list[Article]]],
             build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
         """The snapshot for ``generation``: from disk when saved, else built from ``load_rows()`` and saved.
 
-        ``load_rows()`` says whether the rows carry vectors, and gives them. ``build_lock`` is held while
-        building, so only one process builds a generation."""
+        ``load_rows()`` says whether the rows carry vectors, and gives them and the articles they are of.
+        ``build_lock`` is held while building, so only one process builds a generation."""
         final = self.root / _safe_name(generation)
         found = Snapshot.load(final, self.analyzer)
         if found is not None and found.generation == generation:
@@ -177,8 +185,8 @@ class SnapshotStore:
             found = Snapshot.load(final, self.analyzer)  # another process may have built it meanwhile
             if found is not None and found.generation == generation:
                 return found
-            with_vectors, rows = load_rows()
-            snapshot = Snapshot.build(rows, generation, self.dimension(), self.analyzer, with_vectors)
+            with_vectors, rows, articles = load_rows()
+            snapshot = Snapshot.build(rows, articles, generation, self.dimension(), self.analyzer, with_vectors)
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
             snapshot.save(tmp)

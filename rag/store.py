@@ -285,10 +285,12 @@ class ChromaStore:
             return {}
         with self._guard("read articles"):
             got = self.articles.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
-        return {
-            i: Article(id=i, text=doc or "", **{k: v for k, v in _article_meta(m).items() if k not in ("chunks", "origin")})
-            for i, m, doc in zip(got["ids"], got["metadatas"], got["documents"])
-        }
+        return {i: _article_from(i, m, doc) for i, m, doc in zip(got["ids"], got["metadatas"], got["documents"])}
+
+    def iter_articles(self) -> Iterator[Article]:
+        """Every stored article, text included."""
+        for ids, metas, docs, _ in self._scan(self.articles, ["metadatas", "documents"]):
+            yield from (_article_from(i, m, d) for i, m, d in zip(ids, metas, docs))
 
     def get_article(self, article_id: str) -> Article | None:
         return self.get_articles([article_id]).get(article_id)
@@ -446,6 +448,11 @@ def _chunk_from(chunk_id: str, m: dict[str, Any], doc: str | None) -> Chunk:
         id=chunk_id, article_id=m["article_id"], ordinal=int(m.get("ordinal", 0)), start=int(m["start"]),
         end=int(m["end"]), text=doc or "", title=m.get("title", ""), published=m.get("published") or None,
     )
+
+
+def _article_from(article_id: str, m: dict[str, Any], doc: str | None) -> Article:
+    return Article(id=article_id, text=doc or "",
+                   **{k: v for k, v in _article_meta(m).items() if k not in ("chunks", "origin")})
 
 
 def _article_meta(m: dict[str, Any]) -> dict[str, Any]:

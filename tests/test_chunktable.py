@@ -1,9 +1,10 @@
-"""A generation's chunks in mapped arrays: what goes in comes back, by row and by id. Pure logic and files."""
+"""A generation's chunks and articles in mapped arrays: what goes in comes back, by row and by id. Pure logic and
+files."""
 
 import pytest
 
-from rag.chunktable import ChunkTable
-from rag.types import Chunk
+from rag.chunktable import ArticleTable, ChunkTable
+from rag.types import Article, Chunk
 
 
 def sample() -> list[Chunk]:
@@ -45,3 +46,41 @@ def test_files_that_do_not_fit_together_are_refused(tmp_path):
     (tmp_path / "chunks-ids.bin").unlink()
     with pytest.raises(OSError):
         ChunkTable.load(tmp_path)
+
+
+def articles() -> list[Article]:
+    return [Article("b", "Hafen – Bericht", "Streik im Hafen: café. 🙂", source="dpa", url="https://x.test/b",
+                    published="2022-01-02", content_hash="h1"),
+            Article("a", "Port", "Dock workers ended their strike.", content_hash="h2"),
+            Article("empty", "", "", content_hash="h3")]
+
+
+def test_articles_come_back_unchanged_by_id(tmp_path):
+    given = articles()
+    built = ArticleTable.from_articles(given)
+    built.save(tmp_path)
+    for table in (built, ArticleTable.load(tmp_path)):
+        assert len(table) == 3 and "a" in table and "c" not in table
+        assert [table.get(a.id) for a in given] == given
+        assert table.get("c") is None
+        assert list(table.get_many(["a", "c", "b", "a"])) == ["a", "b"]
+        assert table.get_many(["b"])["b"].text == "Streik im Hafen: café. 🙂"
+
+
+def test_an_article_given_twice_is_kept_once_and_the_last_copy_wins():
+    first, second = Article("a", "Old", "old text"), Article("a", "New", "new text")
+    table = ArticleTable.from_articles([first, second])
+    assert len(table) == 1 and table.get("a") == second
+
+
+def test_article_files_that_do_not_fit_together_are_refused(tmp_path):
+    ArticleTable.from_articles(articles()).save(tmp_path)
+    (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2"]]')
+    with pytest.raises(ValueError, match="3 article texts but 1 article records"):
+        ArticleTable.load(tmp_path)
+    (tmp_path / "articles.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="not a list of article records"):
+        ArticleTable.load(tmp_path)
+    (tmp_path / "articles-text.bin").unlink()
+    ArticleTable.from_articles([]).save(tmp_path)
+    assert len(ArticleTable.load(tmp_path)) == 0

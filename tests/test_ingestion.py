@@ -59,6 +59,30 @@ def test_a_changed_article_leaves_no_stale_chunks(tmp_path, fake_embedder):
     assert all("$310 million" not in c.text for c, _ in p.lexical.search("310 million aid", 50))
 
 
+def test_questions_and_article_pages_read_articles_from_the_snapshot(tmp_path, fake_embedder, monkeypatch):
+    """Each committed article is in its generation's snapshot: neither a question nor an article page asks the
+    store for one (a round trip each to a Chroma server), and a changed article is read as changed."""
+    p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
+    src = tmp_path / "src"
+    src.mkdir()
+    original = (BUNDLED / SEED_FILE).read_text()
+    (src / SEED_FILE).write_text(original)
+    p.index_paths([src])
+    (src / SEED_FILE).write_text(original.replace("$310 million", "$275 million"))
+    assert p.index_paths([src]).updated == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an article was read from the store")
+
+    monkeypatch.setattr(p.index.store, "get_articles", refuse)
+    monkeypatch.setattr(p.index.store, "get_article", refuse)
+    text = p.get_article(SEED_ID).text
+    assert "$275 million" in text and "$310 million" not in text
+    answer = p.ask("How much additional aid did Harris announce for the region?")
+    assert answer.citations and all(text[c.start:c.end] == c.quote for c in answer.citations)
+    assert any("$275 million" in c.quote for c in answer.citations)
+
+
 def test_delete_removes_everything(fake_pipeline):
     fake_pipeline.delete(SEED_ID)
     assert fake_pipeline.stats()["articles"] == 0 and fake_pipeline.stats()["chunks"] == 0
