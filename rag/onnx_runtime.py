@@ -141,42 +141,58 @@ class Int8DotProduct:
     """Scores of one query against many int8 rows (each a unit vector quantised with its own scale), on one
     thread, with ONNX Runtime's integer matrix kernel; the GIL is released while it runs.
 
-    Measured on the 64,570 chunks of the bench index: 4.2 ms a query, against 8.4 ms for the float32
-    matrix-vector product on one BLAS thread, because the int8 rows are a quarter of the bytes (25 MB) and the
-    float32 product is bound by memory. Scores are off by at most 0.0026 there."""
+    The rows are a constant of the graph, so the kernel packs them once, at load, into its own layout (one copy,
+    25 MB of heap at 64,570 rows): 1.0-2.0 ms a query on the bench index. Passed in as an input instead, they
+    were packed again on every query: 4.2-4.8 ms. The float32 matrix-vector product on one BLAS thread takes
+    8.4 ms, bound by memory. Scores are off by at most 0.0026 there."""
 
-    def __init__(self, columns: np.ndarray, scales: np.ndarray) -> None:
-        """``columns``: the codes transposed, (dimension, rows), C-contiguous; a memory-mapped file is read where
-        it is, never copied. ``scales``: one per row."""
+    ROWS_FILE = "rows.bin"  # the name the graph gives the rows' bytes, which are handed over from memory
+
+    def __init__(self, columns: np.ndarray, scales: np.ndarray, constant_rows: bool = True) -> None:
+        """``columns``: the codes transposed, (dimension, rows); a memory-mapped file is read where it is.
+        ``scales``: one per row. ``constant_rows`` off, or an onnxruntime older than the in-memory external data
+        of its Python API (late 2025), passes the rows in on every query instead."""
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
 
-        dimension = columns.shape[0]
+        dimension, count = columns.shape
         self.scales = np.asarray(scales, dtype=np.float32)
-        # The query is the uint8 left-hand side with a zero point of 128: the u8 x s8 kernel is the fast one on
-        # x86. (Given as a constant, the rows would be packed for the kernel: 1.2 ms a query, but about six
-        # copies of them in memory.)
-        graph = helper.make_graph(
-            [helper.make_node("MatMulInteger", ["query", "rows", "zero"], ["scores"])], "int8-dot",
-            [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, dimension]),
-             helper.make_tensor_value_info("rows", TensorProto.INT8, [dimension, None])],
-            [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])],
-            initializer=[numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")])
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # The query is the uint8 left-hand side with a zero point of 128: the u8 x s8 kernel is the fast one on
+        # x86.
+        query = helper.make_tensor_value_info("query", TensorProto.UINT8, [1, dimension])
+        scores = helper.make_tensor_value_info("scores", TensorProto.INT32, [1, count])
+        zero = numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero")
+        node = helper.make_node("MatMulInteger", ["query", "rows", "zero"], ["scores"])
+        self._columns = np.ascontiguousarray(columns)
+        self._rows = None
+        if constant_rows and hasattr(options, "add_external_initializers_from_files_in_memory"):
+            rows = TensorProto(name="rows", data_type=TensorProto.INT8, dims=[dimension, count],
+                               data_location=TensorProto.EXTERNAL)
+            for key, value in (("location", self.ROWS_FILE), ("offset", "0"), ("length", str(self._columns.nbytes))):
+                rows.external_data.add(key=key, value=value)
+            data = self._columns.reshape(-1).view(np.uint8)
+            options.add_external_initializers_from_files_in_memory([self.ROWS_FILE], [data], [data.nbytes])
+            graph = helper.make_graph([node], "int8-dot", [query], [scores], initializer=[zero, rows])
+        else:
+            rows = helper.make_tensor_value_info("rows", TensorProto.INT8, [dimension, None])
+            graph = helper.make_graph([node], "int8-dot", [query, rows], [scores], initializer=[zero])
+            # The buffer the OrtValue reads: it must live as long as this object (a mapped file stays mapped).
+            self._rows = ort.OrtValue.ortvalue_from_numpy(self._columns)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         self._session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        # The buffer the OrtValue reads: it must live as long as this object (a memory-mapped file stays mapped).
-        self._columns = np.ascontiguousarray(columns)
-        self._rows = ort.OrtValue.ortvalue_from_numpy(self._columns)
+        if self._rows is None:
+            self._columns = None  # the session holds its packed copy
 
     def scores(self, vector: np.ndarray) -> np.ndarray:
         vector = np.asarray(vector, dtype=np.float32)
         step = max(float(np.abs(vector).max()), 1e-12) / 127.0
         query = (np.clip(np.rint(vector / step), -127, 127).astype(np.int16) + 128).astype(np.uint8)[None, :]
-        raw = self._session.run(None, {"query": query, "rows": self._rows})[0][0]
+        feeds = {"query": query} if self._rows is None else {"query": query, "rows": self._rows}
+        raw = self._session.run(None, feeds)[0][0]
         return raw.astype(np.float32) * self.scales * np.float32(step)
 
 

@@ -160,3 +160,19 @@ def test_int8_codes_are_saved_and_made_for_older_snapshots(large, tmp_path):
     older = FlatVectors.load(tmp_path, "chunks")
     assert np.array_equal(older.columns, vectors.columns) and np.array_equal(older.scales, vectors.scales)
     assert older.nearest(queries[3], 60) == vectors.nearest(queries[3], 60)
+
+
+def test_the_int8_product_is_the_same_with_the_rows_packed_once_or_passed_in_each_time(large, tmp_path):
+    from rag.onnx_runtime import Int8DotProduct
+
+    vectors, queries = large
+    vectors.save(tmp_path, "chunks")
+    mapped = FlatVectors.load(tmp_path, "chunks")
+    packed = Int8DotProduct(mapped.columns, mapped.scales)
+    passed = Int8DotProduct(mapped.columns, mapped.scales, constant_rows=False)
+    for q in queries[:3]:
+        step = float(np.abs(q).max()) / 127.0
+        codes = np.clip(np.rint(q / step), -127, 127).astype(np.int64)
+        exact = (codes @ np.asarray(mapped.columns, dtype=np.int64)).astype(np.float32) * mapped.scales * np.float32(step)
+        assert np.array_equal(packed.scores(q), passed.scores(q))
+        assert np.allclose(packed.scores(q), exact, rtol=1e-6, atol=1e-6)
