@@ -191,9 +191,9 @@ def _serve_args(p) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1,
-                   help="server processes on one index; each holds its own encoder and store connection (about "
-                        "0.5 GB of heap at 6,700 articles) and shares the mapped snapshot. Python answers on about "
-                        "one core per process, so on a 2-core machine 2 workers answer concurrent questions faster")
+                   help="server processes on one index; each holds its own encoder, store connection and reader "
+                        "process (about 0.5 GB of heap at 6,700 articles) and shares the mapped snapshot. One process "
+                        "already answers on two cores (RAG_READER_PROCESS); more are for machines with more cores")
 
 
 def _eval_args(p) -> None:

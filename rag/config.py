@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         4, ge=1, le=256,
         description="Questions one server process answers at once; the rest wait their turn, holding no thread. "
                     "More only adds contention for the GIL.")
+    reader_process: bool | None = Field(
+        None, description="Read the evidence for answers in a child process, so that a server's Python runs on two "
+                          "cores at once. Unset: on in the web app when the machine has two cores or more, off for "
+                          "the CLI and the eval, which answer one question at a time.")
     api_docs: bool = Field(False, description="Serve the interactive API docs at /api/docs.")
     rate_limit: int = Field(120, ge=0, description="Questions a minute one client address may ask (bursts of a sixth "
                                                   "of that); 0 turns the limit off.")

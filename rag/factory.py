@@ -59,4 +59,13 @@ def _reader(s: Settings, analyzer: Analyzer) -> Reader:
         from .answer.readers.hf_qa import ExtractiveQAReader
 
         return ExtractiveQAReader(s.reader_model, sha256=s.reader_model_sha256)
+    if s.reader_process:
+        from .answer.readers.process import ReaderProcess
+
+        return ReaderProcess(fitted_reader, FittedReader(analyzer))
     return FittedReader(analyzer)
+
+
+def fitted_reader() -> FittedReader:
+    """The default reader with an analyser of its own: what a reader process builds in its child."""
+    return FittedReader(Analyzer(cache=ANALYZER_CACHE))

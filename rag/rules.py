@@ -51,6 +51,11 @@ def enabled(name: str) -> bool:
     return name not in _disabled.get() and name not in _process_disabled
 
 
+def disabled_now() -> frozenset[str]:
+    """The rules switched off here and now: for this context, and for the whole process."""
+    return _disabled.get() | _process_disabled
+
+
 def check(names) -> frozenset[str]:
     unknown = sorted(set(names) - set(RULES))
     if unknown:

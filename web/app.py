@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     """The pipeline is built once and shared by every request. Its model and index load in the background at
     startup, so /healthz answers at once; a question asked meanwhile waits for them."""
     settings = settings or (pipeline.settings if pipeline else Settings())
+    if pipeline is None and settings.reader_process is None:
+        # Concurrent questions are what a server is for, and one process's GIL holds them to about one core.
+        settings = settings.model_copy(update={"reader_process": (os.cpu_count() or 1) > 1})
     pipeline = pipeline or Pipeline(settings)
 
     @asynccontextmanager

@@ -1,0 +1,128 @@
+"""The reader in a child process: the same answers as in the server's own process, rules passed along, and a
+child that dies or cannot start never costs an answer. Real model, real index, real child processes."""
+
+import os
+import signal
+
+import pytest
+
+from rag import rules
+from rag.answer.readers.fitted import FittedReader
+from rag.answer.readers.process import ReaderProcess
+from rag.config import Settings
+from rag.lexical import Analyzer
+from rag.pipeline import Pipeline
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.slow  # the real model, and child processes
+
+QUESTIONS = ["How much aid was announced?", "When did Harris land in Guatemala?", "Who is Andrew Selee?",
+             "What is the capital of Mongolia?", "How many regional politicians were labeled as corrupt?"]
+
+
+def comparable(answer) -> dict:
+    d = answer.to_dict()
+    d.pop("timings_ms")
+    return d
+
+
+@pytest.fixture
+def pipelines(bundled_index, embedder):
+    here = Pipeline(make_settings(bundled_index, reader_process=False), embedder=embedder)
+    child = Pipeline(make_settings(bundled_index, reader_process=True), embedder=embedder)
+    assert isinstance(child.parts.reader, ReaderProcess) and not isinstance(here.parts.reader, ReaderProcess)
+    child.warm_up()
+    yield here, child
+    child.parts.reader.close()
+
+
+def test_answers_are_the_same_as_read_in_the_servers_own_process(pipelines):
+    here, child = pipelines
+    for q in QUESTIONS:
+        assert comparable(child.ask(q)) == comparable(here.ask(q)), q
+    assert child.parts.reader.restarts == 0 and child.parts.reader.given_up is None
+
+
+def test_rules_switched_off_for_a_question_are_off_in_the_child(pipelines):
+    here, child = pipelines
+    q = "When did Harris land in Guatemala?"
+    prepared = here.prepare(here.request(q))
+
+    def spans(reader):
+        return [(s.text, s.kind, round(s.probability, 9))
+                for s in reader.read(prepared.analysis, prepared.evidence).spans]
+
+    with rules.disabled("answer-type"):
+        off_here, off_child = spans(here.parts.reader), spans(child.parts.reader)
+    on_here = spans(here.parts.reader)
+    assert off_here != on_here, "the rule must change this reading for the test to show anything"
+    assert off_child == off_here and spans(child.parts.reader) == on_here
+
+
+def test_a_child_killed_between_questions_is_replaced(pipelines):
+    here, child = pipelines
+    reader = child.parts.reader
+    expected = comparable(here.ask(QUESTIONS[0]))
+    first = reader._process.pid
+    os.kill(first, signal.SIGKILL)
+    reader._process.join(5)
+    assert comparable(child.ask(QUESTIONS[0])) == expected
+    assert (reader.deaths, reader.restarts, reader.given_up) == (1, 1, None)
+    assert reader._process.pid != first and reader._process.is_alive()
+
+
+class DyingReader(FittedReader):
+    def read(self, question, evidence):
+        os._exit(3)
+
+
+def dying_factory():
+    return DyingReader(Analyzer())
+
+
+def test_a_child_dying_while_it_reads_costs_no_answer_and_is_given_up_after_three_deaths(bundled, caplog):
+    reader = ReaderProcess(dying_factory, FittedReader(Analyzer()))
+    reader.warm_up()
+    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
+    expected = [(s.text, s.probability) for s in FittedReader(Analyzer()).read(prepared.analysis,
+                                                                               prepared.evidence).sentences]
+    assert expected
+    for deaths in (1, 2, 3):
+        got = reader.read(prepared.analysis, prepared.evidence)  # read here, once the child died reading it
+        assert [(s.text, s.probability) for s in got.sentences] == expected
+        assert reader.deaths == deaths
+    assert reader.restarts == 2 and reader._process is None
+    assert reader.given_up == "the reader process died 3 times, the last time: EOFError"
+    assert "this question is read here" in caplog.text
+    assert [(s.text, s.probability) for s in reader.read(prepared.analysis, prepared.evidence).sentences] == expected
+
+
+def broken_factory():
+    raise RuntimeError("no reader here")
+
+
+def test_a_child_that_cannot_build_its_reader_is_given_up_and_questions_are_read_here(bundled, caplog):
+    reader = ReaderProcess(broken_factory, FittedReader(Analyzer()))
+    reader.warm_up()
+    assert "could not build its reader: RuntimeError: no reader here" in reader.given_up
+    assert "read in the server's own process from now on" in caplog.text
+    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
+    local = FittedReader(Analyzer()).read(prepared.analysis, prepared.evidence)
+    got = reader.read(prepared.analysis, prepared.evidence)
+    assert [(s.text, s.probability) for s in got.sentences] == [(s.text, s.probability) for s in local.sentences]
+
+
+def test_the_web_app_reads_in_a_child_on_two_cores_unless_told_not_to(tmp_path, monkeypatch):
+    from web.app import create_app
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    auto = create_app(Settings(_env_file=None, index_dir=tmp_path))
+    assert isinstance(auto.state.pipeline.parts.reader, ReaderProcess)
+    assert auto.state.settings.reader_process is True
+    off = create_app(Settings(_env_file=None, index_dir=tmp_path, reader_process=False))
+    assert isinstance(off.state.pipeline.parts.reader, FittedReader)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    one_core = create_app(Settings(_env_file=None, index_dir=tmp_path))
+    assert isinstance(one_core.state.pipeline.parts.reader, FittedReader)
+    assert not isinstance(Pipeline(make_settings(tmp_path)).parts.reader, ReaderProcess)  # the CLI and the eval
