@@ -56,6 +56,27 @@ class Analyzer:
     def _analyse(self, text: str) -> tuple[str, ...]:
         return tuple(self._stemmer.stemWords([w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]))
 
+    def many(self, texts: list[str]) -> list[list[str]]:
+        """Each text's tokens, as `__call__` gives them, for a whole index at once.
+
+        The stemmer costs about 0.7 us a word, and an index repeats its words: 21 million words went through it
+        for the bench index's snapshot (14.7 of its 56 s). Here each distinct word is stemmed once, for this call
+        only, so a server that builds a snapshot keeps no vocabulary in its heap afterwards."""
+        stems: dict[str, str] = {}
+        stem = self._stemmer.stemWord
+        out = []
+        for text in texts:
+            tokens = []
+            for w in _TOKEN.findall(text.lower()):
+                if w in STOPWORDS:
+                    continue
+                s = stems.get(w)
+                if s is None:
+                    s = stems[w] = stem(w)
+                tokens.append(s)
+            out.append(tokens)
+        return out
+
     def stem_words(self, words: list[str]) -> list[str]:
         return self._stemmer.stemWords(words)
 
@@ -99,7 +120,7 @@ class LexicalIndex:
         import bm25s
 
         index = cls(ChunkTable.from_chunks(chunks), generation, analyzer)
-        docs = [index.analyzer(c.embedding_text()) or ["_"] for c in chunks]
+        docs = [d or ["_"] for d in index.analyzer.many([c.embedding_text() for c in chunks])]
         index._df = dict(Counter(t for d in docs for t in set(d)))
         if chunks:
             index._bm25 = bm25s.BM25()
@@ -107,8 +128,8 @@ class LexicalIndex:
             articles = article_documents(chunks)
             index._article_ids = sorted(articles)
             index._article_bm25 = bm25s.BM25()
-            index._article_bm25.index([index.analyzer(articles[a]) or ["_"] for a in index._article_ids],
-                                      show_progress=False)
+            article_docs = index.analyzer.many([articles[a] for a in index._article_ids])
+            index._article_bm25.index([d or ["_"] for d in article_docs], show_progress=False)
         return index
 
     def save(self, directory: Path) -> None:

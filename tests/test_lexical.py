@@ -12,6 +12,14 @@ def test_words_are_lowercased_stemmed_and_stopwords_dropped():
 
 
 
+def test_a_whole_index_is_analysed_as_each_text_is_on_its_own():
+    texts = ["Dock workers ended the strike; the workers' union's leaders said it's over.", "", "the a an",
+             "Running runners ran 3,000 km in São Paulo’s 2023 marathon — RUNNING again!", "Guatemala GUATEMALA"]
+    analyzer = Analyzer()
+    assert analyzer.many(texts) == [analyzer(t) for t in texts]
+    assert analyzer.many(texts)[0][:3] == ["dock", "worker", "end"]
+
+
 def test_one_analyzer_serves_many_threads():
     # A Snowball stemmer must not be called concurrently; the web app answers from a thread pool.
     texts = [f"Leaders announced the running elections they won, number {i}" for i in range(500)]
