@@ -1,15 +1,17 @@
 """A reader that reads in a child process of its own, so that a server's Python runs on two cores.
 
 Measured through `rag serve` on the 6,732-article bench index: answering one question holds the GIL for about
-15 ms, of which the fitted reader's features are 6.5. With 8 clients on 2 cores, one process served 1.2-1.35x the
-requests/s of one client, with a core idle a third of the time: every thread was waiting for the GIL. Reading in
-a child, which has its own GIL, gave 1.55-1.86x in the same session.
+15 ms, of which the fitted reader's features are 6.5. With 8 clients on 2 cores, one process served 1.28-1.35x the
+requests/s of one client, with about 0.6 of a core idle: the threads were waiting for the GIL. Reading in a child,
+which has its own GIL, gave 1.60-1.69x in the same session.
 
 The child is started with `spawn` (threads and ONNX Runtime make `fork` unsafe) and builds the same reader from a
-factory. A question's analysis and evidence go to it pickled, through a pipe, and its Reading comes back: about
-0.3 ms each way. The child reads one question at a time, in the order asked, and nothing it keeps between
-questions (the analyser's cache) changes a result, so an answer is what the reader would give in the server's
-own process. The rules switched off for the calling thread travel with each question.
+factory. A question's analysis and evidence (about 50 KB) go to it pickled, through a pipe, and its Reading (about
+20 KB) comes back. That costs one question about 3 ms more than reading it in the server's own process (9-10 ms
+against 6-6.7 ms for the reading, measured in-process on the bench questions), which is why one client is no
+faster. The child reads one question at a time, in the order asked, and nothing it keeps between questions (the
+analyser's cache) changes a result, so an answer is what the reader would give in the server's own process. The
+rules switched off for the calling thread travel with each question.
 
 If the child dies, the question it was reading is read in the server's own process, and the next one starts a
 new child. A child that cannot start, or dies MAX_RESTARTS times, is given up on: the process then reads every
