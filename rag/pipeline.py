@@ -83,6 +83,12 @@ class Pipeline:
         return f"{backend} ({problem})" if backend == "torch" and problem else backend
 
     @property
+    def reader(self) -> str:
+        """What reads the evidence, and where: "fitted, in a child process", or "fitted, in this process"."""
+        reader = self.parts.reader
+        return f"{reader.name}, {getattr(reader, 'where', 'in this process')}"
+
+    @property
     def index_loaded(self) -> bool:
         """Whether this process has opened the index and loaded a snapshot (at startup, in the background)."""
         return self.index.loaded

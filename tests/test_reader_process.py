@@ -3,6 +3,7 @@ child that dies or cannot start never costs an answer. Real model, real index, r
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -42,6 +43,22 @@ def test_answers_are_the_same_as_read_in_the_servers_own_process(pipelines):
     for q in QUESTIONS:
         assert comparable(child.ask(q)) == comparable(here.ask(q)), q
     assert child.parts.reader.restarts == 0 and child.parts.reader.given_up is None
+    assert (here.reader, child.reader) == ("fitted, in this process", "fitted, in a child process")
+
+
+def test_healthz_says_where_questions_are_read(pipelines):
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    _, child = pipelines
+    with TestClient(create_app(pipeline=child)) as client:
+        for _ in range(100):  # the warm-up runs in the background
+            body = client.get("/healthz").json()
+            if body.get("model") == "ready":
+                break
+            time.sleep(0.1)
+    assert body["reader"] == "fitted, in a child process"
 
 
 def test_rules_switched_off_for_a_question_are_off_in_the_child(pipelines):
@@ -106,6 +123,7 @@ def test_a_child_that_cannot_build_its_reader_is_given_up_and_questions_are_read
     reader = ReaderProcess(broken_factory, FittedReader(Analyzer()))
     reader.warm_up()
     assert "could not build its reader: RuntimeError: no reader here" in reader.given_up
+    assert reader.where.startswith("in this process (the reader process could not build its reader")
     assert "read in the server's own process from now on" in caplog.text
     prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
     local = FittedReader(Analyzer()).read(prepared.analysis, prepared.evidence)

@@ -195,6 +195,7 @@ def healthz(request: Request):
     body = {"status": "ok", "model": "ready" if pipeline.ready else "loading"}
     if pipeline.ready:
         body["question_encoder"] = pipeline.question_encoder
+        body["reader"] = pipeline.reader
     error = request.app.state.warm_up_error
     if error:
         body.update(status="degraded", model=f"failed: {error}")

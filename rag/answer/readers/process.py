@@ -60,6 +60,11 @@ class ReaderProcess:
         return max(0, self._started - 1)
 
     @property
+    def where(self) -> str:
+        """Where questions are read: in the child, or here and why."""
+        return f"in this process ({self.given_up})" if self.given_up else "in a child process"
+
+    @property
     def thresholds(self):
         return self.local.thresholds
 
