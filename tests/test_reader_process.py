@@ -115,6 +115,32 @@ def test_a_child_dying_while_it_reads_costs_no_answer_and_is_given_up_after_thre
     assert [(s.text, s.probability) for s in reader.read(prepared.analysis, prepared.evidence).sentences] == expected
 
 
+class HangingReader(FittedReader):
+    def read(self, question, evidence):
+        time.sleep(3600)
+
+
+def hanging_factory():
+    return HangingReader(Analyzer())
+
+
+def test_a_child_stuck_in_a_reading_is_killed_and_the_question_read_here(bundled, monkeypatch):
+    from rag.answer.readers import process
+
+    monkeypatch.setattr(process, "READ_TIMEOUT", 1.0)
+    reader = ReaderProcess(hanging_factory, FittedReader(Analyzer()))
+    reader.warm_up()
+    stuck = reader._process
+    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
+    expected = [(s.text, s.probability) for s in FittedReader(Analyzer()).read(prepared.analysis,
+                                                                               prepared.evidence).sentences]
+    started = time.monotonic()
+    got = reader.read(prepared.analysis, prepared.evidence)
+    assert [(s.text, s.probability) for s in got.sentences] == expected
+    assert time.monotonic() - started < 10 and reader.deaths == 1 and not stuck.is_alive()
+    reader.close()
+
+
 def broken_factory():
     raise RuntimeError("no reader here")
 

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # seconds for a child to import and build its reader before it counts as failed
 MAX_RESTARTS = 3
-READ_TIMEOUT = 60.0  # seconds: a reading takes milliseconds, so a child this late is stuck, and is replaced
+READ_TIMEOUT = 10.0  # seconds: a reading takes milliseconds, so a child this late is stuck; every question waits behind it
 
 
 class ReaderProcess:
