@@ -217,6 +217,8 @@ def _bench_args(p) -> None:
     p.add_argument("--queries", type=int, default=940, help="news-scale queries for the latency figures")
     p.add_argument("--only", help="comma-separated sections: ingest, query, http, load")
     p.add_argument("--serve-workers", type=int, default=1, help="`rag serve --workers` for the http and load sections")
+    p.add_argument("--serve-env", action="append", metavar="RAG_NAME=VALUE",
+                   help="a setting for the measured server only, e.g. RAG_READER_PROCESS=false; repeatable")
     p.add_argument("--out", default="bench.json")
 
 

@@ -48,3 +48,15 @@ def test_user_error_and_usage_exit_codes(tmp_path):
     assert r.returncode == 2
     r = rag("delete", "nope", index_dir=tmp_path / "ix")
     assert r.returncode == 1 and "No article with id 'nope'" in r.stderr
+
+
+def test_bench_passes_settings_to_the_measured_server_only_in_rag_form():
+    from rag.bench.command import _serve_env
+    from rag.errors import BadInput
+
+    assert _serve_env(["RAG_READER_PROCESS=false", "RAG_QUESTION_THREADS=3"]) == {
+        "RAG_READER_PROCESS": "false", "RAG_QUESTION_THREADS": "3"}
+    assert _serve_env([]) == {}
+    for bad in ("READER_PROCESS=false", "RAG_READER_PROCESS", "PATH=/tmp"):
+        with pytest.raises(BadInput, match="give RAG_NAME=VALUE"):
+            _serve_env([bad])

@@ -31,6 +31,7 @@ def run_cli(args) -> int:
     if not (data / "realtimeqa-news-scale" / "corpus.jsonl").is_file():
         raise BadInput(f"{data} does not hold the RealTime QA datasets; give --datasets DIR.")
     only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    serve_env = _serve_env(args.serve_env or [])
     if only - set(SECTIONS):
         raise BadInput(f"--only takes {', '.join(SECTIONS)}.")
     result: dict[str, Any] = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
@@ -51,15 +52,27 @@ def run_cli(args) -> int:
         _show("query", result["query"])
     texts = [q["question"] for q in queries]
     if "http" in only:
-        result["http"] = http.concurrency(index_dir, texts, workers=args.serve_workers)
+        result["http"] = http.concurrency(index_dir, texts, workers=args.serve_workers, env=serve_env)
         _show("http", result["http"])
     if "load" in only:
         ids = [json.loads(line)["id"] for line in (data / "realtimeqa-cnn-2022" / "corpus.jsonl").read_text().splitlines()]
-        result["load"] = http.mixed_load(index_dir, texts, ids[:500], workers=args.serve_workers)
+        result["load"] = http.mixed_load(index_dir, texts, ids[:500], workers=args.serve_workers, env=serve_env)
         _show("load", result["load"])
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
+
+
+def _serve_env(pairs: list[str]) -> dict[str, str]:
+    """``--serve-env RAG_X=1`` pairs: settings for the measured server only (``RAG_READER_PROCESS=false`` measures
+    one process without its reader process)."""
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("RAG_"):
+            raise BadInput(f"--serve-env {pair!r}: give RAG_NAME=VALUE, e.g. RAG_READER_PROCESS=false.")
+        env[name] = value
+    return env
 
 
 def _spread(articles, questions, n: int):

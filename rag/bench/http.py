@@ -198,12 +198,12 @@ def _process_tree(pid: int) -> list[int]:
 
 
 def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 480, rounds: int = 3,
-                workers: int = 1) -> dict:
+                workers: int = 1, env: dict | None = None) -> dict:
     """Requests/s and latency at each count of clients. The levels take turns, ``rounds`` times, so that a
     noisy machine's slow minutes fall on every level alike (here, the same level measured twice in a row
     differed by up to 15%)."""
-    out: dict = {"workers": workers, "rounds": rounds}
-    with Server(index_dir, workers=workers) as server:
+    out: dict = {"workers": workers, "rounds": rounds, "env": env or {}}
+    with Server(index_dir, env=env, workers=workers) as server:
         out["cold_start"] = server.first_answer(questions[0])
         out["rss_after_start"] = server.rss_mb()
         runs: dict[int, list[dict]] = {c: [] for c in levels}
@@ -227,7 +227,7 @@ def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_le
 
 
 def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], total: int = 2000, clients: int = 16,
-               warm: int = 200, workers: int = 1) -> dict:
+               warm: int = 200, workers: int = 1, env: dict | None = None) -> dict:
     """Every kind of request, good and bad, from many clients: no 5xx, and memory flat after warm-up."""
     rng = random.Random(7)
 
@@ -248,7 +248,7 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
                {"question": q, "since": "2022-13-40"}, {"history": "nope", "question": q}]
         return ("POST", "/api/ask", rng.choice(bad)) if kind < 0.95 else ("GET", "/articles/nope?hl=1-" + "9" * 50, None)
 
-    with Server(index_dir, workers=workers) as server:
+    with Server(index_dir, env=env, workers=workers) as server:
         server.first_answer(questions[0])
         warmup = hammer(server.url, [one() for _ in range(warm)], clients)
         before = server.rss_mb()
