@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .answer.extractive import ExtractiveAnswerer
 from .answer.readers.fitted import FittedReader
+from .answer.readers.process import InFlight, ReaderProcess
 from .answer.reading import Reader
 from .config import Settings
 from .embed import Embedder
@@ -27,6 +28,7 @@ class Parts:
     ingester: Ingester
     analyzer: Analyzer  # answering's (the snapshot keeps its own, for BM25)
     reader: Reader
+    in_flight: InFlight  # questions being answered now; the pipeline counts, a reader process asks
     answerer: object  # an Answerer: ExtractiveAnswerer, or LLMAnswerer when an LLM is configured
     extractive: ExtractiveAnswerer
 
@@ -43,7 +45,8 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
 
     index = Index(s, manifest)
     analyzer = Analyzer(cache=ANALYZER_CACHE)
-    reader = _reader(s, analyzer)
+    in_flight = InFlight()
+    reader = _reader(s, analyzer, in_flight)
     extractive = ExtractiveAnswerer(reader, {"abstain": s.abstain_threshold, "short_answer": s.short_answer_threshold})
     answerer: object = extractive
     if s.llm_base_url and s.llm_model:
@@ -51,18 +54,16 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
 
         client = ChatCompletionsLLM(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
         answerer = LLMAnswerer(client, extractive, analyzer)
-    return Parts(embedder, index, Ingester(s, index, embedder), analyzer, reader, answerer, extractive)
+    return Parts(embedder, index, Ingester(s, index, embedder), analyzer, reader, in_flight, answerer, extractive)
 
 
-def _reader(s: Settings, analyzer: Analyzer) -> Reader:
+def _reader(s: Settings, analyzer: Analyzer, in_flight: InFlight) -> Reader:
     if s.reader_model:
         from .answer.readers.hf_qa import ExtractiveQAReader
 
         return ExtractiveQAReader(s.reader_model, sha256=s.reader_model_sha256)
     if s.reader_process:
-        from .answer.readers.process import ReaderProcess
-
-        return ReaderProcess(fitted_reader, FittedReader(analyzer))
+        return ReaderProcess(fitted_reader, FittedReader(analyzer), busy=in_flight.others)
     return FittedReader(analyzer)
 
 

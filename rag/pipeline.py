@@ -160,11 +160,13 @@ class Pipeline:
 
     def ask_ranked(self, question: object = None, **fields: Any) -> tuple[Answer, list[str]]:
         """The answer, and every article retrieval found, best first (for evaluation)."""
-        prepared = self.prepare(self.request(question, **fields))
-        answer = None
-        for event, data in self.parts.answerer.stream(prepared.analysis, prepared.evidence):
-            if event == "answer":
-                answer = data
+        request = self.request(question, **fields)
+        with self.parts.in_flight.held():
+            prepared = self.prepare(request)
+            answer = None
+            for event, data in self.parts.answerer.stream(prepared.analysis, prepared.evidence):
+                if event == "answer":
+                    answer = data
         return self._finish(answer, prepared), prepared.ranking.articles
 
     def ask_stream(self, question: object = None, **fields: Any) -> Iterator[tuple[str, Any]]:
@@ -172,12 +174,19 @@ class Pipeline:
 
         The final answer is the object `ask` returns. A bad request, an empty index or a store that is down
         raises before the first event, so callers can still answer with a plain error status."""
-        prepared = self.prepare(self.request(question, **fields))
+        request = self.request(question, **fields)
+        with self.parts.in_flight.held():
+            prepared = self.prepare(request)
         return self._events(prepared)
 
     def _events(self, prepared: Prepared) -> Iterator[tuple[str, Any]]:
         yield "passages", [asdict(p) for p in to_passages(prepared.evidence.hits)]
-        for event, data in self.parts.answerer.stream(prepared.analysis, prepared.evidence):
+        answering = self.parts.answerer.stream(prepared.analysis, prepared.evidence)
+        while True:
+            with self.parts.in_flight.held():  # counted while it computes, not while a client reads the stream
+                event, data = next(answering, (None, None))
+            if event is None:
+                return
             yield (event, self._finish(data, prepared).to_dict()) if event == "answer" else (event, data)
 
     def prepare(self, request: AskRequest) -> Prepared:

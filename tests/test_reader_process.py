@@ -38,10 +38,24 @@ def pipelines(bundled_index, embedder):
     child.parts.reader.close()
 
 
+def test_a_question_alone_is_read_here_and_one_among_others_in_the_child(pipelines):
+    _, child = pipelines
+    reader = child.parts.reader
+    child.ask(QUESTIONS[0])
+    list(child.ask_stream(QUESTIONS[0]))
+    assert reader.sent == 0, "nothing else wanted the GIL"
+    with child.parts.in_flight.held():  # another question being answered meanwhile
+        child.ask(QUESTIONS[0])
+        list(child.ask_stream(QUESTIONS[0]))
+    assert reader.sent == 2 and child.parts.in_flight.count == 0
+
+
 def test_answers_are_the_same_as_read_in_the_servers_own_process(pipelines):
     here, child = pipelines
-    for q in QUESTIONS:
-        assert comparable(child.ask(q)) == comparable(here.ask(q)), q
+    with child.parts.in_flight.held():
+        for q in QUESTIONS:
+            assert comparable(child.ask(q)) == comparable(here.ask(q)), q
+    assert child.parts.reader.sent == len(QUESTIONS)
     assert child.parts.reader.restarts == 0 and child.parts.reader.given_up is None
     assert (here.reader, child.reader) == ("fitted, in this process", "fitted, in a child process")
 
@@ -70,11 +84,14 @@ def test_rules_switched_off_for_a_question_are_off_in_the_child(pipelines):
         return [(s.text, s.kind, round(s.probability, 9))
                 for s in reader.read(prepared.analysis, prepared.evidence).spans]
 
-    with rules.disabled("answer-type"):
-        off_here, off_child = spans(here.parts.reader), spans(child.parts.reader)
-    on_here = spans(here.parts.reader)
+    in_flight = child.parts.in_flight
+    with in_flight.held(), in_flight.held():  # two questions at once: the child reads
+        with rules.disabled("answer-type"):
+            off_here, off_child = spans(here.parts.reader), spans(child.parts.reader)
+        on_here, on_child = spans(here.parts.reader), spans(child.parts.reader)
+    assert child.parts.reader.sent == 2
     assert off_here != on_here, "the rule must change this reading for the test to show anything"
-    assert off_child == off_here and spans(child.parts.reader) == on_here
+    assert off_child == off_here and on_child == on_here
 
 
 def test_a_child_killed_between_questions_is_replaced(pipelines):
@@ -84,8 +101,9 @@ def test_a_child_killed_between_questions_is_replaced(pipelines):
     first = reader._process.pid
     os.kill(first, signal.SIGKILL)
     reader._process.join(5)
-    assert comparable(child.ask(QUESTIONS[0])) == expected
-    assert (reader.deaths, reader.restarts, reader.given_up) == (1, 1, None)
+    with child.parts.in_flight.held():
+        assert comparable(child.ask(QUESTIONS[0])) == expected
+    assert (reader.deaths, reader.restarts, reader.given_up, reader.sent) == (1, 1, None, 1)
     assert reader._process.pid != first and reader._process.is_alive()
 
 

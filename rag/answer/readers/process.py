@@ -2,16 +2,21 @@
 
 Measured through `rag serve` on the 6,732-article bench index: answering one question holds the GIL for about
 15 ms, of which the fitted reader's features are 6.5. With 8 clients on 2 cores, one process served 1.28-1.35x the
-requests/s of one client, with about 0.6 of a core idle: the threads were waiting for the GIL. Reading in a child,
-which has its own GIL, gave 1.60-1.69x in the same session.
+requests/s of one client, with about 0.6 of a core idle: the threads were waiting for the GIL. A child has a GIL
+of its own.
 
 The child is started with `spawn` (threads and ONNX Runtime make `fork` unsafe) and builds the same reader from a
 factory. A question's analysis and evidence (about 50 KB) go to it pickled, through a pipe, and its Reading (about
 20 KB) comes back. That costs one question about 3 ms more than reading it in the server's own process (9-10 ms
-against 6-6.7 ms for the reading, measured in-process on the bench questions), which is why one client is no
-faster. The child reads one question at a time, in the order asked, and nothing it keeps between questions (the
+against 6-6.7 ms for the reading, measured in-process on the bench questions). The child reads one question at a time, in the order asked, and nothing it keeps between questions (the
 analyser's cache) changes a result, so an answer is what the reader would give in the server's own process. The
 rules switched off for the calling thread travel with each question.
+
+A question that is alone in the process is read here all the same: with nothing else wanting the GIL, the
+child would only add its 3 ms. Only while other questions are being answered (``busy``) does it go to the child.
+Measured by `rag bench --only http` against RAG_READER_PROCESS=false, two runs each, alternating: one client
+41.8 and 41.2 requests/s against 39.1 and 36.9 (always sending to the child gave 34-37), 8 clients 54.7 and 57.3
+against 48.7 and 47.8, and 32 clients 60.1 and 61.3 against 52.5 and 47.7.
 
 If the child dies, the question it was reading is read in the server's own process, and the next one starts a
 new child. A child that cannot start, or dies MAX_RESTARTS times, is given up on: the process then reads every
@@ -20,11 +25,12 @@ question itself, as it would without one, and says why in its log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 from ... import rules
@@ -43,13 +49,16 @@ class ReaderProcess:
     reader there; ``local`` is the same reader in this process: its thresholds are the child's, and it reads
     whatever the child cannot."""
 
-    def __init__(self, factory: Callable[[], Reader], local: Reader) -> None:
+    def __init__(self, factory: Callable[[], Reader], local: Reader, busy: Callable[[], bool] | None = None) -> None:
+        """``busy()``: whether other questions are being answered in this process now; unset, always."""
         self.factory = factory
         self.local = local
+        self.busy = busy
         self.name = local.name
         self._lock = threading.Lock()  # one question at a time on the pipe: the child reads them in turn
         self._conn: Connection | None = None
         self._process = None
+        self.sent = 0  # questions read in the child (for tests and the bench)
         self.deaths = 0  # children that died after they started
         self._started = 0
         self.given_up: str | None = None  # why every question is read here, when it is
@@ -79,6 +88,8 @@ class ReaderProcess:
                     self._give_up(str(e))
 
     def read(self, question: QuestionAnalysis, evidence: Evidence) -> Reading:
+        if self.busy is not None and not self.busy():
+            return self.local.read(question, evidence)
         request = pickle.dumps((rules.disabled_now(), question, evidence), protocol=pickle.HIGHEST_PROTOCOL)
         reply = None
         with self._lock:
@@ -89,6 +100,7 @@ class ReaderProcess:
                     if not conn.poll(READ_TIMEOUT):
                         raise TimeoutError(f"no reading after {READ_TIMEOUT:.0f} s")
                     reply = conn.recv_bytes()
+                    self.sent += 1
                 except ChildFailed as e:
                     if self.given_up is None:
                         self._give_up(str(e))
@@ -155,6 +167,32 @@ class ReaderProcess:
                 self._process.kill()
                 self._process.join(2)
         self._conn = self._process = None
+
+
+class InFlight:
+    """How many questions a process is answering now: its pipeline counts them, its reader process asks."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def others(self) -> bool:
+        """Whether a question other than the caller's is being answered."""
+        return self._count > 1
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
 
 
 class ChildFailed(RuntimeError):
