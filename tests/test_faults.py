@@ -176,7 +176,8 @@ def test_healthz_answers_while_the_index_loads(tmp_path, fake_embedder):
         started = time.perf_counter()
         body = client.get("/healthz").json()
         assert time.perf_counter() - started < 1.0
-        assert body == {"status": "starting", "model": "ready", "question_encoder": "fake", "index": "loading"}
+        assert body == {"status": "starting", "model": "ready", "question_encoder": "fake",
+                        "reader": "fitted, in this process", "index": "loading"}
         assert client.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
         body = client.get("/healthz").json()
         assert body["status"] == "ok" and body["index"] == "ok" and body["articles"] == 1
