@@ -16,8 +16,11 @@ def test_a_whole_index_is_analysed_as_each_text_is_on_its_own():
     texts = ["Dock workers ended the strike; the workers' union's leaders said it's over.", "", "the a an",
              "Running runners ran 3,000 km in São Paulo’s 2023 marathon — RUNNING again!", "Guatemala GUATEMALA"]
     analyzer = Analyzer()
-    assert analyzer.many(texts) == [analyzer(t) for t in texts]
-    assert analyzer.many(texts)[0][:3] == ["dock", "worker", "end"]
+    ids, vocab = analyzer.token_ids(texts)
+    words = list(vocab)
+    assert [vocab[w] for w in words] == list(range(len(vocab)))  # ids in order of the vocabulary
+    assert [[words[i] for i in d] for d in ids] == [analyzer(t) for t in texts]
+    assert [words[i] for i in ids[0][:3]] == ["dock", "worker", "end"] and ids[1] == ids[2] == []
 
 
 def test_one_analyzer_serves_many_threads():
