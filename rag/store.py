@@ -292,9 +292,6 @@ class ChromaStore:
         for ids, metas, docs, _ in self._scan(self.articles, ["metadatas", "documents"]):
             yield from (_article_from(i, m, d) for i, m, d in zip(ids, metas, docs))
 
-    def get_article(self, article_id: str) -> Article | None:
-        return self.get_articles([article_id]).get(article_id)
-
     def write_articles(self, items: Sequence[EmbeddedArticle], replacing: set[str],
                        origins: dict[str, str] | None = None) -> None:
         """Make each article and exactly its chunks the stored state for its id.

@@ -107,6 +107,18 @@ def test_a_child_killed_between_questions_is_replaced(pipelines):
     assert reader._process.pid != first and reader._process.is_alive()
 
 
+def sentences(reading) -> list:
+    return [(s.text, s.probability) for s in reading.sentences]
+
+
+def question_read_here(pipeline):
+    """A prepared question, and its sentences as a reader in this process ranks them."""
+    prepared = pipeline.prepare(pipeline.request(QUESTIONS[0]))
+    expected = sentences(FittedReader(Analyzer()).read(prepared.analysis, prepared.evidence))
+    assert expected
+    return prepared, expected
+
+
 class DyingReader(FittedReader):
     def read(self, question, evidence):
         os._exit(3)
@@ -119,18 +131,15 @@ def dying_factory():
 def test_a_child_dying_while_it_reads_costs_no_answer_and_is_given_up_after_three_deaths(bundled, caplog):
     reader = ReaderProcess(dying_factory, FittedReader(Analyzer()))
     reader.warm_up()
-    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
-    expected = [(s.text, s.probability) for s in FittedReader(Analyzer()).read(prepared.analysis,
-                                                                               prepared.evidence).sentences]
-    assert expected
+    prepared, expected = question_read_here(bundled)
     for deaths in (1, 2, 3):
         got = reader.read(prepared.analysis, prepared.evidence)  # read here, once the child died reading it
-        assert [(s.text, s.probability) for s in got.sentences] == expected
+        assert sentences(got) == expected
         assert reader.deaths == deaths
     assert reader.restarts == 2 and reader._process is None
     assert reader.given_up == "the reader process died 3 times, the last time: EOFError"
     assert "this question is read here" in caplog.text
-    assert [(s.text, s.probability) for s in reader.read(prepared.analysis, prepared.evidence).sentences] == expected
+    assert sentences(reader.read(prepared.analysis, prepared.evidence)) == expected
 
 
 class HangingReader(FittedReader):
@@ -149,12 +158,10 @@ def test_a_child_stuck_in_a_reading_is_killed_and_the_question_read_here(bundled
     reader = ReaderProcess(hanging_factory, FittedReader(Analyzer()))
     reader.warm_up()
     stuck = reader._process
-    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
-    expected = [(s.text, s.probability) for s in FittedReader(Analyzer()).read(prepared.analysis,
-                                                                               prepared.evidence).sentences]
+    prepared, expected = question_read_here(bundled)
     started = time.monotonic()
     got = reader.read(prepared.analysis, prepared.evidence)
-    assert [(s.text, s.probability) for s in got.sentences] == expected
+    assert sentences(got) == expected
     assert time.monotonic() - started < 10 and reader.deaths == 1 and not stuck.is_alive()
     reader.close()
 
@@ -169,10 +176,8 @@ def test_a_child_that_cannot_build_its_reader_is_given_up_and_questions_are_read
     assert "could not build its reader: RuntimeError: no reader here" in reader.given_up
     assert reader.where.startswith("in this process (the reader process could not build its reader")
     assert "read in the server's own process from now on" in caplog.text
-    prepared = bundled.prepare(bundled.request(QUESTIONS[0]))
-    local = FittedReader(Analyzer()).read(prepared.analysis, prepared.evidence)
-    got = reader.read(prepared.analysis, prepared.evidence)
-    assert [(s.text, s.probability) for s in got.sentences] == [(s.text, s.probability) for s in local.sentences]
+    prepared, expected = question_read_here(bundled)
+    assert sentences(reader.read(prepared.analysis, prepared.evidence)) == expected
 
 
 def test_the_web_app_reads_in_a_child_on_two_cores_unless_told_not_to(tmp_path, monkeypatch):

@@ -122,8 +122,9 @@ def test_write_read_replace_and_delete(new_store):
     store.write_articles([EmbeddedArticle(a, [c], vector, ["s1:blob"])], replacing=set())
     assert store.count_articles() == 1 and store.count_chunks() == 1
     assert store.article_stamps()["a01"].origin == "/src/1.txt"
-    got = store.get_article("a01")
+    got = store.get_articles(["a01", "missing"])["a01"]
     assert got.text == "The river rose 4 meters." and got.published == "2023-05-31" and got.origin == ""
+    assert list(store.get_articles(["a01", "missing"])) == ["a01"] and list(store.iter_articles()) == [got]
     assert [r["id"] for r in store.list_articles()] == ["a01"]
     assert list(store.iter_chunk_rows()) == [(c, "s1:blob", None)]
     [(got_chunk, _, got_vector)] = store.iter_chunk_rows(vectors=True)
