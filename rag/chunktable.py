@@ -14,6 +14,7 @@ import json
 import mmap
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,90 @@ from .types import Article, Chunk
 _ARTICLE, _ORDINAL, _START, _END = range(4)
 
 
+@dataclass(frozen=True)
+class RowPlan:
+    """Where each row of a table being built comes from: row ``base[i]`` of the previous generation's table, or
+    item ``new[i]`` of what was added since (the other is -1).
+
+    Rows are in the order of their keys, whichever way they arrive, so a table grown from the previous one
+    equals a table built from everything at once."""
+
+    base: np.ndarray
+    new: np.ndarray
+
+    @classmethod
+    def merge(cls, base_keys: Sequence, kept: Sequence[bool], new_keys: Sequence) -> RowPlan:
+        """Rows for the kept base rows and every new item, by key; a key must not occur twice."""
+        rows = [(k, i, -1) for i, (k, keep) in enumerate(zip(base_keys, kept)) if keep]
+        rows += [(k, -1, i) for i, k in enumerate(new_keys)]
+        rows.sort(key=lambda r: r[0])
+        return cls(np.asarray([r[1] for r in rows], dtype=np.int64), np.asarray([r[2] for r in rows], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def positions(self, n_base: int, n_new: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each base row's position in the table (-1 when it is left out), and each new item's."""
+        return _inverse(self.base, n_base), _inverse(self.new, n_new)
+
+    def base_runs(self) -> list[tuple[int, int, int]]:
+        """(first row, first base row, length) of each run of consecutive base rows: a table grown by a few
+        articles is a few long runs of its base, copied as slices."""
+        rows = np.flatnonzero(self.base >= 0)
+        if not len(rows):
+            return []
+        source = self.base[rows]
+        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(source) != 1)) + 1
+        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
+        return [(int(rows[a]), int(source[a]), int(b - a)) for a, b in zip(starts.tolist(), ends.tolist())]
+
+    def fill(self, out: np.ndarray, base: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+        """``out``'s rows from ``base``'s rows and ``new``'s, as planned."""
+        for row, source, n in self.base_runs():
+            out[row:row + n] = base[source:source + n]
+        fresh = self.new >= 0
+        if fresh.any():
+            out[fresh] = new[self.new[fresh]]
+        return out
+
+    def fill_ragged(self, offsets: np.ndarray, out: np.ndarray, base_offsets: np.ndarray, base: np.ndarray | None,
+                    new_offsets: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """`fill` for ragged arrays: row r of each is elements offsets[r]..offsets[r+1]."""
+        for row, source, n in self.base_runs():
+            out[offsets[row]:offsets[row + n]] = base[base_offsets[source]:base_offsets[source + n]]
+        fresh = np.flatnonzero(self.new >= 0)
+        if len(fresh):
+            out[ragged_rows(offsets, fresh)] = new[ragged_rows(new_offsets, self.new[fresh])]
+        return out
+
+    def sizes(self, base_offsets: np.ndarray, new_offsets: np.ndarray) -> np.ndarray:
+        """The offsets of a ragged array planned from two, given theirs."""
+        sizes = self.fill(np.zeros(len(self), dtype=np.int64), np.diff(base_offsets), np.diff(new_offsets))
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return offsets
+
+
+def _inverse(source: np.ndarray, n: int) -> np.ndarray:
+    position = np.full(n, -1, dtype=np.int64)
+    taken = source >= 0
+    position[source[taken]] = np.flatnonzero(taken)
+    return position
+
+
+def ragged_rows(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The element indices of ``rows`` in a ragged array whose row r holds elements offsets[r]..offsets[r+1],
+    concatenated in the order of ``rows``."""
+    starts = np.asarray(offsets[rows], dtype=np.int64)
+    lengths = np.asarray(offsets[rows + 1], dtype=np.int64) - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    # Each element's index is its row's start plus its place in the row.
+    before = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - before)
+
+
 class _Strings:
     """Many strings as one UTF-8 byte string (in memory, or a mapped file) and each one's byte range in it."""
 
@@ -31,11 +116,20 @@ class _Strings:
         self.data, self.offsets = data, offsets
 
     @classmethod
-    def pack(cls, texts: Sequence[str]) -> _Strings:
-        encoded = [t.encode("utf-8") for t in texts]
+    def join(cls, encoded: Sequence[bytes]) -> _Strings:
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(b) for b in encoded])
         return cls(b"".join(encoded), offsets)
+
+    @classmethod
+    def merged(cls, base: _Strings | None, plan: RowPlan, new: Sequence[str]) -> _Strings:
+        fresh = cls.join([t.encode("utf-8") for t in new])
+        base = base if base is not None else cls(b"", np.zeros(1, dtype=np.int64))
+        offsets = plan.sizes(base.offsets, fresh.offsets)
+        data = plan.fill_ragged(offsets, np.empty(int(offsets[-1]), dtype=np.uint8), base.offsets,
+                                np.frombuffer(base.data, dtype=np.uint8) if len(base.data) else None,
+                                fresh.offsets, np.frombuffer(fresh.data, dtype=np.uint8))
+        return cls(data.tobytes(), offsets)
 
     def __getitem__(self, i: int) -> str:
         return self.encoded(i).decode("utf-8")
@@ -81,15 +175,31 @@ class ChunkTable(Sequence[Chunk]):
 
     @classmethod
     def from_chunks(cls, chunks: Sequence[Chunk]) -> ChunkTable:
-        entries: dict[tuple[str, str, str | None], int] = {}
-        fields = np.zeros((len(chunks), 4), dtype=np.int64)
-        for i, c in enumerate(chunks):
-            fields[i] = (entries.setdefault((c.article_id, c.title, c.published), len(entries)), c.ordinal, c.start,
-                         c.end)
-        ids = [c.id for c in chunks]
+        """The chunks in the order given."""
+        return cls.merged(None, RowPlan(np.full(len(chunks), -1), np.arange(len(chunks))), chunks)
+
+    @classmethod
+    def merged(cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk]) -> ChunkTable:
+        """The rows ``plan`` names, from ``base`` and from ``new``; base rows are copied, not made into Chunks."""
+        fresh_entries: dict[tuple[str, str, str | None], int] = {}
+        fresh = np.asarray([(fresh_entries.setdefault((c.article_id, c.title, c.published), len(fresh_entries)),
+                             c.ordinal, c.start, c.end) for c in new], dtype=np.int64).reshape(len(new), 4)
+        base_entries = base.articles if base is not None else []
+        fresh[:, _ARTICLE] += len(base_entries)  # one numbering for the entries of both
+        fields = plan.fill(np.zeros((len(plan), 4), dtype=np.int64), base._fields if base else None, fresh)
+        # Entries in the order rows first use them; a removed article's entry is used by none.
+        used, first = np.unique(fields[:, _ARTICLE], return_index=True)
+        order = used[np.argsort(first)]
+        renumber = np.zeros(len(base_entries) + len(fresh_entries), dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        fields[:, _ARTICLE] = renumber[fields[:, _ARTICLE]]
+        every = list(base_entries) + list(fresh_entries)
+        texts = _Strings.merged(base._texts if base else None, plan, [c.text for c in new])
+        ids = _Strings.merged(base._ids if base else None, plan, [c.id for c in new])
         # Sorted by the ids' UTF-8 bytes, the order `position` searches in.
-        order = np.asarray(sorted(range(len(ids)), key=lambda i: ids[i].encode("utf-8")), dtype=np.int64)
-        return cls(_Strings.pack([c.text for c in chunks]), _Strings.pack(ids), order, fields, list(entries))
+        encoded = [ids.encoded(i) for i in range(len(ids))]
+        id_order = np.asarray(sorted(range(len(encoded)), key=encoded.__getitem__), dtype=np.int64)
+        return cls(texts, ids, id_order, fields, [every[k] for k in order.tolist()])
 
     def save(self, directory: Path) -> None:
         self._texts.save(directory, "chunks-text")
@@ -141,6 +251,11 @@ class ChunkTable(Sequence[Chunk]):
     def published(self, i: int) -> str | None:
         return self.articles[int(self._fields[i, _ARTICLE])][2]
 
+    def keys(self) -> list[tuple[str, int]]:
+        """Each row's (article id, ordinal): the order of a snapshot's rows."""
+        ids = [a for a, _, _ in self.articles]
+        return list(zip((ids[e] for e in self._fields[:, _ARTICLE].tolist()), self._fields[:, _ORDINAL].tolist()))
+
     def article_rows(self) -> np.ndarray:
         """Each row's entry in ``articles``."""
         return np.asarray(self._fields[:, _ARTICLE])
@@ -157,8 +272,9 @@ class ChunkTable(Sequence[Chunk]):
 
 class ArticleTable:
     """The committed articles, by id: each one's text in a mapped byte file, its record (title, source, url,
-    date, content hash) in a small JSON list. What a question reads of its passages' articles, and the article
-    page shows, without a round trip to the store (1-2 ms a question embedded, more from a Chroma server)."""
+    date, content hash, and the version the store gave its last write) in a small JSON list. What a question
+    reads of its passages' articles, and the article page shows, without a round trip to the store (1-2 ms a
+    question embedded, more from a Chroma server)."""
 
     FILES = ("articles-text.bin", "articles-text-offsets.npy", "articles.json")
     _RECORD = ("id", "title", "source", "url", "published", "content_hash")
@@ -170,10 +286,26 @@ class ArticleTable:
         self._rows = {r[0]: i for i, r in enumerate(records)}
 
     @classmethod
-    def from_articles(cls, articles: Sequence[Article]) -> ArticleTable:
+    def from_articles(cls, articles: Sequence[Article], versions: dict[str, str] | None = None) -> ArticleTable:
+        """The articles (the last of each id), in the order given."""
         unique = list({a.id: a for a in articles}.values())
-        return cls(_Strings.pack([a.text for a in unique]),
-                   [[getattr(a, name) for name in cls._RECORD] for a in unique])
+        return cls.merged(None, RowPlan(np.full(len(unique), -1), np.arange(len(unique))), unique, versions or {})
+
+    @classmethod
+    def merged(cls, base: ArticleTable | None, plan: RowPlan, new: Sequence[Article], versions: dict[str, str]
+               ) -> ArticleTable:
+        """The rows ``plan`` names, from ``base`` and from ``new``; ``versions`` are the new articles'."""
+        records = [base._records[b] if b >= 0 else
+                   [getattr(new[n], name) for name in cls._RECORD] + [versions.get(new[n].id, "")]
+                   for b, n in zip(plan.base.tolist(), plan.new.tolist())]
+        return cls(_Strings.merged(base._texts if base else None, plan, [a.text for a in new]), records)
+
+    def ids(self) -> list[str]:
+        return [r[0] for r in self._records]
+
+    def versions(self) -> dict[str, str]:
+        """id -> the version of the article this table holds."""
+        return {r[0]: r[-1] for r in self._records}
 
     def save(self, directory: Path) -> None:
         self._texts.save(directory, "articles-text")
@@ -183,7 +315,7 @@ class ArticleTable:
     def load(cls, directory: Path) -> ArticleTable:
         """Raises OSError or ValueError when a file is missing or does not fit the others."""
         records = json.loads((directory / "articles.json").read_text())
-        if not isinstance(records, list) or any(len(r) != len(cls._RECORD) for r in records):
+        if not isinstance(records, list) or any(len(r) != len(cls._RECORD) + 1 for r in records):
             raise ValueError(f"{directory / 'articles.json'} is not a list of article records")
         return cls(_Strings.load(directory, "articles-text"), records)
 
@@ -197,7 +329,7 @@ class ArticleTable:
         i = self._rows.get(article_id)
         if i is None:
             return None
-        return Article(text=self._texts[i], **dict(zip(self._RECORD, self._records[i])))
+        return Article(text=self._texts[i], **dict(zip(self._RECORD, self._records[i][:len(self._RECORD)])))
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Article]:
         """The articles with these ids, once each, in the order asked; unknown ids are left out."""

@@ -20,15 +20,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from . import faults
 from .config import Settings
 from .lexical import LexicalIndex
 from .locking import IndexLocks
-from .snapshot import Snapshot, SnapshotStore
+from .snapshot import Changes, Snapshot, SnapshotStore
 from .store import ChromaStore, EmbeddedArticle
-from .types import Article, Chunk
+from .types import Article
 
 
 class StateStamp:
@@ -190,20 +188,40 @@ class Index:
         return self.locks.store() if self.store.embedded else contextlib.nullcontext()
 
     def _load_snapshot(self, generation: str) -> Snapshot:
-        snapshot = self.snapshots.get(generation, self._committed_rows, self.locks.lexical_build)
+        snapshot = self.snapshots.get(generation, self._changes_since, self.locks.lexical_build)
         if snapshot.chunk_vectors is not None and len(snapshot.chunks) > self.flat_search_limit:
             # Built by a process with a higher limit: this one's setting wins, and Chroma searches.
             snapshot = replace(snapshot, chunk_vectors=None, article_vectors=None)
         return snapshot
 
-    def _committed_rows(self) -> tuple[bool, Iterator[tuple[Chunk, str, np.ndarray | None]], list[Article]]:
-        """The chunks of articles with a record, and those articles: a half-written article's chunks are never
-        searched. The chunks carry their vectors while the index is within the flat-search limit."""
-        articles = list(self.store.iter_articles())
-        complete = {a.id for a in articles}
+    def build_snapshot(self) -> Snapshot:
+        """The committed generation's snapshot built from the whole store, and not saved: what a first start, or a
+        damaged snapshot, costs (`rag bench`)."""
+        self.sync()
+        with self._rw.read():
+            return Snapshot.build(self._changes_since(None), self._opened_at, int(self._manifest()["dimension"]),
+                                  None, self.snapshots.analyzer)
+
+    def _changes_since(self, base: Snapshot | None) -> Changes:
+        """What the store holds beyond ``base`` (everything, without one): the articles with a record whose
+        version ``base`` lacks, and their chunks. A half-written article's chunks are never searched. The chunks
+        carry their vectors while the index is within the flat-search limit.
+
+        An article rewritten while this runs may be read half old, half new; its version changed with the
+        rewrite, so the next generation reads it again."""
         with_vectors = self.store.count_chunks() <= self.flat_search_limit
-        return with_vectors, ((c, blob, v) for c, blob, v in self.store.iter_chunk_rows(with_vectors)
-                              if c.article_id in complete), articles
+        versions = self.store.article_versions()
+        held = base.articles.versions() if base is not None else {}
+        changed = sorted(a for a, v in versions.items() if held.get(a) != v)
+        removed = frozenset(a for a in held if versions.get(a) != held[a])
+        wanted = set(changed)
+        if base is None or len(changed) > len(versions) // 2:
+            articles = [a for a in self.store.iter_articles() if a.id in wanted]
+            rows = (r for r in self.store.iter_chunk_rows(with_vectors) if r[0].article_id in wanted)
+        else:
+            rows = self.store.chunk_rows_of(changed, with_vectors)
+            articles = list(self.store.get_articles(changed).values())
+        return Changes(removed, articles, {a: versions[a] for a in changed}, rows, with_vectors)
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager

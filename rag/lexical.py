@@ -11,12 +11,15 @@ import json
 import math
 import re
 import threading
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from . import background, rules
-from .chunktable import ChunkTable
+from .chunktable import ChunkTable, RowPlan
 from .lexicon import STOPWORDS
+from .termcounts import K1, B, TermCounts
 from .topk import best_positive
 from .types import Chunk
 
@@ -83,15 +86,16 @@ class Analyzer:
         return self._stemmer.stemWords(words)
 
 
-def _indexable(ids: list[list[int]], vocab: dict[str, int]):
-    """Token ids as bm25s indexes them; a text with no token at all gets the placeholder "_", so it still has a
-    row (no analysed token can be "_")."""
-    from bm25s.tokenization import Tokenized
+def _bm25(counts: TermCounts):
+    """A bm25s index over ``counts``, its term ids in term order."""
+    import bm25s
 
-    if any(not d for d in ids):
-        blank = vocab.setdefault("_", len(vocab))
-        ids = [d or [blank] for d in ids]
-    return Tokenized(ids=ids, vocab=vocab)
+    index = bm25s.BM25(k1=K1, b=B, method="lucene")
+    index.scores = {"data": counts.weights(), "indices": counts.docs, "indptr": counts.indptr, "num_docs": counts.n_docs}
+    index.vocab_dict = {t: i for i, t in enumerate(counts.terms)}
+    index.unique_token_ids_set = set(index.vocab_dict.values())
+    index.nonoccurrence_array = None
+    return index
 
 
 def article_documents(chunks: list[Chunk]) -> dict[str, str]:
@@ -115,8 +119,11 @@ class LexicalIndex:
     """BM25 (via bm25s) over chunk texts with their titles, and over whole articles: one generation's snapshot.
 
     Never changed after it is built: a newer generation is a new LexicalIndex, swapped in whole, so a search
-    running in another thread never sees half of each.
+    running in another thread never sees half of each. Each BM25 index is saved with its term counts, from
+    which the next generation's is made without analysing the chunks it keeps.
     """
+
+    COUNTS = "counts.npy"  # beside bm25s's own files
 
     def __init__(self, chunks: ChunkTable, generation: str, analyzer: Analyzer | None = None) -> None:
         self.analyzer = analyzer or Analyzer()
@@ -126,34 +133,68 @@ class LexicalIndex:
         self.article_set = frozenset(self._published)
         self._bm25 = self._article_bm25 = None
         self._article_ids: list[str] = []
-        self._df: dict[str, int] = {}
+        self._counts: dict[str, TermCounts] = {}  # "bm25" and "bm25-articles", when built here
+        self._directory: Path | None = None  # where a loaded index's counts are
 
     @classmethod
-    def build(cls, chunks: list[Chunk], generation: str, analyzer: Analyzer | None = None) -> LexicalIndex:
-        import bm25s
+    def build(cls, chunks: Sequence[Chunk], generation: str, analyzer: Analyzer | None = None) -> LexicalIndex:
+        """From these chunks alone, in the order given."""
+        plan = RowPlan(np.full(len(chunks), -1, dtype=np.int64), np.arange(len(chunks), dtype=np.int64))
+        return cls.merged(None, plan, chunks, generation, analyzer)
 
-        index = cls(ChunkTable.from_chunks(chunks), generation, analyzer)
-        docs = _indexable(*index.analyzer.token_ids([c.embedding_text() for c in chunks]))
-        words = list(docs.vocab)
-        index._df = {words[i]: n for i, n in Counter(i for d in docs.ids for i in set(d)).items()}
-        if chunks:
-            index._bm25 = bm25s.BM25()
-            index._bm25.index(docs, show_progress=False)
-            articles = article_documents(chunks)
-            index._article_ids = sorted(articles)
-            index._article_bm25 = bm25s.BM25()
-            index._article_bm25.index(_indexable(*index.analyzer.token_ids([articles[a] for a in index._article_ids])),
-                                      show_progress=False)
+    @classmethod
+    def merged(cls, base: LexicalIndex | None, plan: RowPlan, new: Sequence[Chunk], generation: str,
+               analyzer: Analyzer | None = None) -> LexicalIndex:
+        """The chunks ``plan`` names, from ``base`` and from ``new``. Only ``new`` is analysed: the kept chunks'
+        term counts come from ``base``. An article's chunks must all be kept or all be new."""
+        index = cls(ChunkTable.merged(base.chunks if base else None, plan, new), generation, analyzer)
+        analyse = index.analyzer.token_ids
+        base_position, new_position = plan.positions(len(base.chunks) if base else 0, len(new))
+        parts = [(TermCounts.from_token_ids(*analyse([c.embedding_text() for c in new])), new_position)]
+        if base is not None:
+            parts.append((base.term_counts("bm25"), base_position))
+        chunk_counts = TermCounts.combine(parts, len(plan))
+
+        index._article_ids = sorted(index.article_set)
+        row = {a: i for i, a in enumerate(index._article_ids)}
+        documents = article_documents(list(new))
+        added = list(documents)
+        parts = [(TermCounts.from_token_ids(*analyse([documents[a] for a in added])),
+                  np.asarray([row[a] for a in added], dtype=np.int64))]
+        if base is not None:
+            kept = [row.get(a, -1) if a not in documents else -1 for a in base.article_ids]
+            parts.append((base.term_counts("bm25-articles"), np.asarray(kept, dtype=np.int64)))
+        article_counts = TermCounts.combine(parts, len(index._article_ids))
+        if len(plan):
+            index._counts = {"bm25": chunk_counts, "bm25-articles": article_counts}
+            index._bm25, index._article_bm25 = _bm25(chunk_counts), _bm25(article_counts)
         return index
+
+    def term_counts(self, name: str) -> TermCounts:
+        """The term counts of the chunk ("bm25") or article ("bm25-articles") index."""
+        if name in self._counts:
+            return self._counts[name]
+        bm25 = self._bm25 if name == "bm25" else self._article_bm25
+        if bm25 is None:
+            return TermCounts.empty()
+        terms = list(bm25.vocab_dict)
+        if list(bm25.vocab_dict.values()) != list(range(len(terms))) or terms != sorted(terms):
+            raise ValueError(f"the {name} vocabulary in {self._directory} is not in term order")
+        counts = np.asarray(np.load(self._directory / name / self.COUNTS, mmap_mode="r"))
+        scores = bm25.scores
+        if len(counts) != len(scores["indices"]):
+            raise ValueError(f"{self._directory / name / self.COUNTS} does not fit its BM25 index")
+        return TermCounts(terms, np.asarray(scores["indptr"]), np.asarray(scores["indices"]), counts,
+                          int(scores["num_docs"]))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         if self._bm25 is not None:
-            self._bm25.save(str(directory / "bm25"))
-            self._article_bm25.save(str(directory / "bm25-articles"))
+            for name, bm25 in (("bm25", self._bm25), ("bm25-articles", self._article_bm25)):
+                bm25.save(str(directory / name))
+                np.save(directory / name / self.COUNTS, self.term_counts(name).counts)
         (directory / "article_ids.json").write_text(json.dumps(self._article_ids))
         self.chunks.save(directory)
-        (directory / "df.json").write_text(json.dumps(self._df))
         # Written last: a folder without it is incomplete.
         (directory / "generation").write_text(self.generation)
 
@@ -163,7 +204,6 @@ class LexicalIndex:
         try:
             generation = (directory / "generation").read_text()
             chunks = ChunkTable.load(directory)
-            df = json.loads((directory / "df.json").read_text())
             article_ids = json.loads((directory / "article_ids.json").read_text())
             bm = abm = None
             if len(chunks):
@@ -175,7 +215,7 @@ class LexicalIndex:
         except (OSError, ValueError):
             return None
         index = cls(chunks, generation, analyzer)
-        index._bm25, index._article_bm25, index._article_ids, index._df = bm, abm, article_ids, df
+        index._bm25, index._article_bm25, index._article_ids, index._directory = bm, abm, article_ids, directory
         return index
 
     def idf(self, term: str) -> float:
@@ -190,8 +230,15 @@ class LexicalIndex:
             table = background.stem_frequencies(self.analyzer.stem_words)
             prior = BACKGROUND_CHUNKS * background.chunk_probability(table.get(term, 0.0))
         n = len(self.chunks) + BACKGROUND_CHUNKS
-        df = self._df.get(term, 0) + prior
+        df = self._document_frequency(term) + prior
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def _document_frequency(self, term: str) -> int:
+        i = self._bm25.vocab_dict.get(term) if self._bm25 is not None else None
+        if i is None:
+            return 0
+        indptr = self._bm25.scores["indptr"]
+        return int(indptr[i + 1] - indptr[i])
 
     def search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """Top ``n`` chunks by BM25 score, best first; chunks sharing no term with the query are left out."""

@@ -2,6 +2,11 @@
 and article vectors (within the flat-search limit), and every sentence's vector. Built once from the store,
 saved beside it, loaded by every process.
 
+A new generation's snapshot is the previous one's, less the articles removed or rewritten since, plus what the
+store holds of the articles added or rewritten: only those are read from the store and analysed. Rows are in a
+fixed order (by article id, then chunk ordinal), so a snapshot grown this way equals one built from the whole
+store at once, file for file.
+
 A snapshot is never changed after it is built: a newer generation is a new Snapshot, swapped in whole, so
 a question running in another thread never sees half of each. It is built in a private temporary folder
 and renamed into place under a build lock, so processes that need the same generation at the same time
@@ -10,7 +15,9 @@ never read or write each other's half.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,15 +30,33 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunktable import ArticleTable, ChunkTable
+from .chunktable import ArticleTable, ChunkTable, RowPlan
 from .dense import FlatVectors
 from .lexical import Analyzer, LexicalIndex
 from .store import date_ord
 from .types import Article, Chunk
 from .vectors import SentenceVectors, unit
 
+log = logging.getLogger(__name__)
+
 # 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON. 4: article texts.
-FORMAT = 4
+# 5: term counts and article versions, rows in key order.
+FORMAT = 5
+
+Row = tuple[Chunk, str, "np.ndarray | None"]  # a chunk, its packed sentence vectors, its vector if asked for
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the store holds that a base snapshot does not: the articles added or rewritten since it (with the
+    version of each, and their chunks), and the base articles to leave out (removed or rewritten). ``rows`` is
+    read once, as it is built on."""
+
+    removed: frozenset[str]
+    articles: list[Article]
+    versions: dict[str, str]
+    rows: Iterable[Row]
+    with_vectors: bool
 
 
 class SentenceTable:
@@ -54,6 +79,19 @@ class SentenceTable:
 
         return cls(offsets, stacked("starts", np.int32), stacked("ends", np.int32),
                    stacked("codes", np.int8, (0, dimension)), stacked("scales", np.float32))
+
+    @classmethod
+    def merged(cls, base: SentenceTable | None, plan: RowPlan, new: list[SentenceVectors | None], dimension: int
+               ) -> SentenceTable:
+        """The rows ``plan`` names, from ``base`` and from ``new``."""
+        fresh = cls.build(new, dimension)
+        base = base if base is not None else cls.build([], dimension)
+        offsets = plan.sizes(base.offsets, fresh.offsets)
+        total = int(offsets[-1])
+        empty = {"starts": np.empty(total, np.int32), "ends": np.empty(total, np.int32),
+                 "codes": np.empty((total, dimension), np.int8), "scales": np.empty(total, np.float32)}
+        return cls(offsets, *(plan.fill_ragged(offsets, out, base.offsets, getattr(base, name), fresh.offsets,
+                                               getattr(fresh, name)) for name, out in empty.items()))
 
     def of(self, position: int) -> SentenceVectors:
         a, b = int(self.offsets[position]), int(self.offsets[position + 1])
@@ -97,24 +135,36 @@ class Snapshot:
         return None if i is None else self.sentences.of(i)
 
     @classmethod
-    def build(cls, rows: Iterable[tuple[Chunk, str, np.ndarray | None]], articles: Iterable[Article],
-              generation: str, dimension: int, analyzer: Analyzer | None = None, with_vectors: bool = True
-              ) -> Snapshot:
-        """``rows``: each chunk, its packed sentence vectors and its vector (None when ``with_vectors`` is off).
-        ``articles``: the articles those chunks are of."""
-        chunks, per_chunk, vectors = [], [], []
-        for chunk, blob, vector in rows:
-            chunks.append(chunk)
-            per_chunk.append(SentenceVectors.unpack(blob, dimension) if blob else None)
-            if with_vectors:
-                vectors.append(vector)
-        lexical = LexicalIndex.build(chunks, generation, analyzer)
+    def build(cls, changes: Changes, generation: str, dimension: int, base: Snapshot | None = None,
+              analyzer: Analyzer | None = None) -> Snapshot:
+        """``base`` with ``changes`` applied: its rows for the articles it keeps, and ``changes.rows`` for the
+        others (analysed here). Without a base, ``changes`` holds everything. With ``changes.with_vectors``,
+        the base must hold vectors too."""
+        if changes.with_vectors and base is not None and base.chunk_vectors is None:
+            raise ValueError("a snapshot with vectors cannot be built on one without them; build from the store")
+        # Unpacked as they come: the packed sentences of a whole index are a quarter of a gigabyte of text.
+        new = sorted(((c, SentenceVectors.unpack(b, dimension) if b else None, v) for c, b, v in changes.rows),
+                     key=lambda r: (r[0].article_id, r[0].ordinal))
+        chunks = [c for c, _, _ in new]
+        base_keys = base.chunks.keys() if base is not None else []
+        plan = RowPlan.merge(base_keys, [a not in changes.removed for a, _ in base_keys],
+                             [(c.article_id, c.ordinal) for c in chunks])
+        lexical = LexicalIndex.merged(base.lexical if base else None, plan, chunks, generation, analyzer)
+        sentences = SentenceTable.merged(base.sentences if base else None, plan, [s for _, s, _ in new], dimension)
         chunk_vectors = article_vectors = None
-        if with_vectors:
-            chunk_vectors = FlatVectors.build(vectors, [date_ord(c.published) for c in chunks], dimension)
+        if changes.with_vectors:
+            matrix = plan.fill(np.empty((len(plan), dimension), dtype=np.float32),
+                               base.chunk_vectors.vectors if base is not None else None,
+                               np.asarray([v for _, _, v in new], dtype=np.float32).reshape(len(new), dimension))
+            dates = plan.fill(np.zeros(len(plan), dtype=np.int32), base.chunk_vectors.dates if base else None,
+                              np.asarray([date_ord(c.published) for c in chunks], dtype=np.int32))
+            chunk_vectors = FlatVectors.build(matrix, dates, dimension)
             article_vectors = _article_vectors(lexical, chunk_vectors, dimension)
-        return cls(generation, lexical, SentenceTable.build(per_chunk, dimension),
-                   ArticleTable.from_articles(list(articles)), chunk_vectors, article_vectors)
+        added = sorted({a.id: a for a in changes.articles}.values(), key=lambda a: a.id)
+        base_ids = base.articles.ids() if base is not None else []
+        article_plan = RowPlan.merge(base_ids, [a not in changes.removed for a in base_ids], [a.id for a in added])
+        articles = ArticleTable.merged(base.articles if base else None, article_plan, added, changes.versions)
+        return cls(generation, lexical, sentences, articles, chunk_vectors, article_vectors)
 
     def save(self, directory: Path) -> None:
         self.lexical.save(directory)
@@ -170,13 +220,13 @@ class SnapshotStore:
         self.dimension = dimension
         self.analyzer = analyzer or Analyzer()
 
-    def get(self, generation: str,
-            load_rows: Callable[[], tuple[bool, Iterable[tuple[Chunk, str, np.ndarray | None]], list[Article]]],
+    def get(self, generation: str, changes_since: Callable[[Snapshot | None], Changes],
             build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
-        """The snapshot for ``generation``: from disk when saved, else built from ``load_rows()`` and saved.
+        """The snapshot for ``generation``: from disk when saved, else built and saved.
 
-        ``load_rows()`` says whether the rows carry vectors, and gives them and the articles they are of.
-        ``build_lock`` is held while building, so only one process builds a generation."""
+        It is built on the newest snapshot saved here, from ``changes_since(that snapshot)``; on nothing, from
+        ``changes_since(None)``, when there is none or it cannot serve as a base. ``build_lock`` is held while
+        building, so only one process builds a generation."""
         final = self.root / _safe_name(generation)
         found = Snapshot.load(final, self.analyzer)
         if found is not None and found.generation == generation:
@@ -185,8 +235,7 @@ class SnapshotStore:
             found = Snapshot.load(final, self.analyzer)  # another process may have built it meanwhile
             if found is not None and found.generation == generation:
                 return found
-            with_vectors, rows, articles = load_rows()
-            snapshot = Snapshot.build(rows, articles, generation, self.dimension(), self.analyzer, with_vectors)
+            snapshot = self._build(generation, changes_since)
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
             snapshot.save(tmp)
@@ -194,6 +243,34 @@ class SnapshotStore:
             os.replace(tmp, final)
             self._prune(keep=final)
         return Snapshot.load(final, self.analyzer) or snapshot
+
+    def _build(self, generation: str, changes_since: Callable[[Snapshot | None], Changes]) -> Snapshot:
+        dimension = self.dimension()
+        base = self._newest()
+        if base is not None:
+            changes = changes_since(base)
+            if not (changes.with_vectors and base.chunk_vectors is None):
+                try:
+                    return Snapshot.build(changes, generation, dimension, base, self.analyzer)
+                except (OSError, ValueError) as e:  # a damaged base: the store has everything
+                    log.warning("Building snapshot %s on %s failed (%s); building it from the whole store",
+                                generation, base.generation, e)
+        return Snapshot.build(changes_since(None), generation, dimension, None, self.analyzer)
+
+    def _newest(self) -> Snapshot | None:
+        """The most recently saved snapshot that loads, if any."""
+        if not self.root.is_dir():
+            return None
+        saved = []
+        for p in self.root.iterdir():
+            with contextlib.suppress(OSError):
+                if p.is_dir() and not p.name.startswith(".build-"):
+                    saved.append((p.stat().st_mtime, p))
+        for _, p in sorted(saved, reverse=True):
+            found = Snapshot.load(p, self.analyzer)
+            if found is not None:
+                return found
+        return None
 
     def _prune(self, keep: Path) -> None:
         now = time.time()

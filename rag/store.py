@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,6 +274,13 @@ class ChromaStore:
             out.update({i: ArticleStamp(m.get("content_hash", ""), m.get("origin", "")) for i, m in zip(ids, metas)})
         return out
 
+    def article_versions(self) -> dict[str, str]:
+        """id -> version of every stored article: a new version for every write of it."""
+        out = {}
+        for ids, metas, _, _ in self._scan(self.articles, ["metadatas"]):
+            out.update({i: _version(m) for i, m in zip(ids, metas)})
+        return out
+
     def list_articles(self) -> list[dict[str, Any]]:
         rows = []
         for ids, metas, _, _ in self._scan(self.articles, ["metadatas"]):
@@ -298,7 +306,7 @@ class ChromaStore:
 
         ``replacing`` names the ids already stored; only those need their old records removed first.
         Each article's record carries the mean of its chunk vectors, so the articles collection is an
-        article-level vector index too.
+        article-level vector index too, and a new version, by which a snapshot tells what changed since it.
         """
         old = [e.article.id for e in items if e.article.id in replacing]
         ids = ", ".join(e.article.id for e in items[:3]) + (" ..." if len(items) > 3 else "")
@@ -321,7 +329,7 @@ class ChromaStore:
                     embeddings=np.stack([_mean_vector(e.vectors) for e in part]),
                     documents=[e.article.text for e in part],
                     metadatas=[_article_record(e.article, len(e.chunks), (origins or {}).get(e.article.id, e.article.origin))
-                               for e in part],
+                               | {"version": uuid.uuid4().hex} for e in part],
                 )
 
     def delete_article(self, article_id: str) -> bool:
@@ -352,6 +360,20 @@ class ChromaStore:
         for ids, metas, docs, embeddings in self._scan(self.chunks, include):
             for k, (i, m, d) in enumerate(zip(ids, metas, docs)):
                 yield _chunk_from(i, m, d), m.get("sentences", ""), None if embeddings is None else embeddings[k]
+
+    def chunk_rows_of(self, article_ids: Sequence[str], vectors: bool = False
+                      ) -> list[tuple[Chunk, str, np.ndarray | None]]:
+        """`iter_chunk_rows`, for the chunks of these articles only."""
+        include = ["metadatas", "documents"] + (["embeddings"] if vectors else [])
+        rows = []
+        for a in range(0, len(article_ids), 100):
+            with self._guard("read chunks"):
+                got = self.chunks.get(where={"article_id": {"$in": list(article_ids[a:a + 100])}}, include=include)
+            embeddings = got.get("embeddings") if vectors else None
+            for k, (i, m, d) in enumerate(zip(got["ids"], got["metadatas"], got["documents"])):
+                vector = None if embeddings is None else np.asarray(embeddings[k], dtype=np.float32)
+                rows.append((_chunk_from(i, m, d), m.get("sentences", ""), vector))
+        return rows
 
     def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray | None]:
         """Stored vectors by chunk id; None for an id whose vector cannot be read (a damaged index)."""
@@ -431,6 +453,11 @@ def _article_record(a: Article, chunk_count: int, origin: str) -> dict[str, Any]
         "published_ord": date_ord(a.published), "content_hash": a.content_hash, "chunks": chunk_count,
         "origin": origin,
     }
+
+
+def _version(m: dict[str, Any]) -> str:
+    # An article written before versions were stored is told apart by its content and chunk count.
+    return m.get("version") or f"{m.get('content_hash', '')}/{m.get('chunks', 0)}"
 
 
 def _chunk_meta(c: Chunk) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def test_an_article_given_twice_is_kept_once_and_the_last_copy_wins():
 
 def test_article_files_that_do_not_fit_together_are_refused(tmp_path):
     ArticleTable.from_articles(articles()).save(tmp_path)
-    (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2"]]')
+    (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2", "v1"]]')
     with pytest.raises(ValueError, match="3 article texts but 1 article records"):
         ArticleTable.load(tmp_path)
     (tmp_path / "articles.json").write_text('{"a": 1}')

@@ -1,0 +1,91 @@
+"""A new generation's snapshot grows from the previous one: the store is read only for what changed, and the
+result equals a snapshot built from the whole store, file for file. Real encoder, real embedded Chroma."""
+
+import logging
+import shutil
+
+import pytest
+
+from rag.pipeline import Pipeline
+from rag.sources import file_article_id
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+TOWNS = ["Zorvik", "Quellmar", "Brantoft", "Ysolde", "Kavrin", "Oduna", "Pellamor", "Trussex"]
+
+
+def write(folder, i, town, bridges):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"t{i:02d}.md"
+    path.write_text(f"---\ntitle: {town} opens {bridges} bridges\npublished: 2023-04-{i + 1:02d}\n---\n"
+                    f"The town of {town} opened {bridges} new bridges on Monday, the mayor said. "
+                    f"Officials in {town} said the bridges cost ${i + 11} million. " + "Traffic was light. " * i)
+    return path
+
+
+def snapshot_folder(pipeline):
+    with pipeline.index.reading() as view:
+        return pipeline.index.snapshots.root / view.generation
+
+
+def snapshot_files(pipeline) -> dict[str, bytes]:
+    folder = snapshot_folder(pipeline)
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert "bm25/counts.npy" in files and "sentences-codes.npy" in files
+    return files
+
+
+def from_whole_store(pipeline, embedder) -> dict[str, bytes]:
+    """The same generation's snapshot, built by a new process-like pipeline with no snapshot to start from."""
+    shutil.rmtree(pipeline.index.snapshots.root)
+    fresh = Pipeline(pipeline.settings, embedder=embedder)
+    fresh.index.sync()
+    return snapshot_files(fresh)
+
+
+def test_a_grown_snapshot_equals_one_built_from_the_whole_store(tmp_path, embedder, monkeypatch):
+    p = Pipeline(make_settings(tmp_path / "index"), embedder=embedder)
+    src = tmp_path / "src"
+    for i, town in enumerate(TOWNS[:6]):
+        write(src, i, town, i + 3)
+    assert p.index_paths([src]).added == 6
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole store was read to grow a snapshot")
+
+    monkeypatch.setattr(p.index.store, "iter_chunk_rows", refuse)
+    monkeypatch.setattr(p.index.store, "iter_articles", refuse)
+    # One generation each: two articles added, one rewritten, one deleted.
+    assert p.index_paths([write(src, 6, TOWNS[6], 9), write(src, 7, TOWNS[7], 10)]).added == 2
+    assert p.index_paths([write(src, 2, "Brantoft", 41)]).updated == 1
+    p.delete(file_article_id("t04.md"))
+    monkeypatch.undo()
+
+    grown = snapshot_files(p)
+    lexical = p.lexical
+    assert len(lexical.article_ids) == len(p.list_articles()) == 7
+    assert not [c for c, _ in lexical.search("Kavrin bridges", 10) if "Kavrin" in c.text]
+    assert any("41 new bridges" in c.text for c, _ in lexical.search("Brantoft bridges", 5))
+    assert not any("5 new bridges" in c.text for c, _ in lexical.search("Brantoft bridges", 5))
+    answer = p.ask("How much did the bridges in Trussex cost?")
+    assert any("$18 million" in c.quote for c in answer.citations)
+
+    assert from_whole_store(p, embedder) == grown
+
+
+def test_a_damaged_snapshot_is_not_grown_on(tmp_path, embedder, caplog):
+    p = Pipeline(make_settings(tmp_path / "index"), embedder=embedder)
+    src = tmp_path / "src"
+    for i, town in enumerate(TOWNS[:3]):
+        write(src, i, town, i + 3)
+    p.index_paths([src])
+    folder = snapshot_folder(p)
+    (folder / "bm25" / "counts.npy").unlink()
+    with caplog.at_level(logging.WARNING, logger="rag.snapshot"):
+        p.index_paths([write(src, 3, TOWNS[3], 6)])
+    assert "building it from the whole store" in caplog.text
+    grown = snapshot_files(p)
+    assert from_whole_store(p, embedder) == grown
+    assert any("Ysolde" in c.text for c, _ in p.lexical.search("Ysolde bridges", 3))

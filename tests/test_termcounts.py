@@ -1,0 +1,94 @@
+"""Term counts, and BM25 weights made from them, against bm25s's own index; the row plans that grow a snapshot.
+Pure logic."""
+
+import numpy as np
+
+from rag.chunktable import RowPlan, ragged_rows
+from rag.lexical import Analyzer
+from rag.termcounts import TermCounts
+
+from .conftest import BUNDLED, SEED_FILE
+
+
+def documents() -> list[str]:
+    text = (BUNDLED / SEED_FILE).read_text()
+    sentences = [s.strip() for s in text.replace("\n", " ").split(". ") if s.strip()]
+    return sentences + ["", "the of and", "Harris Harris Harris aid aid"]
+
+
+def test_weights_equal_bm25s_bit_for_bit():
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    ids, vocab = Analyzer().token_ids(documents())
+    counts = TermCounts.from_token_ids(ids, dict(vocab))
+    assert counts.terms == sorted(counts.terms) and counts.n_docs == len(ids)
+    blank = dict(vocab).setdefault("_", len(vocab))
+    reference = bm25s.BM25()
+    reference.index(Tokenized(ids=[d or [blank] for d in ids], vocab={**vocab, "_": blank}), show_progress=False)
+    weights = counts.weights()
+    scores = reference.scores
+    assert len(weights) == len(scores["data"]) > 100
+    for t, term in enumerate(counts.terms):
+        j = reference.vocab_dict[term]
+        theirs = slice(scores["indptr"][j], scores["indptr"][j + 1])
+        ours = slice(counts.indptr[t], counts.indptr[t + 1])
+        assert np.array_equal(counts.docs[ours], scores["indices"][theirs]), term
+        assert np.array_equal(weights[ours], scores["data"][theirs]), term  # exact, not close
+    empty = [i for i, d in enumerate(ids) if not d]
+    assert empty and all(counts.docs[counts.indptr[counts.terms.index("_")]:][:len(empty)] == empty)
+
+
+def test_combined_counts_equal_counts_built_at_once():
+    docs = documents()
+    analyse = Analyzer().token_ids
+    whole = TermCounts.from_token_ids(*analyse(docs))
+    # Keep the even documents, in reverse order, and put three new ones between them.
+    kept = list(range(0, len(docs), 2))[::-1]
+    new = ["Dock workers in Rotterdam ended their strike", "Zorvik opened seven bridges", ""]
+    order = [("old", i) for i in kept[:2]] + [("new", 0)] + [("old", i) for i in kept[2:]] + [("new", 1), ("new", 2)]
+    position_old = np.full(len(docs), -1)
+    position_new = np.full(len(new), -1)
+    for at, (kind, i) in enumerate(order):
+        (position_old if kind == "old" else position_new)[i] = at
+    combined = TermCounts.combine([(whole, position_old), (TermCounts.from_token_ids(*analyse(new)), position_new)],
+                                  len(order))
+    direct = TermCounts.from_token_ids(*analyse([docs[i] if kind == "old" else new[i] for kind, i in order]))
+    assert combined.terms == direct.terms and "zorvik" in combined.terms
+    for name in ("indptr", "docs", "counts"):
+        assert np.array_equal(getattr(combined, name), getattr(direct, name)), name
+    assert np.array_equal(combined.weights(), direct.weights())
+    # A term whose every document is gone leaves the vocabulary.
+    gone = [t for t in whole.terms if t not in direct.terms]
+    assert gone and not set(gone) & set(combined.terms)
+
+
+def test_counts_of_nothing():
+    nothing = TermCounts.from_token_ids([], {})
+    assert nothing.n_docs == 0 and nothing.terms == [] and len(nothing.weights()) == 0
+    everything_removed = TermCounts.combine([(TermCounts.from_token_ids(*Analyzer().token_ids(["a strike"])),
+                                              np.array([-1]))], 0)
+    assert everything_removed.terms == [] and list(everything_removed.indptr) == [0]
+
+
+def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
+    base_keys = [("a", 0), ("a", 1), ("c", 0), ("d", 0), ("d", 1)]
+    plan = RowPlan.merge(base_keys, [True, True, False, True, True], [("b", 0), ("e", 0)])
+    assert plan.base.tolist() == [0, 1, -1, 3, 4, -1] and plan.new.tolist() == [-1, -1, 0, -1, -1, 1]
+    assert plan.base_runs() == [(0, 0, 2), (3, 3, 2)]
+    base_position, new_position = plan.positions(5, 2)
+    assert base_position.tolist() == [0, 1, -1, 3, 4] and new_position.tolist() == [2, 5]
+    rows = plan.fill(np.zeros(6, dtype=np.int64), np.array([10, 11, 12, 13, 14]), np.array([20, 21]))
+    assert rows.tolist() == [10, 11, 20, 13, 14, 21]
+    # Ragged rows: base row r holds r + 1 elements, new row n holds 2.
+    base_offsets = np.cumsum([0, 1, 2, 3, 4, 5])
+    base_values = np.arange(base_offsets[-1])
+    new_offsets, new_values = np.array([0, 2, 4]), np.array([100, 101, 102, 103])
+    offsets = plan.sizes(base_offsets, new_offsets)
+    assert np.diff(offsets).tolist() == [1, 2, 2, 4, 5, 2]
+    out = plan.fill_ragged(offsets, np.zeros(offsets[-1], dtype=np.int64), base_offsets, base_values, new_offsets,
+                           new_values)
+    expected = [base_values[base_offsets[r]:base_offsets[r + 1]].tolist() if r >= 0 else
+                new_values[new_offsets[n]:new_offsets[n + 1]].tolist() for r, n in zip(plan.base, plan.new)]
+    assert out.tolist() == sum(expected, [])
+    assert ragged_rows(base_offsets, np.array([4, 0])).tolist() == [10, 11, 12, 13, 14, 0]
