@@ -1,6 +1,6 @@
 """`rag bench`: writes bench.json and prints a table. Every ratio in it comes from this one run.
 
-    rag bench [--index-dir DIR] [--ingest-articles 100] [--queries 940] [--only ingest,query,http,load]
+    rag bench [--index-dir DIR] [--ingest-articles 100] [--queries 940] [--only ingest,query,update,http,load]
 
 The question and HTTP figures use an index of both RealTime QA corpora (about 6,700 articles); if DIR holds
 none it is built first, which takes about an hour on two cores.
@@ -17,9 +17,9 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import BadInput
-from . import http, ingest, query
+from . import http, ingest, query, update
 
-SECTIONS = ("ingest", "query", "http", "load")
+SECTIONS = ("ingest", "query", "update", "http", "load")
 
 
 def datasets_dir() -> Path:
@@ -43,13 +43,17 @@ def run_cli(args) -> int:
     index_dir = Path(args.index_dir)
     queries = [json.loads(line) for line in (data / "realtimeqa-news-scale" / "queries_unlabeled.jsonl")
                .read_text().splitlines()][: args.queries]
-    if only & {"query", "http", "load"}:
+    if only & {"query", "update", "http", "load"}:
         result["index"] = _ensure_index(index_dir, data)
     if "query" in only:
         from ..pipeline import Pipeline
 
         result["query"] = query.run(Pipeline(Settings(index_dir=index_dir)), queries)
         _show("query", result["query"])
+    if "update" in only:
+        articles, _ = ingest.load_dataset(data / "realtimeqa-cnn-2022")
+        result["update"] = update.run(index_dir, articles[0])
+        _show("update", result["update"])
     texts = [q["question"] for q in queries]
     if "http" in only:
         result["http"] = http.concurrency(index_dir, texts, workers=args.serve_workers, env=serve_env)
