@@ -7,6 +7,7 @@ generation and saved under that generation's name, so a process never pairs BM25
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -84,6 +85,16 @@ class Analyzer:
 
     def stem_words(self, words: list[str]) -> list[str]:
         return self._stemmer.stemWords(words)
+
+    @staticmethod
+    @functools.cache
+    def signature() -> str:
+        """What decides an analysis: the token pattern, the stopwords and the stemmer's version. A snapshot saved
+        under another signature is neither loaded nor grown on."""
+        from importlib.metadata import version
+
+        parts = [_TOKEN.pattern, *sorted(STOPWORDS), "english", version("PyStemmer")]
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def _bm25(counts: TermCounts):

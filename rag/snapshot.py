@@ -175,14 +175,17 @@ class Snapshot:
             self.article_vectors.save(directory, "articles")
         # Written last: a folder without it is incomplete.
         (directory / "snapshot.json").write_text(json.dumps({"generation": self.generation, "format": FORMAT,
+                                                             "analyzer": Analyzer.signature(),
                                                              "vectors": self.chunk_vectors is not None}))
 
     @classmethod
     def load(cls, directory: Path, analyzer: Analyzer | None = None) -> Snapshot | None:
-        """The snapshot saved in ``directory``; None when it is missing, incomplete or of an older format."""
+        """The snapshot saved in ``directory``; None when it is missing, incomplete, of an older format, or made by
+        another analyzer."""
         try:
             info = json.loads((directory / "snapshot.json").read_text())
-            if info.get("format") != FORMAT:
+            # Another analysis would make a question's terms miss the index's, and a grown snapshot mix the two.
+            if info.get("format") != FORMAT or info.get("analyzer") != Analyzer.signature():
                 return None
             sentences = SentenceTable.load(directory)
             articles = ArticleTable.load(directory)

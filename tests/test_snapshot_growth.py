@@ -1,13 +1,16 @@
 """A new generation's snapshot grows from the previous one: the store is read only for what changed, and the
 result equals a snapshot built from the whole store, file for file. Real encoder, real embedded Chroma."""
 
+import json
 import logging
 import shutil
 
 import pytest
 
+from rag.lexical import Analyzer
 from rag.pipeline import Pipeline
 from rag.sources import file_article_id
+from rag.store import ChromaStore
 
 from .conftest import make_settings
 
@@ -89,3 +92,19 @@ def test_a_damaged_snapshot_is_not_grown_on(tmp_path, embedder, caplog):
     grown = snapshot_files(p)
     assert from_whole_store(p, embedder) == grown
     assert any("Ysolde" in c.text for c, _ in p.lexical.search("Ysolde bridges", 3))
+
+
+def test_a_snapshot_of_another_analysis_is_not_grown_on(tmp_path, embedder, monkeypatch):
+    p = Pipeline(make_settings(tmp_path / "index"), embedder=embedder)
+    src = tmp_path / "src"
+    p.index_paths([write(src, 0, TOWNS[0], 3)])
+    # As if the stopwords or the stemmer changed with an upgrade: the saved term counts no longer fit.
+    monkeypatch.setattr(Analyzer, "signature", staticmethod(lambda: "another analysis"))
+    whole_store_reads = []
+    read_all = ChromaStore.iter_chunk_rows
+    monkeypatch.setattr(ChromaStore, "iter_chunk_rows",
+                        lambda self, *a, **kw: whole_store_reads.append(1) or read_all(self, *a, **kw))
+    p.index_paths([write(src, 1, TOWNS[1], 4)])
+    assert whole_store_reads
+    assert json.loads((snapshot_folder(p) / "snapshot.json").read_text())["analyzer"] == "another analysis"
+    assert any("Zorvik" in c.text for c, _ in p.lexical.search("Zorvik bridges", 3))
