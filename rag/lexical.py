@@ -102,7 +102,8 @@ def _bm25(counts: TermCounts):
     import bm25s
 
     index = bm25s.BM25(k1=K1, b=B, method="lucene")
-    index.scores = {"data": counts.weights(), "indices": counts.docs, "indptr": counts.indptr, "num_docs": counts.n_docs}
+    index.scores = {"data": counts.weights(), "indices": counts.docs, "indptr": counts.indptr,
+                    "num_docs": counts.n_docs}
     index.vocab_dict = {t: i for i, t in enumerate(counts.terms)}
     index.unique_token_ids_set = set(index.vocab_dict.values())
     index.nonoccurrence_array = None
