@@ -21,6 +21,7 @@ import numpy as np
 # BM25's parameters, Lucene's variant, as bm25s defaults them: the weights below equal bm25s's bit for bit.
 K1 = 1.5
 B = 0.75
+BLOCK = 1 << 20  # entries weighed at a time
 # The token of a document with no token at all, so that it keeps a row (no analysed token can be "_").
 BLANK = "_"
 
@@ -59,22 +60,31 @@ class TermCounts:
         document left out)."""
         terms = sorted(set().union(*(p.terms for p, _ in parts)))
         at = {t: i for i, t in enumerate(terms)}
-        term_ids, doc_ids, counts = [], [], []
-        for part, position in parts:
+        merged: tuple[np.ndarray, np.ndarray] | None = None
+        # Entries are merged by (term << 32 | document): a part whose documents keep their order (a snapshot's
+        # kept rows do) stays sorted, and a few new entries are inserted into it, with no sort of the whole.
+        for part, position in sorted(parts, key=lambda p: -len(p[0].docs)):
             if not len(part.docs):
                 continue
-            mapped = np.asarray([at[t] for t in part.terms], dtype=np.int64)
-            term_of = np.repeat(mapped, np.diff(part.indptr))
+            keys = np.repeat(np.asarray([at[t] for t in part.terms], dtype=np.int64), np.diff(part.indptr))
+            keys <<= 32
             doc = np.asarray(position, dtype=np.int64)[part.docs]
             kept = doc >= 0
-            term_ids.append(term_of[kept])
-            doc_ids.append(doc[kept])
-            counts.append(np.asarray(part.counts)[kept])
-        if not term_ids:
+            keys |= doc
+            del doc
+            keys, counts = keys[kept], np.asarray(part.counts)[kept]
+            if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+                order = np.argsort(keys, kind="stable")
+                keys, counts = keys[order], counts[order]
+            if merged is None:
+                merged = keys, counts
+            else:
+                at_rows = np.searchsorted(merged[0], keys)
+                merged = np.insert(merged[0], at_rows, keys), np.insert(merged[1], at_rows, counts)
+        if merged is None or not len(merged[0]):
             return cls.empty(n_docs)
-        term_of, doc, count = np.concatenate(term_ids), np.concatenate(doc_ids), np.concatenate(counts)
-        order = np.argsort((term_of << 32) | doc, kind="stable")
-        return cls._from_sorted(terms, term_of[order], doc[order], count[order], n_docs)
+        keys, counts = merged
+        return cls._from_sorted(terms, keys >> 32, keys & 0xFFFFFFFF, counts, n_docs)
 
     @classmethod
     def _from_sorted(cls, terms: list[str], term_of: np.ndarray, doc: np.ndarray, count: np.ndarray,
@@ -95,18 +105,22 @@ class TermCounts:
 
     def weights(self) -> np.ndarray:
         """BM25 weight of each entry (float32, parallel to ``docs``), computed as bm25s computes it: term
-        frequency part in float64 from float32 counts, idf rounded to float32 first, the product rounded last."""
+        frequency part in float64 from float32 counts, idf rounded to float32 first, the product rounded last.
+        In blocks, so that the float64 temporaries stay small."""
+        weights = np.empty(len(self.docs), dtype=np.float32)
         if not self.n_docs:
-            return np.zeros(0, np.float32)
+            return weights
         lengths = np.bincount(self.docs, weights=self.counts, minlength=self.n_docs)  # float64, exact integers
-        mean_length = lengths.mean()
-        norm = K1 * ((1 - B) + B * lengths / mean_length)
-        frequency = self.counts.astype(np.float32).astype(np.float64)
-        part = frequency / (norm[self.docs] + frequency)
+        norm = K1 * ((1 - B) + B * lengths / lengths.mean())
         df = self.doc_frequency()
         # Python's log, once per distinct frequency: numpy's may differ from it in the last bit.
         distinct, where = np.unique(df, return_inverse=True)
         idf = np.asarray([math.log(1 + (self.n_docs - d + 0.5) / (d + 0.5)) for d in distinct.tolist()],
                          dtype=np.float32)[where]
-        term_of = np.repeat(np.arange(len(self.terms)), df)
-        return (idf[term_of].astype(np.float64) * part).astype(np.float32)
+        term_of = np.repeat(np.arange(len(self.terms), dtype=np.int32), df)
+        for a in range(0, len(weights), BLOCK):
+            b = a + BLOCK
+            frequency = self.counts[a:b].astype(np.float32).astype(np.float64)
+            part = frequency / (norm[self.docs[a:b]] + frequency)
+            weights[a:b] = idf[term_of[a:b]].astype(np.float64) * part
+        return weights
