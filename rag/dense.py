@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arrays
 from .topk import best, shortlist
 
 INT8_FROM = 20_000  # rows: below this the float32 product is cheap enough on its own
@@ -102,7 +103,7 @@ class FlatVectors:
         return self._int8
 
     def save(self, directory: Path, name: str) -> None:
-        np.save(directory / f"{name}-vectors.npy", self.vectors)
+        arrays.save(directory / f"{name}-vectors.npy", self.vectors)
         np.save(directory / f"{name}-dates.npy", self.dates)
         if self.columns is not None:
             np.save(directory / f"{name}-int8.npy", self.columns)
