@@ -4,11 +4,14 @@ result equals a snapshot built from the whole store, file for file. Real encoder
 import json
 import logging
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from rag.lexical import Analyzer
 from rag.pipeline import Pipeline
+from rag.snapshot import SnapshotStore
 from rag.sources import file_article_id
 from rag.store import ChromaStore
 
@@ -108,3 +111,38 @@ def test_a_snapshot_of_another_analysis_is_not_grown_on(tmp_path, embedder, monk
     assert whole_store_reads
     assert json.loads((snapshot_folder(p) / "snapshot.json").read_text())["analyzer"] == "another analysis"
     assert any("Zorvik" in c.text for c, _ in p.lexical.search("Zorvik bridges", 3))
+
+
+def test_questions_read_the_previous_generation_while_the_next_snapshot_is_made(tmp_path, embedder, monkeypatch):
+    """The writer makes the snapshot before it commits: a question asked meanwhile is answered at once, from the
+    generation before, and the next question sees the new article."""
+    p = Pipeline(make_settings(tmp_path / "index"), embedder=embedder)
+    src = tmp_path / "src"
+    p.index_paths([write(src, 0, TOWNS[0], 3)])
+    p.ask("How many bridges did Zorvik open?")
+    building, release = threading.Event(), threading.Event()
+    build = SnapshotStore._build
+
+    def slow_build(self, *args, **kwargs):
+        building.set()
+        assert release.wait(60)
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(SnapshotStore, "_build", slow_build)
+    with ThreadPoolExecutor(1) as pool:
+        ingest = pool.submit(p.index_paths, [write(src, 1, TOWNS[1], 4)])
+        try:
+            assert building.wait(60)
+            answer = pool_free_ask(p, "How many bridges did Quellmar open?")
+            assert not ingest.done()  # answered while the snapshot was still being made
+            assert not any("Quellmar" in c.quote for c in answer.citations)
+        finally:
+            release.set()
+        assert ingest.result(60).added == 1
+    assert any("Quellmar" in c.quote for c in p.ask("How many bridges did Quellmar open?").citations)
+
+
+def pool_free_ask(pipeline, question):
+    """Ask on a thread of its own, failing rather than hanging if the question waits for the writer."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(pipeline.ask, question).result(30)
