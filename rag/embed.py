@@ -181,7 +181,7 @@ class Embedder:
 
     def warm_up_ingest(self) -> None:
         """Load the model that encodes documents (sentence-transformers), which a first ingest loads otherwise."""
-        shared_worker().run(self._load)
+        self._load()
 
     @property
     def loaded(self) -> bool:
@@ -208,6 +208,7 @@ class Embedder:
         # A question (and a follow-up's context) is small; an ingest's batch is large.
         if len(texts) <= SMALL_JOB:
             return shared_worker().submit(self._encode_few, list(texts))
+        self._load()  # here, not on the worker: questions queued there would wait for it (about 5 s)
         return shared_worker().submit(self._encode, list(texts), self.threads)
 
     def _encode_few(self, texts: list[str]) -> np.ndarray:
@@ -245,6 +246,8 @@ class Embedder:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
+        # Loaded here, not on the worker: a server's questions queued there would wait for it (about 5 s).
+        self._load()
         vectors, pooled, missing = shared_worker().run(self._encode_with_spans, texts, list(spans))
         if missing:
             extra = self.embed_batch([texts[i][a:b] for i, j, a, b in missing])
