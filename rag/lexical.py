@@ -1,7 +1,8 @@
 """BM25 over the same chunks as the vector store, persisted next to the Chroma data.
 
 The store is the source of truth: each snapshot is built from the store's chunks for one committed
-generation and saved under that generation's name, so a process never pairs BM25 with the wrong vectors.
+generation (the chunks it keeps from the previous generation, and the store's for the articles changed since)
+and saved under that generation's name, so a process never pairs BM25 with the wrong vectors.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Analyzer:
 
     def token_ids(self, texts: list[str]) -> tuple[list[list[int]], dict[str, int]]:
         """Each text's tokens (as `__call__` gives them) as ids, and the vocabulary (token -> id, in id order),
-        for a whole index at once: what bm25s indexes without converting every token itself.
+        for many texts at once: what `TermCounts` counts, without turning every token into a string and back.
 
         The stemmer costs about 0.7 us a word, and an index repeats its words: 21 million words went through it
         for the bench index's snapshot (14.7 of its 56 s). Here each distinct word is stemmed once, for this call
