@@ -44,6 +44,11 @@ class RowPlan:
         rows.sort(key=lambda r: r[0])
         return cls(np.asarray([r[1] for r in rows], dtype=np.int64), np.asarray([r[2] for r in rows], dtype=np.int64))
 
+    @classmethod
+    def fresh(cls, n: int) -> RowPlan:
+        """Rows for ``n`` new items, in the order given: a table of these alone."""
+        return cls(np.full(n, -1, dtype=np.int64), np.arange(n, dtype=np.int64))
+
     def __len__(self) -> int:
         return len(self.base)
 
@@ -174,11 +179,6 @@ class ChunkTable(Sequence[Chunk]):
         self.articles = articles
 
     @classmethod
-    def from_chunks(cls, chunks: Sequence[Chunk]) -> ChunkTable:
-        """The chunks in the order given."""
-        return cls.merged(None, RowPlan(np.full(len(chunks), -1), np.arange(len(chunks))), chunks)
-
-    @classmethod
     def merged(cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk]) -> ChunkTable:
         """The rows ``plan`` names, from ``base`` and from ``new``; base rows are copied, not made into Chunks."""
         fresh_entries: dict[tuple[str, str, str | None], int] = {}
@@ -284,12 +284,6 @@ class ArticleTable:
             raise ValueError(f"{len(texts)} article texts but {len(records)} article records")
         self._texts, self._records = texts, records
         self._rows = {r[0]: i for i, r in enumerate(records)}
-
-    @classmethod
-    def from_articles(cls, articles: Sequence[Article], versions: dict[str, str] | None = None) -> ArticleTable:
-        """The articles (the last of each id), in the order given."""
-        unique = list({a.id: a for a in articles}.values())
-        return cls.merged(None, RowPlan(np.full(len(unique), -1), np.arange(len(unique))), unique, versions or {})
 
     @classmethod
     def merged(cls, base: ArticleTable | None, plan: RowPlan, new: Sequence[Article], versions: dict[str, str]

@@ -150,12 +150,6 @@ class LexicalIndex:
         self._directory: Path | None = None  # where a loaded index's counts are
 
     @classmethod
-    def build(cls, chunks: Sequence[Chunk], generation: str, analyzer: Analyzer | None = None) -> LexicalIndex:
-        """From these chunks alone, in the order given."""
-        plan = RowPlan(np.full(len(chunks), -1, dtype=np.int64), np.arange(len(chunks), dtype=np.int64))
-        return cls.merged(None, plan, chunks, generation, analyzer)
-
-    @classmethod
     def merged(cls, base: LexicalIndex | None, plan: RowPlan, new: Sequence[Chunk], generation: str,
                analyzer: Analyzer | None = None) -> LexicalIndex:
         """The chunks ``plan`` names, from ``base`` and from ``new``. Only ``new`` is analysed: the kept chunks'

@@ -51,3 +51,11 @@ def test_a_snapshot_made_in_its_folder_equals_one_made_in_memory(tmp_path):
         assert (tmp_path / "memory" / f).read_bytes() == (tmp_path / "folder" / f).read_bytes(), f
     loaded = Snapshot.load(tmp_path / "folder")
     assert [c.id for c in loaded.chunks] == ["a:0", "b:0"] and len(loaded.sentences.of(1)) == 2
+
+
+def test_an_article_given_twice_is_kept_once_and_the_last_copy_wins():
+    given = changes()
+    rewritten = Article("a", "Title a", "The council approved the budget.", published="2023-04-01", content_hash="a2")
+    twice = Changes(given.removed, [*given.articles, rewritten], given.versions, given.rows, True)
+    articles = Snapshot.build(twice, "g1", DIMENSION).articles
+    assert len(articles) == 2 and articles.get("a") == rewritten

@@ -3,8 +3,16 @@ files."""
 
 import pytest
 
-from rag.chunktable import ArticleTable, ChunkTable
+from rag.chunktable import ArticleTable, ChunkTable, RowPlan
 from rag.types import Article, Chunk
+
+
+def chunk_table(chunks) -> ChunkTable:
+    return ChunkTable.merged(None, RowPlan.fresh(len(chunks)), chunks)
+
+
+def article_table(articles) -> ArticleTable:
+    return ArticleTable.merged(None, RowPlan.fresh(len(articles)), articles, {})
 
 
 def sample() -> list[Chunk]:
@@ -16,7 +24,7 @@ def sample() -> list[Chunk]:
 
 def test_rows_ids_and_articles_come_back_unchanged(tmp_path):
     chunks = sample()
-    built = ChunkTable.from_chunks(chunks)
+    built = chunk_table(chunks)
     built.save(tmp_path)
     for table in (built, ChunkTable.load(tmp_path)):
         assert list(table) == chunks and len(table) == 4
@@ -32,17 +40,17 @@ def test_rows_ids_and_articles_come_back_unchanged(tmp_path):
 
 
 def test_an_empty_table_saves_and_loads(tmp_path):
-    ChunkTable.from_chunks([]).save(tmp_path)
+    chunk_table([]).save(tmp_path)
     table = ChunkTable.load(tmp_path)
     assert len(table) == 0 and list(table) == [] and table.position("a:01") is None
 
 
 def test_files_that_do_not_fit_together_are_refused(tmp_path):
-    ChunkTable.from_chunks(sample()).save(tmp_path)
+    chunk_table(sample()).save(tmp_path)
     (tmp_path / "chunks-text.bin").write_bytes((tmp_path / "chunks-text.bin").read_bytes()[:-3])
     with pytest.raises(ValueError, match="holds .* bytes, its offsets say"):
         ChunkTable.load(tmp_path)
-    ChunkTable.from_chunks(sample()).save(tmp_path)
+    chunk_table(sample()).save(tmp_path)
     (tmp_path / "chunks-ids.bin").unlink()
     with pytest.raises(OSError):
         ChunkTable.load(tmp_path)
@@ -57,7 +65,7 @@ def articles() -> list[Article]:
 
 def test_articles_come_back_unchanged_by_id(tmp_path):
     given = articles()
-    built = ArticleTable.from_articles(given)
+    built = article_table(given)
     built.save(tmp_path)
     for table in (built, ArticleTable.load(tmp_path)):
         assert len(table) == 3 and "a" in table and "c" not in table
@@ -67,14 +75,8 @@ def test_articles_come_back_unchanged_by_id(tmp_path):
         assert table.get_many(["b"])["b"].text == "Streik im Hafen: café. 🙂"
 
 
-def test_an_article_given_twice_is_kept_once_and_the_last_copy_wins():
-    first, second = Article("a", "Old", "old text"), Article("a", "New", "new text")
-    table = ArticleTable.from_articles([first, second])
-    assert len(table) == 1 and table.get("a") == second
-
-
 def test_article_files_that_do_not_fit_together_are_refused(tmp_path):
-    ArticleTable.from_articles(articles()).save(tmp_path)
+    article_table(articles()).save(tmp_path)
     (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2", "v1"]]')
     with pytest.raises(ValueError, match="3 article texts but 1 article records"):
         ArticleTable.load(tmp_path)
@@ -82,5 +84,5 @@ def test_article_files_that_do_not_fit_together_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not a list of article records"):
         ArticleTable.load(tmp_path)
     (tmp_path / "articles-text.bin").unlink()
-    ArticleTable.from_articles([]).save(tmp_path)
+    article_table([]).save(tmp_path)
     assert len(ArticleTable.load(tmp_path)) == 0

@@ -2,9 +2,14 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from rag.chunktable import RowPlan
 from rag.lexical import Analyzer, LexicalIndex, article_documents
 from rag.rules import disabled
 from rag.types import Chunk
+
+
+def build(chunks, generation) -> LexicalIndex:
+    return LexicalIndex.merged(None, RowPlan.fresh(len(chunks)), chunks, generation)
 
 
 def test_words_are_lowercased_stemmed_and_stopwords_dropped():
@@ -47,7 +52,7 @@ def test_article_documents_count_overlap_once():
 def test_small_index_weights_names_above_common_words():
     """One article puts "Guatemala" in every chunk, like "trip"; general English still tells them apart."""
     text = "Harris will visit Guatemala on her trip. The trip to Guatemala is long."
-    index = LexicalIndex.build([Chunk(f"c{i}", "a", i, 0, len(text), text, "T") for i in range(3)], "g1")
+    index = build([Chunk(f"c{i}", "a", i, 0, len(text), text, "T") for i in range(3)], "g1")
     stem = index.analyzer
     assert index.idf(stem("Guatemala")[0]) > index.idf(stem("trip")[0]) > index.idf(stem("long")[0])
     with disabled("general-english"):
@@ -57,7 +62,7 @@ def test_small_index_weights_names_above_common_words():
 def test_bm25_snapshot_round_trip(tmp_path):
     chunks = [Chunk("a:1", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", "2022-01-02"),
               Chunk("b:1", "b", 0, 0, 30, "The council approved the budget.", "Council", None)]
-    built = LexicalIndex.build(chunks, "g7")
+    built = build(chunks, "g7")
     built.save(tmp_path / "snap")
     loaded = LexicalIndex.load(tmp_path / "snap")
     assert loaded.generation == "g7" and list(loaded.chunks) == chunks
@@ -71,7 +76,7 @@ def test_search_ranks_as_bm25_scores_them_ties_by_position():
     chunks = [Chunk(f"c{i}", f"a{i}", 0, 0, 40, text, "")
               for i, text in enumerate(["Dock strike ends", "Budget vote", "Dock strike ends", "Strike at the dock",
                                         "Council meets", "Dock workers strike again over pay"])]
-    index = LexicalIndex.build(chunks, "g1")
+    index = build(chunks, "g1")
     found = index.search("dock strike", 10)
     scores = index._bm25.get_scores(index.analyzer("dock strike"))
     ids = [c.id for c, _ in found]
