@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         description="What encodes questions: auto uses the model exported to ONNX (made once per weights file, "
                     "checked against the model), so a server that only answers never loads torch; torch uses the "
                     "model itself.")
+    ingest_encoder: Literal["auto", "torch"] = Field(
+        "auto",
+        description="What encodes documents: auto runs that ONNX export on OpenVINO (checked against it when "
+                    "opened), so an ingest never loads torch once the export exists; torch uses the model itself.")
     encoder_cache: Path | None = Field(
         None, description="Folder for the ONNX export of the embedding model; unset uses "
                           "$XDG_CACHE_HOME/rag-news/encoders (~/.cache/rag-news/encoders).")

@@ -83,6 +83,13 @@ class Pipeline:
         return f"{backend} ({problem})" if backend == "torch" and problem else backend
 
     @property
+    def ingest_encoder(self) -> str:
+        """What encodes documents here: "openvino (bf16)" or "(f32)", or "torch" (with the reason when OpenVINO
+        was not usable); "" before the first ingest."""
+        backend, problem = self.embedder.ingest_backend, self.embedder.ingest_problem
+        return f"{backend} ({problem})" if backend == "torch" and problem else backend
+
+    @property
     def reader(self) -> str:
         """What reads the evidence, and where: "fitted, in a child process", or "fitted, in this process"."""
         reader = self.parts.reader

@@ -23,6 +23,8 @@ class FakeEmbedder:
     loaded = True
     question_backend = "fake"
     onnx_problem = None
+    ingest_backend = ""
+    ingest_problem = None
 
     def __init__(self) -> None:
         self._cache: dict[str, np.ndarray] = {}

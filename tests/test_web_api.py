@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 
+from rag.embed import cpu_has_bf16
 from rag.pipeline import Pipeline
 from web.app import create_app
 
@@ -82,6 +83,7 @@ def test_token_protected_ingest_ask_delete(live):
                    "from the town of Grindavik and the Blue Lagoon spa."}
     r = live.post("/api/articles", json=rec, headers=auth)
     assert r.status_code == 201 and r.json()["added"] == 1
+    assert live.get("/healthz").json()["ingest_encoder"] == f"openvino ({'bf16' if cpu_has_bf16() else 'f32'})"
     a = live.post("/api/ask", json={"question": "How many people were evacuated after the volcano erupted?"}).json()
     assert "3,700 people" in a["citations"][0]["quote"] and a["citations"][0]["article_id"] == "volcano-1"
     r = live.delete("/api/articles/volcano-1", headers=auth)

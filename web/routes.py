@@ -195,6 +195,8 @@ def healthz(request: Request):
     body = {"status": "ok", "model": "ready" if pipeline.ready else "loading"}
     if pipeline.ready:
         body["question_encoder"] = pipeline.question_encoder
+        if pipeline.ingest_encoder:  # known once something was ingested in this process
+            body["ingest_encoder"] = pipeline.ingest_encoder
         body["reader"] = pipeline.reader
     error = request.app.state.warm_up_error
     if error:

@@ -1,0 +1,131 @@
+"""Documents encoded by the ONNX export on OpenVINO: the model's vectors, without torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rag import embed as embed_module
+from rag.embed import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.slow  # the real model
+
+SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
+             "Ukraine received $310 million in aid.", "  The council approved the budget.  ",
+             "São Paulo and Zürich: “quotes” — and 東京.", "Shares fell 3% in early trading."]
+
+
+def texts_and_spans(count: int) -> tuple[list[str], list[list[tuple[int, int]]]]:
+    """Texts of varied lengths (one past the token limit), each with a span per sentence, in no order."""
+    rng = np.random.default_rng(11)
+    texts, spans = [], []
+    for i in range(count):
+        picked = [SENTENCES[j].strip() for j in rng.permutation(len(SENTENCES))[: 1 + i % len(SENTENCES)]]
+        if i == 3:
+            picked = picked * 60
+        text, starts = "  " if i % 4 == 0 else "", []
+        for s in picked:
+            starts.append(len(text))
+            text += s + " "
+        texts.append(text)
+        spans.append([(a, a + len(s)) for a, s in zip(starts, picked)])
+    return texts, spans
+
+
+def lowest_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.min(np.sum(a * b, axis=1)))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The model itself in float32: what every encoder is held to."""
+    return Embedder(ingest_encoder="torch", query_encoder="torch", dtype="float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "auto"])
+def test_documents_and_their_spans_match_the_model(reference, dtype):
+    texts, spans = texts_and_spans(LATE_CHUNK_BATCH + 9)
+    openvino = Embedder(dtype=dtype)
+    vectors, pooled = openvino.embed_with_spans(texts, spans)
+    assert openvino.ingest_backend == f"openvino ({'bf16' if dtype == 'auto' and cpu_has_bf16() else 'f32'})", \
+        openvino.ingest_problem
+    expected, expected_pooled = reference.embed_with_spans(texts, spans)
+    assert reference.ingest_backend == "torch" and reference.ingest_problem == "RAG_INGEST_ENCODER=torch"
+    # float32 is the same computation; bfloat16 rounds (0.99997 at worst over 699 news chunks here).
+    floor = 0.99999 if openvino.ingest_backend.endswith("(f32)") else 0.9999
+    assert lowest_cosine(vectors, expected) > floor
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    for got, want, text_spans in zip(pooled, expected_pooled, spans):
+        assert got.shape == want.shape == (len(text_spans), openvino.dimension)
+        assert lowest_cosine(got, want) > floor
+    # A large job through embed_batch is the same encoder: each text as its own chunk vector.
+    assert lowest_cosine(openvino.embed_batch(texts), vectors) > 0.99999
+
+
+def test_a_text_gets_the_same_vector_in_any_batch(embedder):
+    texts, spans = texts_and_spans(20)
+    together, pooled = embedder.embed_with_spans(texts, spans)
+    for i in (0, 3, 7, 19):
+        alone, rows = embedder.embed_with_spans([texts[i]], [spans[i]])
+        assert float(alone[0] @ together[i]) > 0.9999
+        assert lowest_cosine(rows[0], pooled[i]) > 0.9999
+
+
+def test_when_openvino_cannot_open_documents_use_the_model(caplog, monkeypatch, reference):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no CPU plugin")
+
+    monkeypatch.setattr(embed_module, "OpenVinoEncoder", broken)
+    fresh = Embedder(dtype="float32")
+    with caplog.at_level("WARNING"):
+        vectors = fresh.embed_batch(SENTENCES)
+    assert fresh.ingest_backend == "torch" and "no CPU plugin" in fresh.ingest_problem
+    assert "no CPU plugin" in caplog.text
+    assert lowest_cosine(vectors, reference.embed_batch(SENTENCES)) > 0.99999
+
+
+def test_openvino_that_disagrees_with_the_export_is_not_used(caplog, monkeypatch):
+    monkeypatch.setattr(embed_module, "MIN_INGEST_COSINE", 1.5)  # no real cosine reaches it
+    fresh = Embedder()
+    with caplog.at_level("WARNING"):
+        fresh.warm_up_ingest()
+    assert fresh.ingest_backend == "torch" and "disagree" in fresh.ingest_problem
+    assert "lowest cosine" in caplog.text
+
+
+def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tmp_path):
+    embedder.warm_up()  # the export exists in the default cache, as after any first start
+    script = ("import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\nfrom rag.types import Article\n"
+              f"p = Pipeline(Settings(_env_file=None, index_dir={str(tmp_path / 'index')!r}))\n"
+              "p.index_articles([Article(id='dam', title='Dam opens', text='The Itaipu dam opened on Friday. "
+              "It cost $19.6 billion to build.')])\n"
+              "a = p.ask('How much did the dam cost?')\n"
+              "assert '$19.6 billion' in a.answer, a.answer\n"
+              "print(p.ingest_encoder)\n"
+              "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino_telemetry') "
+              "if sys.modules.get(m) is not None))")
+    # A home of its own, so that anything written there (OpenVINO's telemetry writes ~/intel) is seen; the
+    # export is found through the cache it was made in.
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), RAG_ENCODER_CACHE=str(embedder.cache_dir), CI="false")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    backend, modules = out.stdout.strip().splitlines()[-2:]
+    assert backend.startswith("openvino"), out.stdout
+    assert modules == "[]", out.stdout
+    assert not any(home.rglob("*")), sorted(home.rglob("*"))
+
+
+def test_settings_choose_the_ingest_encoder(tmp_path):
+    from rag.factory import build_parts
+
+    parts = build_parts(make_settings(tmp_path / "index", ingest_encoder="torch"))
+    assert parts.embedder.ingest_encoder == "torch"
