@@ -110,3 +110,15 @@ def run_rag(*args, index_dir: Path, env: dict | None = None, timeout: float = 30
     if not wait:
         return subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(command, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_own_home(script: str, home: Path, encoder_cache: Path, timeout: float = 180) -> str:
+    """``script`` run by Python in a process whose home folder is ``home`` (empty), so that anything a library
+    writes there is seen; the encoder export is found in ``encoder_cache``. Returns its stdout; fails on an error.
+    Telemetry switches some libraries honour under CI are off, as on a user's machine."""
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "ORT_DISABLE_TELEMETRY"}
+    env.update(HOME=str(home), RAG_ENCODER_CACHE=str(encoder_cache), CI="false")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout

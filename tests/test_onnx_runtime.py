@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ import pytest
 from rag.embed import Embedder
 from rag.onnx_runtime import SPEC_FILE, OnnxEncoder, export_folder, pool
 
-from .conftest import make_settings
+from .conftest import make_settings, run_in_own_home
 
 QUESTIONS = ["How much aid was announced?", "Who visited Guatemala in June 2021?", "  Was it $310 million?  "]
 
@@ -101,15 +98,10 @@ def test_a_process_that_only_answers_never_imports_torch_nor_phones_home(bundled
               "a = p.ask('How much aid was announced?')\n"
               "assert '$310 million' in a.answer, a.answer\n"
               "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
-    # A home of its own, so that anything written there is seen (ONNX Runtime's telemetry keeps a device id and
-    # its unsent events under ~/.cache/Microsoft); the export is found through the cache it was made in.
+    # ONNX Runtime's telemetry would keep a device id and its unsent events under ~/.cache/Microsoft.
     home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "ORT_DISABLE_TELEMETRY"}
-    env.update(HOME=str(home), RAG_ENCODER_CACHE=str(embedder.cache_dir), CI="false")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]", out.stdout
+    out = run_in_own_home(script, home, embedder.cache_dir, timeout=120)
+    assert out.strip() == "[]", out
     assert not any(home.rglob("*")), sorted(home.rglob("*"))
 
 

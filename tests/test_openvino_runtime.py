@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +9,7 @@ import pytest
 from rag import embed as embed_module
 from rag.embed import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
 
-from .conftest import make_settings
+from .conftest import make_settings, run_in_own_home
 
 pytestmark = pytest.mark.slow  # the real model
 
@@ -110,17 +107,11 @@ def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tm
               "print(p.ingest_encoder)\n"
               "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino_telemetry') "
               "if sys.modules.get(m) is not None))")
-    # A home of its own, so that anything written there (OpenVINO's telemetry writes ~/intel) is seen; the
-    # export is found through the cache it was made in.
+    # OpenVINO's telemetry would write a client id under ~/intel, ONNX Runtime's its events under ~/.cache.
     home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "ORT_DISABLE_TELEMETRY"}
-    env.update(HOME=str(home), RAG_ENCODER_CACHE=str(embedder.cache_dir), CI="false")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    backend, modules = out.stdout.strip().splitlines()[-2:]
-    assert backend.startswith("openvino"), out.stdout
-    assert modules == "[]", out.stdout
+    backend, modules = run_in_own_home(script, home, embedder.cache_dir).strip().splitlines()[-2:]
+    assert backend.startswith("openvino"), backend
+    assert modules == "[]", modules
     assert not any(home.rglob("*")), sorted(home.rglob("*"))
 
 
