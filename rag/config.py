@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         "auto",
         description="What encodes documents: auto runs that ONNX export on OpenVINO (checked against it when "
                     "opened), so an ingest never loads torch once the export exists; torch uses the model itself.")
+    ingest_encoder_idle: float = Field(
+        120, ge=0,
+        description="Seconds without a document to encode after which a process drops its OpenVINO ingest encoder "
+                    "(about 0.6 GB after an ingest; it loads again in about 1 s); 0 keeps it.")
     encoder_cache: Path | None = Field(
         None, description="Folder for the ONNX export of the embedding model; unset uses "
                           "$XDG_CACHE_HOME/rag-news/encoders (~/.cache/rag-news/encoders).")

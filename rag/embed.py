@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -78,13 +79,15 @@ class Embedder:
 
     def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 32,
                  threads: int | None = None, query_encoder: str = "auto", cache_dir: Path | None = None,
-                 ingest_encoder: str = "auto") -> None:
+                 ingest_encoder: str = "auto", ingest_idle_seconds: float = 0) -> None:
         self.model_name = model
         self.dtype = dtype
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         self.query_encoder = query_encoder  # "auto": the ONNX export when it can be made and checked; "torch"
         self.ingest_encoder = ingest_encoder  # "auto": that export on OpenVINO when it can be used; "torch"
+        # OpenVINO's encoder is dropped after this long without a document to encode (0: kept): see _release_idle.
+        self.ingest_idle_seconds = ingest_idle_seconds
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._model = None
         self._lock = threading.Lock()
@@ -96,6 +99,11 @@ class Embedder:
         self._documents: OpenVinoEncoder | None = None
         self._documents_tried = False
         self._documents_lock = threading.Lock()
+        self._documents_opening = threading.Lock()
+        self._documents_busy = 0  # encodes that hold the encoder now; it is never dropped under them
+        self._documents_used = 0.0  # time.monotonic() of the last one's start or end
+        self._release_timer: threading.Timer | None = None
+        self._documents_precision = ""  # what the last OpenVINO encoder ran in, reported after it is dropped
         self.ingest_problem: str | None = None  # why documents are encoded with torch, when they are
 
     # -- identity, used by the index manifest ---------------------------------------------------
@@ -208,8 +216,8 @@ class Embedder:
     def ingest_backend(self) -> str:
         """What encodes documents in this process: "openvino (bf16)", "openvino (f32)" or "torch" ("" before the
         first ingest)."""
-        if self._documents is not None:
-            return f"openvino ({self._documents.precision})"
+        if self._documents_precision:
+            return f"openvino ({self._documents_precision})"
         return "torch" if self._documents_tried else ""
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -229,10 +237,13 @@ class Embedder:
         if len(texts) <= SMALL_JOB:
             return shared_worker().submit(self._encode_few, list(texts))
         # Loaded here, not on the worker: questions queued there would wait for it (1 s; 5 s for torch).
-        if self._document_encoder() is not None:
-            return shared_worker().submit(self._encode_documents, list(texts))
-        self._load()
-        return shared_worker().submit(self._encode, list(texts), self.threads)
+        encoder = self._hold_documents()
+        if encoder is None:
+            self._load()
+            return shared_worker().submit(self._encode, list(texts), self.threads)
+        done = shared_worker().submit(self._encode_documents, list(texts), encoder)
+        done.add_done_callback(lambda _: self._let_go_documents())
+        return done
 
     def _encode_few(self, texts: list[str]) -> np.ndarray:
         encoder = self._question_encoder()
@@ -270,20 +281,26 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         # Loaded here, not on the worker: a server's questions queued there would wait for it.
-        if self._document_encoder() is None:
-            self._load()
-        vectors, pooled, missing = shared_worker().run(self._encode_with_spans, texts, list(spans))
+        encoder = self._hold_documents()
+        try:
+            if encoder is None:
+                self._load()
+            vectors, pooled, missing = shared_worker().run(self._encode_with_spans, texts, list(spans), encoder)
+        finally:
+            if encoder is not None:
+                self._let_go_documents()
         if missing:
             extra = self.embed_batch([texts[i][a:b] for i, j, a, b in missing])
             for (i, j, _, _), v in zip(missing, extra):
                 pooled[i][j] = v
         return vectors, pooled
 
-    def _encode_with_spans(self, texts: list[str], spans: list) -> tuple[np.ndarray, list[np.ndarray], list]:
+    def _encode_with_spans(self, texts: list[str], spans: list, encoder: OpenVinoEncoder | None
+                           ) -> tuple[np.ndarray, list[np.ndarray], list]:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
         missing: list[tuple[int, int, int, int]] = []
-        for i, vector, tokens in self._passes(texts):
+        for i, vector, tokens in self._passes(texts, encoder):
             vectors[i] = vector
             rows = np.zeros((len(spans[i]), self.dimension), dtype=np.float32)
             for j, (a, b) in enumerate(spans[i]):
@@ -295,15 +312,15 @@ class Embedder:
             pooled[i] = rows
         return vectors, pooled, missing
 
-    def _encode_documents(self, texts: list[str]) -> np.ndarray:
+    def _encode_documents(self, texts: list[str], encoder: OpenVinoEncoder) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, vector, _ in self._passes(texts):
+        for i, vector, _ in self._passes(texts, encoder):
             vectors[i] = vector
         return vectors
 
-    def _passes(self, texts: list[str]):
-        """(index, unit vector, TokenPass) for each text, from OpenVINO or else the model itself; on the worker."""
-        encoder = self._documents
+    def _passes(self, texts: list[str], encoder: OpenVinoEncoder | None):
+        """(index, unit vector, TokenPass) for each text, from ``encoder`` or else the model itself; on the worker.
+        The caller holds the encoder (`_hold_documents`), so it cannot be dropped meanwhile."""
         # Longest first over the whole call, as the model's own encode orders one call: a batch is padded to
         # its longest text, so texts of like length batched together waste the least compute.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -344,17 +361,65 @@ class Embedder:
         """The ONNX export on OpenVINO, opened (the export made first if need be) and checked against the question
         encoder, or None to use the model itself. On the caller's thread: a server's questions queued on the
         model worker must not wait for it."""
-        if self._documents_tried:
-            return self._documents
         with self._documents_lock:
-            if not self._documents_tried:
-                try:
-                    self._documents = self._open_document_encoder()
-                except Exception as e:  # the model's own encoder always works
-                    self.ingest_problem = f"{type(e).__name__}: {e}"
-                    log.warning("Documents are encoded with torch, not OpenVINO (%s).", self.ingest_problem)
-                self._documents_tried = True
-        return self._documents
+            if self._documents_tried:
+                return self._documents
+        # One opener at a time; the bookkeeping under _documents_lock (done on the model worker too) never waits
+        # for an open, which can take seconds.
+        with self._documents_opening:
+            with self._documents_lock:
+                if self._documents_tried:
+                    return self._documents
+            encoder, problem = None, None
+            try:
+                encoder = self._open_document_encoder()
+            except Exception as e:  # the model's own encoder always works
+                problem = f"{type(e).__name__}: {e}"
+                log.warning("Documents are encoded with torch, not OpenVINO (%s).", problem)
+            with self._documents_lock:
+                self._documents, self._documents_tried = encoder, True
+                self._documents_precision = encoder.precision if encoder is not None else ""
+                self.ingest_problem = problem or self.ingest_problem
+                return encoder
+
+    def _hold_documents(self) -> OpenVinoEncoder | None:
+        """`_document_encoder`, marked in use until `_let_go_documents`."""
+        encoder = self._document_encoder()
+        if encoder is not None:
+            with self._documents_lock:
+                self._documents_busy += 1
+                self._documents_used = time.monotonic()
+        return encoder
+
+    def _let_go_documents(self) -> None:
+        with self._documents_lock:
+            self._documents_busy -= 1
+            self._documents_used = time.monotonic()
+            if self.ingest_idle_seconds > 0 and self._release_timer is None:
+                self._arm_release(self.ingest_idle_seconds)
+
+    def _arm_release(self, delay: float) -> None:
+        self._release_timer = threading.Timer(delay, self._release_idle)
+        self._release_timer.daemon = True
+        self._release_timer.start()
+
+    def _release_idle(self) -> None:
+        """Drop the OpenVINO encoder once it has been idle for ingest_idle_seconds. It holds about 0.6 GB after an
+        ingest and loads again in about 1 s, so a server that takes an upload now and then does not keep it.
+        Jobs hold their own reference: dropping it here frees it when the last one ends."""
+        with self._documents_lock:
+            self._release_timer = None
+            if self._documents is None:
+                return
+            if self._documents_busy:  # the last one to let go arms the timer again
+                return
+            waited = time.monotonic() - self._documents_used
+            if waited < self.ingest_idle_seconds:
+                self._arm_release(self.ingest_idle_seconds - waited)
+                return
+            self._documents = None
+            self._documents_tried = False  # the next ingest opens it again
+        log.info("Dropped the idle ingest encoder after %.0f s; the next ingest loads it again.", waited)
 
     def _open_document_encoder(self) -> OpenVinoEncoder | None:
         if self.ingest_encoder == "torch":

@@ -37,7 +37,8 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
     s = settings
     embedder = embedder or Embedder(s.embedding_model, dtype=s.embedding_dtype, batch_size=s.embed_batch_size,
                                     threads=s.encoder_threads or None, query_encoder=s.query_encoder,
-                                    cache_dir=s.encoder_cache, ingest_encoder=s.ingest_encoder)
+                                    cache_dir=s.encoder_cache, ingest_encoder=s.ingest_encoder,
+                                    ingest_idle_seconds=s.ingest_encoder_idle)
 
     def manifest() -> dict:
         return {"model_id": embedder.model_id, "weights_hash": embedder.weights_hash, "dimension": embedder.dimension,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from rag import embed as embed_module
 from rag.embed import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
+from rag.openvino_runtime import OpenVinoEncoder
 
 from .conftest import make_settings, run_in_own_home
 
@@ -114,8 +118,45 @@ def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tm
     assert not any(home.rglob("*")), sorted(home.rglob("*"))
 
 
+def wait_until(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_an_idle_ingest_encoder_is_dropped_and_opened_again():
+    fresh = Embedder(ingest_idle_seconds=0.3)
+    first = fresh.embed_batch(SENTENCES)  # more texts than a question's job: the ingest encoder
+    assert fresh._documents is not None
+    assert wait_until(lambda: fresh._documents is None), "dropped once idle"
+    assert fresh.ingest_backend.startswith("openvino"), "still says what encoded the last ingest"
+    again = fresh.embed_batch(SENTENCES)
+    assert fresh._documents is not None
+    assert np.array_equal(first, again), "the encoder opened again gives the same vectors"
+
+
+def test_the_ingest_encoder_is_not_dropped_while_it_encodes(monkeypatch):
+    fresh = Embedder(ingest_idle_seconds=0.1)
+    real = OpenVinoEncoder.token_passes
+
+    def slow(self, texts):
+        time.sleep(0.8)
+        return real(self, texts)
+
+    monkeypatch.setattr(OpenVinoEncoder, "token_passes", slow)
+    texts, spans = texts_and_spans(8)
+    fresh.embed_with_spans(texts, spans)  # its end arms the idle timer, 0.1 s
+    busy = threading.Thread(target=fresh.embed_with_spans, args=(texts, spans))
+    busy.start()  # holds the encoder for 0.8 s, well past the timer
+    time.sleep(0.5)
+    assert fresh._documents is not None, "dropped while encoding"
+    busy.join()
+    assert wait_until(lambda: fresh._documents is None), "dropped once the encode ended and the wait passed"
+
+
 def test_settings_choose_the_ingest_encoder(tmp_path):
     from rag.factory import build_parts
 
-    parts = build_parts(make_settings(tmp_path / "index", ingest_encoder="torch"))
-    assert parts.embedder.ingest_encoder == "torch"
+    parts = build_parts(make_settings(tmp_path / "index", ingest_encoder="torch", ingest_encoder_idle=30))
+    assert parts.embedder.ingest_encoder == "torch" and parts.embedder.ingest_idle_seconds == 30
