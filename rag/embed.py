@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ import numpy as np
 from .config import DEFAULT_MODEL
 from .errors import ModelError
 from .hashing import file_sha256
+from .idle_slot import IdleSlot
 from .onnx_runtime import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
 from .openvino_runtime import OpenVinoEncoder, TokenPass
 from .openvino_runtime import available as openvino_available
@@ -86,8 +86,6 @@ class Embedder:
         self.threads = threads or os.cpu_count() or 1
         self.query_encoder = query_encoder  # "auto": the ONNX export when it can be made and checked; "torch"
         self.ingest_encoder = ingest_encoder  # "auto": that export on OpenVINO when it can be used; "torch"
-        # OpenVINO's encoder is dropped after this long without a document to encode (0: kept): see _release_idle.
-        self.ingest_idle_seconds = ingest_idle_seconds
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._model = None
         self._lock = threading.Lock()
@@ -96,13 +94,9 @@ class Embedder:
         self._onnx: OnnxEncoder | None = None
         self._onnx_tried = False
         self.onnx_problem: str | None = None  # why questions are encoded with torch, when they are
-        self._documents: OpenVinoEncoder | None = None
-        self._documents_tried = False
-        self._documents_lock = threading.Lock()
-        self._documents_opening = threading.Lock()
-        self._documents_busy = 0  # encodes that hold the encoder now; it is never dropped under them
-        self._documents_used = 0.0  # time.monotonic() of the last one's start or end
-        self._release_timer: threading.Timer | None = None
+        # OpenVINO's encoder, dropped after ingest_idle_seconds without a document to encode (0: kept)
+        self._documents: IdleSlot[OpenVinoEncoder] = IdleSlot(self._open_documents, ingest_idle_seconds,
+                                                                   "ingest encoder")
         self._documents_precision = ""  # what the last OpenVINO encoder ran in, reported after it is dropped
         self.ingest_problem: str | None = None  # why documents are encoded with torch, when they are
 
@@ -200,7 +194,7 @@ class Embedder:
 
     def warm_up_ingest(self) -> None:
         """Load what encodes documents (OpenVINO, else the model itself), which a first ingest loads otherwise."""
-        if self._document_encoder() is None:
+        if self._documents.get() is None:
             self._load()
 
     @property
@@ -213,12 +207,16 @@ class Embedder:
         return "onnx" if self._onnx is not None else ("torch" if self._onnx_tried else "")
 
     @property
+    def ingest_idle_seconds(self) -> float:
+        return self._documents.idle_seconds
+
+    @property
     def ingest_backend(self) -> str:
         """What encodes documents in this process: "openvino (bf16)", "openvino (f32)" or "torch" ("" before the
         first ingest)."""
         if self._documents_precision:
             return f"openvino ({self._documents_precision})"
-        return "torch" if self._documents_tried else ""
+        return "torch" if self.ingest_problem else ""
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """The one required method: texts -> array (len(texts), dimension) of unit-length float32 rows.
@@ -237,12 +235,12 @@ class Embedder:
         if len(texts) <= SMALL_JOB:
             return shared_worker().submit(self._encode_few, list(texts))
         # Loaded here, not on the worker: questions queued there would wait for it (1 s; 5 s for torch).
-        encoder = self._hold_documents()
+        encoder = self._documents.hold()
         if encoder is None:
             self._load()
             return shared_worker().submit(self._encode, list(texts), self.threads)
         done = shared_worker().submit(self._encode_documents, list(texts), encoder)
-        done.add_done_callback(lambda _: self._let_go_documents())
+        done.add_done_callback(lambda _: self._documents.let_go())
         return done
 
     def _encode_few(self, texts: list[str]) -> np.ndarray:
@@ -281,14 +279,14 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         # Loaded here, not on the worker: a server's questions queued there would wait for it.
-        encoder = self._hold_documents()
+        encoder = self._documents.hold()
         try:
             if encoder is None:
                 self._load()
             vectors, pooled, missing = shared_worker().run(self._encode_with_spans, texts, list(spans), encoder)
         finally:
             if encoder is not None:
-                self._let_go_documents()
+                self._documents.let_go()
         if missing:
             extra = self.embed_batch([texts[i][a:b] for i, j, a, b in missing])
             for (i, j, _, _), v in zip(missing, extra):
@@ -320,7 +318,7 @@ class Embedder:
 
     def _passes(self, texts: list[str], encoder: OpenVinoEncoder | None):
         """(index, unit vector, TokenPass) for each text, from ``encoder`` or else the model itself; on the worker.
-        The caller holds the encoder (`_hold_documents`), so it cannot be dropped meanwhile."""
+        The caller holds the encoder (IdleSlot.hold), so it is not dropped meanwhile."""
         # Longest first over the whole call, as the model's own encode orders one call: a batch is padded to
         # its longest text, so texts of like length batched together waste the least compute.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -357,69 +355,18 @@ class Embedder:
         return passes
 
     # -- the ingest encoder: the export on OpenVINO --------------------------------------------------
-    def _document_encoder(self) -> OpenVinoEncoder | None:
+    def _open_documents(self) -> OpenVinoEncoder | None:
         """The ONNX export on OpenVINO, opened (the export made first if need be) and checked against the question
-        encoder, or None to use the model itself. On the caller's thread: a server's questions queued on the
-        model worker must not wait for it."""
-        with self._documents_lock:
-            if self._documents_tried:
-                return self._documents
-        # One opener at a time; the bookkeeping under _documents_lock (done on the model worker too) never waits
-        # for an open, which can take seconds.
-        with self._documents_opening:
-            with self._documents_lock:
-                if self._documents_tried:
-                    return self._documents
-            encoder, problem = None, None
-            try:
-                encoder = self._open_document_encoder()
-            except Exception as e:  # the model's own encoder always works
-                problem = f"{type(e).__name__}: {e}"
-                log.warning("Documents are encoded with torch, not OpenVINO (%s).", problem)
-            with self._documents_lock:
-                self._documents, self._documents_tried = encoder, True
-                self._documents_precision = encoder.precision if encoder is not None else ""
-                self.ingest_problem = problem or self.ingest_problem
-                return encoder
-
-    def _hold_documents(self) -> OpenVinoEncoder | None:
-        """`_document_encoder`, marked in use until `_let_go_documents`."""
-        encoder = self._document_encoder()
-        if encoder is not None:
-            with self._documents_lock:
-                self._documents_busy += 1
-                self._documents_used = time.monotonic()
+        encoder, or None to use the model itself. Runs on the caller's thread (IdleSlot.get): a server's questions
+        queued on the model worker must not wait for it."""
+        try:
+            encoder = self._open_document_encoder()
+        except Exception as e:  # the model's own encoder always works
+            self.ingest_problem = f"{type(e).__name__}: {e}"
+            log.warning("Documents are encoded with torch, not OpenVINO (%s).", self.ingest_problem)
+            encoder = None
+        self._documents_precision = encoder.precision if encoder is not None else ""
         return encoder
-
-    def _let_go_documents(self) -> None:
-        with self._documents_lock:
-            self._documents_busy -= 1
-            self._documents_used = time.monotonic()
-            if self.ingest_idle_seconds > 0 and self._release_timer is None:
-                self._arm_release(self.ingest_idle_seconds)
-
-    def _arm_release(self, delay: float) -> None:
-        self._release_timer = threading.Timer(delay, self._release_idle)
-        self._release_timer.daemon = True
-        self._release_timer.start()
-
-    def _release_idle(self) -> None:
-        """Drop the OpenVINO encoder once it has been idle for ingest_idle_seconds. It holds about 0.6 GB after an
-        ingest and loads again in about 1 s, so a server that takes an upload now and then does not keep it.
-        Jobs hold their own reference: dropping it here frees it when the last one ends."""
-        with self._documents_lock:
-            self._release_timer = None
-            if self._documents is None:
-                return
-            if self._documents_busy:  # the last one to let go arms the timer again
-                return
-            waited = time.monotonic() - self._documents_used
-            if waited < self.ingest_idle_seconds:
-                self._arm_release(self.ingest_idle_seconds - waited)
-                return
-            self._documents = None
-            self._documents_tried = False  # the next ingest opens it again
-        log.info("Dropped the idle ingest encoder after %.0f s; the next ingest loads it again.", waited)
 
     def _open_document_encoder(self) -> OpenVinoEncoder | None:
         if self.ingest_encoder == "torch":

@@ -101,7 +101,8 @@ def test_openvino_that_disagrees_with_the_export_is_not_used(caplog, monkeypatch
 
 def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tmp_path):
     embedder.warm_up()  # the export exists in the default cache, as after any first start
-    script = ("import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\nfrom rag.types import Article\n"
+    script = ("import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\n"
+              "from rag.types import Article\n"
               f"p = Pipeline(Settings(_env_file=None, index_dir={str(tmp_path / 'index')!r}))\n"
               "p.index_articles([Article(id='dam', title='Dam opens', text='The Itaipu dam opened on Friday. "
               "It cost $19.6 billion to build.')])\n"
@@ -128,11 +129,11 @@ def wait_until(condition, seconds: float = 10) -> bool:
 def test_an_idle_ingest_encoder_is_dropped_and_opened_again():
     fresh = Embedder(ingest_idle_seconds=0.3)
     first = fresh.embed_batch(SENTENCES)  # more texts than a question's job: the ingest encoder
-    assert fresh._documents is not None
-    assert wait_until(lambda: fresh._documents is None), "dropped once idle"
+    assert fresh._documents.value is not None
+    assert wait_until(lambda: fresh._documents.value is None), "dropped once idle"
     assert fresh.ingest_backend.startswith("openvino"), "still says what encoded the last ingest"
     again = fresh.embed_batch(SENTENCES)
-    assert fresh._documents is not None
+    assert fresh._documents.value is not None
     assert np.array_equal(first, again), "the encoder opened again gives the same vectors"
 
 
@@ -150,9 +151,9 @@ def test_the_ingest_encoder_is_not_dropped_while_it_encodes(monkeypatch):
     busy = threading.Thread(target=fresh.embed_with_spans, args=(texts, spans))
     busy.start()  # holds the encoder for 0.8 s, well past the timer
     time.sleep(0.5)
-    assert fresh._documents is not None, "dropped while encoding"
+    assert fresh._documents.value is not None, "dropped while encoding"
     busy.join()
-    assert wait_until(lambda: fresh._documents is None), "dropped once the encode ended and the wait passed"
+    assert wait_until(lambda: fresh._documents.value is None), "dropped once the encode ended and the wait passed"
 
 
 def test_settings_choose_the_ingest_encoder(tmp_path):
