@@ -7,6 +7,8 @@ import time
 
 from rag.idle_slot import IdleSlot
 
+from .conftest import wait_until
+
 
 class Opener:
     """Counts its calls; each open gives a new object, or None to say there is none."""
@@ -20,13 +22,6 @@ class Opener:
         self.calls += 1
         time.sleep(self.seconds)
         return object() if self.gives else None
-
-
-def wait_until(condition, seconds: float = 5) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return condition()
 
 
 def test_opened_once_however_many_ask_at_once():

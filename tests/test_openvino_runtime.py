@@ -12,7 +12,7 @@ from rag import embed as embed_module
 from rag.embed import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
 from rag.openvino_runtime import OpenVinoEncoder
 
-from .conftest import make_settings, run_in_own_home
+from .conftest import make_settings, run_in_own_home, wait_until
 
 pytestmark = pytest.mark.slow  # the real model
 
@@ -117,13 +117,6 @@ def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tm
     assert backend.startswith("openvino"), backend
     assert modules == "[]", modules
     assert not any(home.rglob("*")), sorted(home.rglob("*"))
-
-
-def wait_until(condition, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return condition()
 
 
 def test_an_idle_ingest_encoder_is_dropped_and_opened_again():
