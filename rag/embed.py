@@ -33,7 +33,6 @@ from .hashing import file_sha256
 from .idle_slot import IdleSlot
 from .onnx_runtime import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
 from .openvino_runtime import OpenVinoEncoder, TokenPass
-from .openvino_runtime import available as openvino_available
 from .worker import shared_worker, use_torch_threads
 
 log = logging.getLogger(__name__)
@@ -372,9 +371,6 @@ class Embedder:
         if self.ingest_encoder == "torch":
             self.ingest_problem = "RAG_INGEST_ENCODER=torch"
             return None
-        why = openvino_available()
-        if why:
-            raise ModelError(f"OpenVINO cannot be imported ({why})")
         folder = export_folder(self.cache_dir, self.weights_hash)
         reference = self._onnx or self._open_export(folder) or self._export(folder)
         encoder = OpenVinoEncoder(folder, reference.spec, self.threads, self._bfloat16(), self.batch_size,

@@ -50,15 +50,6 @@ def _openvino():
     return openvino
 
 
-def available() -> str | None:
-    """None if OpenVINO can be imported here, else why not."""
-    try:
-        _openvino()
-    except Exception as e:  # a missing wheel, a shared library the platform lacks, or the telemetry block
-        return f"{type(e).__name__}: {e}"
-    return None
-
-
 class OpenVinoEncoder:
     """Texts in batches, each batch of texts of like length padded to a multiple of ``pad_multiple`` tokens (the
     padding is masked, so it does not change a vector). Not thread-safe: meant to run on the model worker."""
@@ -67,7 +58,10 @@ class OpenVinoEncoder:
                  pad_multiple: int = 32) -> None:
         from tokenizers import Tokenizer
 
-        ov = _openvino()
+        try:
+            ov = _openvino()
+        except Exception as e:  # a missing wheel, a shared library the platform lacks, or the telemetry block
+            raise ModelError(f"OpenVINO cannot be imported here ({type(e).__name__}: {e}).") from e
         self.spec = spec
         self.precision = "bf16" if bfloat16 else "f32"
         self.batch_size = batch_size
