@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arrays
 from .types import Article, Chunk
 
 # Per row: its entry in the article table, ordinal, start, end.
@@ -76,14 +77,29 @@ class RowPlan:
             out[fresh] = new[self.new[fresh]]
         return out
 
-    def fill_ragged(self, offsets: np.ndarray, out: np.ndarray, base_offsets: np.ndarray, base: np.ndarray | None,
-                    new_offsets: np.ndarray, new: np.ndarray) -> np.ndarray:
-        """`fill` for ragged arrays: row r of each is elements offsets[r]..offsets[r+1]."""
-        for row, source, n in self.base_runs():
-            out[offsets[row]:offsets[row + n]] = base[base_offsets[source]:base_offsets[source + n]]
-        fresh = np.flatnonzero(self.new >= 0)
-        if len(fresh):
-            out[ragged_rows(offsets, fresh)] = new[ragged_rows(new_offsets, self.new[fresh])]
+    def pieces(self, base: np.ndarray | None, new: np.ndarray, base_bounds: np.ndarray | None = None,
+               new_bounds: np.ndarray | None = None, base_file: tuple[Path, int] | None = None) -> list[arrays.Piece]:
+        """The planned table's elements, in order, as pieces of ``base`` and of ``new`` (for `arrays.assemble`).
+        Row r of each spans elements bounds[r]..bounds[r+1]; without bounds, rows are the first axis. A base
+        mapped from a file is copied from that file (``base_file``, when the mapping does not say)."""
+        base_bounds = _row_bounds(base) if base_bounds is None else base_bounds
+        new_bounds = _row_bounds(new) if new_bounds is None else new_bounds
+        base_file = base_file or arrays.mapped_file(base)
+        from_base = self.base >= 0
+        source = np.where(from_base, self.base, self.new)
+        # A run: consecutive rows of the table from consecutive rows of the same side.
+        breaks = np.flatnonzero((np.diff(from_base) != 0) | (np.diff(source) != 1)) + 1
+        starts = np.concatenate([[0], breaks]).astype(np.int64)
+        ends = np.concatenate([breaks, [len(self)]]).astype(np.int64)
+        out = []
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            if a == b:
+                continue
+            first, last = int(source[a]), int(source[b - 1]) + 1
+            if from_base[a]:
+                out.append(arrays.Piece(base, int(base_bounds[first]), int(base_bounds[last]), base_file))
+            else:
+                out.append(arrays.Piece(new, int(new_bounds[first]), int(new_bounds[last])))
         return out
 
     def sizes(self, base_offsets: np.ndarray, new_offsets: np.ndarray) -> np.ndarray:
@@ -92,6 +108,14 @@ class RowPlan:
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         return offsets
+
+
+def _row_bounds(a: np.ndarray | None) -> np.ndarray:
+    """Where each row of ``a`` starts among its flattened elements, and where the last ends."""
+    if a is None:
+        return np.zeros(1, dtype=np.int64)
+    width = int(np.prod(a.shape[1:], dtype=np.int64))
+    return np.arange(len(a) + 1, dtype=np.int64) * width
 
 
 def _inverse(source: np.ndarray, n: int) -> np.ndarray:
@@ -117,8 +141,8 @@ def ragged_rows(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
 class _Strings:
     """Many strings as one UTF-8 byte string (in memory, or a mapped file) and each one's byte range in it."""
 
-    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray) -> None:
-        self.data, self.offsets = data, offsets
+    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray, path: Path | None = None) -> None:
+        self.data, self.offsets, self.path = data, offsets, path  # path: the file ``data`` is mapped from
 
     @classmethod
     def join(cls, encoded: Sequence[bytes]) -> _Strings:
@@ -127,14 +151,20 @@ class _Strings:
         return cls(b"".join(encoded), offsets)
 
     @classmethod
-    def merged(cls, base: _Strings | None, plan: RowPlan, new: Sequence[str]) -> _Strings:
+    def merged(cls, base: _Strings | None, plan: RowPlan, new: Sequence[str], directory: Path | None = None,
+               name: str = "") -> _Strings:
+        """The rows ``plan`` names; with ``directory``, written there as ``name`` (as `save` would) and mapped."""
         fresh = cls.join([t.encode("utf-8") for t in new])
         base = base if base is not None else cls(b"", np.zeros(1, dtype=np.int64))
         offsets = plan.sizes(base.offsets, fresh.offsets)
-        data = plan.fill_ragged(offsets, np.empty(int(offsets[-1]), dtype=np.uint8), base.offsets,
-                                np.frombuffer(base.data, dtype=np.uint8) if len(base.data) else None,
-                                fresh.offsets, np.frombuffer(fresh.data, dtype=np.uint8))
-        return cls(data.tobytes(), offsets)
+        pieces = plan.pieces(np.frombuffer(base.data, dtype=np.uint8) if len(base.data) else None,
+                             np.frombuffer(fresh.data, dtype=np.uint8), base.offsets, fresh.offsets,
+                             (base.path, 0) if base.path is not None else None)
+        if directory is None:
+            return cls(arrays.assemble(pieces, (int(offsets[-1]),), np.uint8).tobytes(), offsets)
+        arrays.write(directory / f"{name}.bin", pieces, 1)
+        np.save(directory / f"{name}-offsets.npy", offsets)
+        return cls.load(directory, name)
 
     def __getitem__(self, i: int) -> str:
         return self.encoded(i).decode("utf-8")
@@ -147,8 +177,10 @@ class _Strings:
         return len(self.offsets) - 1
 
     def save(self, directory: Path, name: str) -> None:
-        (directory / f"{name}.bin").write_bytes(self.data)
-        np.save(directory / f"{name}-offsets.npy", self.offsets)
+        path = directory / f"{name}.bin"
+        if self.path is None or self.path.resolve() != path.resolve():  # never over the file it is mapped from
+            path.write_bytes(self.data)
+        arrays.save(directory / f"{name}-offsets.npy", self.offsets)
 
     @classmethod
     def load(cls, directory: Path, name: str) -> _Strings:
@@ -161,7 +193,7 @@ class _Strings:
                 raise ValueError(f"{path} holds {size} bytes, its offsets say {int(offsets[-1])}")
             # An mmap slice is bytes, made without numpy's overhead; an empty file cannot be mapped.
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        return cls(data, offsets)
+        return cls(data, offsets, path if size else None)
 
 
 class ChunkTable(Sequence[Chunk]):
@@ -179,8 +211,10 @@ class ChunkTable(Sequence[Chunk]):
         self.articles = articles
 
     @classmethod
-    def merged(cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk]) -> ChunkTable:
-        """The rows ``plan`` names, from ``base`` and from ``new``; base rows are copied, not made into Chunks."""
+    def merged(cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk], directory: Path | None = None
+               ) -> ChunkTable:
+        """The rows ``plan`` names, from ``base`` and from ``new``; base rows are copied, not made into Chunks.
+        With ``directory``, the texts and ids are written there as `save` would, and mapped."""
         fresh_entries: dict[tuple[str, str, str | None], int] = {}
         fresh = np.asarray([(fresh_entries.setdefault((c.article_id, c.title, c.published), len(fresh_entries)),
                              c.ordinal, c.start, c.end) for c in new], dtype=np.int64).reshape(len(new), 4)
@@ -194,8 +228,8 @@ class ChunkTable(Sequence[Chunk]):
         renumber[order] = np.arange(len(order))
         fields[:, _ARTICLE] = renumber[fields[:, _ARTICLE]]
         every = list(base_entries) + list(fresh_entries)
-        texts = _Strings.merged(base._texts if base else None, plan, [c.text for c in new])
-        ids = _Strings.merged(base._ids if base else None, plan, [c.id for c in new])
+        texts = _Strings.merged(base._texts if base else None, plan, [c.text for c in new], directory, "chunks-text")
+        ids = _Strings.merged(base._ids if base else None, plan, [c.id for c in new], directory, "chunks-ids")
         # Sorted by the ids' UTF-8 bytes, the order `position` searches in.
         encoded = [ids.encoded(i) for i in range(len(ids))]
         id_order = np.asarray(sorted(range(len(encoded)), key=encoded.__getitem__), dtype=np.int64)
@@ -286,13 +320,15 @@ class ArticleTable:
         self._rows = {r[0]: i for i, r in enumerate(records)}
 
     @classmethod
-    def merged(cls, base: ArticleTable | None, plan: RowPlan, new: Sequence[Article], versions: dict[str, str]
-               ) -> ArticleTable:
-        """The rows ``plan`` names, from ``base`` and from ``new``; ``versions`` are the new articles'."""
+    def merged(cls, base: ArticleTable | None, plan: RowPlan, new: Sequence[Article], versions: dict[str, str],
+               directory: Path | None = None) -> ArticleTable:
+        """The rows ``plan`` names, from ``base`` and from ``new``; ``versions`` are the new articles'. With
+        ``directory``, the texts are written there as `save` would, and mapped."""
         records = [base._records[b] if b >= 0 else
                    [getattr(new[n], name) for name in cls._RECORD] + [versions.get(new[n].id, "")]
                    for b, n in zip(plan.base.tolist(), plan.new.tolist())]
-        return cls(_Strings.merged(base._texts if base else None, plan, [a.text for a in new]), records)
+        return cls(_Strings.merged(base._texts if base else None, plan, [a.text for a in new], directory,
+                                   "articles-text"), records)
 
     def ids(self) -> list[str]:
         return [r[0] for r in self._records]

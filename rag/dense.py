@@ -52,6 +52,32 @@ class FlatVectors:
         columns, scales = quantize_columns(matrix) if len(matrix) >= INT8_FROM else (None, None)
         return cls(matrix, np.asarray(dates, dtype=np.int32), columns, scales)
 
+    @classmethod
+    def merged(cls, base: FlatVectors | None, plan, new: np.ndarray, dates: np.ndarray, dimension: int,
+               directory: Path | None = None, name: str = "") -> FlatVectors:
+        """The rows ``plan`` (a `RowPlan`) names, from ``base`` and from ``new`` (float32, one row each), with
+        ``dates`` for every row; equal to `build` over all of them. With ``directory``, the vectors and int8 codes
+        are written there as `save` would, the base's copied file to file, and mapped; only the new rows are
+        quantised."""
+        def path(kind: str) -> Path | None:
+            return directory / f"{name}-{kind}.npy" if directory is not None else None
+
+        matrix = arrays.assemble(plan.pieces(base.vectors if base is not None else None, new),
+                                 (len(plan), dimension), np.float32, path("vectors"))
+        if len(plan) < INT8_FROM:
+            return cls(np.asarray(matrix), dates)
+        from .onnx_runtime import quantize_columns
+
+        if base is None or base.columns is None:
+            columns, scales = quantize_columns(matrix)
+        else:
+            new_columns, new_scales = quantize_columns(new)
+            # The codes are stored a dimension at a time, so each dimension's row is planned like the rows.
+            pieces = [p for d in range(dimension) for p in plan.pieces(base.columns[d], new_columns[d])]
+            columns = arrays.assemble(pieces, (dimension, len(plan)), np.int8, path("int8"))
+            scales = arrays.assemble(plan.pieces(np.asarray(base.scales), new_scales), (len(plan),), np.float32)
+        return cls(matrix, dates, columns, scales)
+
     def nearest(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
                 ) -> list[tuple[int, float]]:
         """The ``n`` rows most similar to ``vector``: (row, cosine similarity), best first; ties by row.
@@ -106,7 +132,7 @@ class FlatVectors:
         arrays.save(directory / f"{name}-vectors.npy", self.vectors)
         np.save(directory / f"{name}-dates.npy", self.dates)
         if self.columns is not None:
-            np.save(directory / f"{name}-int8.npy", self.columns)
+            arrays.save(directory / f"{name}-int8.npy", self.columns)
             np.save(directory / f"{name}-scales.npy", self.scales)
 
     @classmethod

@@ -151,10 +151,11 @@ class LexicalIndex:
 
     @classmethod
     def merged(cls, base: LexicalIndex | None, plan: RowPlan, new: Sequence[Chunk], generation: str,
-               analyzer: Analyzer | None = None) -> LexicalIndex:
+               analyzer: Analyzer | None = None, directory: Path | None = None) -> LexicalIndex:
         """The chunks ``plan`` names, from ``base`` and from ``new``. Only ``new`` is analysed: the kept chunks'
-        term counts come from ``base``. An article's chunks must all be kept or all be new."""
-        index = cls(ChunkTable.merged(base.chunks if base else None, plan, new), generation, analyzer)
+        term counts come from ``base``. An article's chunks must all be kept or all be new. With ``directory``,
+        the chunk table's texts are written there as `save` would."""
+        index = cls(ChunkTable.merged(base.chunks if base else None, plan, new, directory), generation, analyzer)
         analyse = index.analyzer.token_ids
         base_position, new_position = plan.positions(len(base.chunks) if base else 0, len(new))
         parts = [(TermCounts.from_token_ids(*analyse([c.embedding_text() for c in new])), new_position)]

@@ -12,8 +12,8 @@ DIMENSION = 8
 
 
 def test_an_array_made_in_its_file_is_not_saved_over_itself(tmp_path):
-    made = arrays.in_folder(tmp_path)("codes.npy", (4, 3), np.int8)
-    made[:] = np.arange(12, dtype=np.int8).reshape(4, 3)
+    codes = np.arange(12, dtype=np.int8).reshape(4, 3)
+    made = arrays.assemble([arrays.Piece(codes, 0, 12)], (4, 3), np.int8, tmp_path / "codes.npy")
     arrays.save(tmp_path / "codes.npy", np.asarray(made))  # a view of the mapping, as FlatVectors holds it
     assert np.array_equal(np.load(tmp_path / "codes.npy"), np.arange(12).reshape(4, 3))
     arrays.save(tmp_path / "copy.npy", made)  # another file: saved

@@ -2,7 +2,9 @@
 Pure logic."""
 
 import numpy as np
+import pytest
 
+from rag import arrays
 from rag.chunktable import RowPlan, ragged_rows
 from rag.lexical import Analyzer
 from rag.termcounts import TermCounts
@@ -86,9 +88,34 @@ def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
     new_offsets, new_values = np.array([0, 2, 4]), np.array([100, 101, 102, 103])
     offsets = plan.sizes(base_offsets, new_offsets)
     assert np.diff(offsets).tolist() == [1, 2, 2, 4, 5, 2]
-    out = plan.fill_ragged(offsets, np.zeros(offsets[-1], dtype=np.int64), base_offsets, base_values, new_offsets,
-                           new_values)
+    pieces = plan.pieces(base_values, new_values, base_offsets, new_offsets)
+    # Two runs of base rows, each new row on its own: four pieces, not six rows.
+    assert [(p.source is base_values, p.start, p.stop) for p in pieces] == [(True, 0, 3), (False, 0, 2),
+                                                                           (True, 6, 15), (False, 2, 4)]
+    out = arrays.assemble(pieces, (int(offsets[-1]),), np.int64)
     expected = [base_values[base_offsets[r]:base_offsets[r + 1]].tolist() if r >= 0 else
                 new_values[new_offsets[n]:new_offsets[n + 1]].tolist() for r, n in zip(plan.base, plan.new)]
     assert out.tolist() == sum(expected, [])
     assert ragged_rows(base_offsets, np.array([4, 0])).tolist() == [10, 11, 12, 13, 14, 0]
+
+
+def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_bytes(tmp_path):
+    """The kernel's file-to-file copy, and the same table assembled in memory: one file, byte for byte."""
+    plan = RowPlan.merge([("a", 0), ("b", 0), ("c", 0), ("d", 0)], [True, False, True, True], [("bb", 0), ("e", 0)])
+    np.save(tmp_path / "base.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
+    base = np.asarray(np.load(tmp_path / "base.npy", mmap_mode="r"))  # a plain view of the mapping, as loaded
+    assert arrays.mapped_file(base) == (tmp_path / "base.npy", 128)
+    assert arrays.mapped_file(base[2:]) == (tmp_path / "base.npy", 128 + 2 * 3 * 4)
+    new = np.array([[100, 101, 102], [200, 201, 202]], dtype=np.float32)
+    pieces = plan.pieces(base, new)
+    assert [p.file is not None for p in pieces] == [True, False, True, False]
+    made = arrays.assemble(pieces, (len(plan), 3), np.float32, tmp_path / "made.npy")
+    assert isinstance(made, np.memmap)
+    in_memory = arrays.assemble(pieces, (len(plan), 3), np.float32)
+    assert in_memory[:, 0].tolist() == [0, 100, 6, 9, 200]
+    np.save(tmp_path / "saved.npy", in_memory)
+    assert (tmp_path / "made.npy").read_bytes() == (tmp_path / "saved.npy").read_bytes()
+    (tmp_path / "base.npy").write_bytes((tmp_path / "base.npy").read_bytes()[:-8])  # cut short under the mapping
+    with pytest.raises(ValueError, match="cut short"):
+        arrays.assemble(plan.pieces(base, new), (len(plan), 3), np.float32,
+                        tmp_path / "again.npy")
