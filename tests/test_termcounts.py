@@ -1,6 +1,8 @@
 """Term counts, and BM25 weights made from them, against bm25s's own index; the row plans that grow a snapshot.
 Pure logic."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -99,8 +101,13 @@ def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
     assert ragged_rows(base_offsets, np.array([4, 0])).tolist() == [10, 11, 12, 13, 14, 0]
 
 
-def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_bytes(tmp_path):
-    """The kernel's file-to-file copy, and the same table assembled in memory: one file, byte for byte."""
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "blocks"])
+def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_bytes(tmp_path, monkeypatch,
+                                                                                     kernel_copy):
+    """The kernel's file-to-file copy (or, where the OS has none, blocks read and written), and the same table
+    assembled in memory: one file, byte for byte."""
+    if not kernel_copy:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
     plan = RowPlan.merge([("a", 0), ("b", 0), ("c", 0), ("d", 0)], [True, False, True, True], [("bb", 0), ("e", 0)])
     np.save(tmp_path / "base.npy", np.arange(12, dtype=np.float32).reshape(4, 3))
     base = np.asarray(np.load(tmp_path / "base.npy", mmap_mode="r"))  # a plain view of the mapping, as loaded
