@@ -67,6 +67,37 @@ def test_combined_counts_equal_counts_built_at_once():
     assert gone and not set(gone) & set(combined.terms)
 
 
+@pytest.mark.parametrize("new", [["Dock workers in Rotterdam ended their strike", "Zorvik opened seven bridges", ""],
+                                 [], ["Every word here is left out"]], ids=["added and removed", "removed only",
+                                                                            "added, then left out"])
+def test_counts_grown_in_order_equal_counts_built_at_once(new):
+    """A snapshot's case: the kept documents keep their order, so their entries are kept as they are and the new
+    ones inserted among them (`TermCounts._grown`). The same arrays as analysing everything, and as the general
+    merge."""
+    docs = documents()
+    analyse = Analyzer().token_ids
+    whole = TermCounts.from_token_ids(*analyse(docs))
+    kept = [i for i in range(len(docs)) if i % 3]  # in order, a third left out
+    order = [("old", i) for i in kept]
+    left_out = len(new) == 1  # a new part whose documents are all left out: no entries to insert
+    for n in range(0 if left_out else len(new)):  # new documents at the start, between old ones and at the end
+        order.insert([0, len(order) // 2, len(order)][n], ("new", n))
+    position_old, position_new = np.full(len(docs), -1), np.full(len(new), -1)
+    for at, (kind, i) in enumerate(order):
+        (position_old if kind == "old" else position_new)[i] = at
+    parts = [(TermCounts.from_token_ids(*analyse(new)), position_new), (whole, position_old)]
+    grown = TermCounts.combine(parts, len(order))
+    direct = TermCounts.from_token_ids(*analyse([docs[i] if kind == "old" else new[i] for kind, i in order]))
+    merged = TermCounts._merged(parts, len(order))
+    for other in (direct, merged):
+        assert grown.terms == other.terms
+        for name in ("indptr", "docs", "counts"):
+            assert np.array_equal(getattr(grown, name), getattr(other, name)), name
+            assert getattr(grown, name).dtype == getattr(other, name).dtype, name
+    assert np.array_equal(grown.weights(), direct.weights())
+    assert not set(whole.terms) <= set(grown.terms)  # terms only the removed documents held are gone
+
+
 def test_counts_of_nothing():
     nothing = TermCounts.from_token_ids([], {})
     assert nothing.n_docs == 0 and nothing.terms == [] and len(nothing.weights()) == 0
