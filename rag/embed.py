@@ -76,7 +76,7 @@ class Embedder:
     model's weights are checked against their published sha256 before use.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 32,
+    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 8,
                  threads: int | None = None, query_encoder: str = "auto", cache_dir: Path | None = None,
                  ingest_encoder: str = "auto", ingest_idle_seconds: float = 0) -> None:
         self.model_name = model

@@ -54,7 +54,7 @@ class OpenVinoEncoder:
     """Texts in batches, each batch of texts of like length padded to a multiple of ``pad_multiple`` tokens (the
     padding is masked, so it does not change a vector). Not thread-safe: meant to run on the model worker."""
 
-    def __init__(self, folder: Path, spec: EncoderSpec, threads: int, bfloat16: bool, batch_size: int = 32,
+    def __init__(self, folder: Path, spec: EncoderSpec, threads: int, bfloat16: bool, batch_size: int = 8,
                  pad_multiple: int = 32) -> None:
         from tokenizers import Tokenizer
 
