@@ -57,25 +57,9 @@ class RowPlan:
         """Each base row's position in the table (-1 when it is left out), and each new item's."""
         return _inverse(self.base, n_base), _inverse(self.new, n_new)
 
-    def base_runs(self) -> list[tuple[int, int, int]]:
-        """(first row, first base row, length) of each run of consecutive base rows: a table grown by a few
-        articles is a few long runs of its base, copied as slices."""
-        rows = np.flatnonzero(self.base >= 0)
-        if not len(rows):
-            return []
-        source = self.base[rows]
-        breaks = np.flatnonzero((np.diff(rows) != 1) | (np.diff(source) != 1)) + 1
-        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])
-        return [(int(rows[a]), int(source[a]), int(b - a)) for a, b in zip(starts.tolist(), ends.tolist())]
-
-    def fill(self, out: np.ndarray, base: np.ndarray | None, new: np.ndarray) -> np.ndarray:
-        """``out``'s rows from ``base``'s rows and ``new``'s, as planned."""
-        for row, source, n in self.base_runs():
-            out[row:row + n] = base[source:source + n]
-        fresh = self.new >= 0
-        if fresh.any():
-            out[fresh] = new[self.new[fresh]]
-        return out
+    def fill(self, base: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+        """The planned table in memory, rows from ``base``'s and ``new``'s (of ``new``'s dtype and row shape)."""
+        return arrays.assemble(self.pieces(base, new), (len(self), *new.shape[1:]), new.dtype)
 
     def pieces(self, base: np.ndarray | None, new: np.ndarray, base_bounds: np.ndarray | None = None,
                new_bounds: np.ndarray | None = None, base_file: tuple[Path, int] | None = None) -> list[arrays.Piece]:
@@ -104,7 +88,7 @@ class RowPlan:
 
     def sizes(self, base_offsets: np.ndarray, new_offsets: np.ndarray) -> np.ndarray:
         """The offsets of a ragged array planned from two, given theirs."""
-        sizes = self.fill(np.zeros(len(self), dtype=np.int64), np.diff(base_offsets), np.diff(new_offsets))
+        sizes = self.fill(np.diff(base_offsets), np.diff(new_offsets))
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
         return offsets
@@ -220,7 +204,7 @@ class ChunkTable(Sequence[Chunk]):
                              c.ordinal, c.start, c.end) for c in new], dtype=np.int64).reshape(len(new), 4)
         base_entries = base.articles if base is not None else []
         fresh[:, _ARTICLE] += len(base_entries)  # one numbering for the entries of both
-        fields = plan.fill(np.zeros((len(plan), 4), dtype=np.int64), base._fields if base else None, fresh)
+        fields = plan.fill(base._fields if base else None, fresh)
         # Entries in the order rows first use them; a removed article's entry is used by none.
         used, first = np.unique(fields[:, _ARTICLE], return_index=True)
         order = used[np.argsort(first)]

@@ -166,7 +166,7 @@ class Snapshot:
         chunk_vectors = article_vectors = None
         if changes.with_vectors:
             vectors = np.asarray([v for _, _, v in new], dtype=np.float32).reshape(len(new), dimension)
-            dates = plan.fill(np.zeros(len(plan), dtype=np.int32), base.chunk_vectors.dates if base else None,
+            dates = plan.fill(base.chunk_vectors.dates if base else None,
                               np.asarray([date_ord(c.published) for c in chunks], dtype=np.int32))
             chunk_vectors = FlatVectors.merged(base.chunk_vectors if base else None, plan, vectors, dates, dimension,
                                                directory, "chunks")

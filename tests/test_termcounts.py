@@ -110,10 +110,12 @@ def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
     base_keys = [("a", 0), ("a", 1), ("c", 0), ("d", 0), ("d", 1)]
     plan = RowPlan.merge(base_keys, [True, True, False, True, True], [("b", 0), ("e", 0)])
     assert plan.base.tolist() == [0, 1, -1, 3, 4, -1] and plan.new.tolist() == [-1, -1, 0, -1, -1, 1]
-    assert plan.base_runs() == [(0, 0, 2), (3, 3, 2)]
+    base_rows, new_rows = np.array([10, 11, 12, 13, 14]), np.array([20, 21])
+    assert [(p.source is base_rows, p.start, p.stop) for p in plan.pieces(base_rows, new_rows)] == [
+        (True, 0, 2), (False, 0, 1), (True, 3, 5), (False, 1, 2)]  # runs of base rows are copied as slices
     base_position, new_position = plan.positions(5, 2)
     assert base_position.tolist() == [0, 1, -1, 3, 4] and new_position.tolist() == [2, 5]
-    rows = plan.fill(np.zeros(6, dtype=np.int64), np.array([10, 11, 12, 13, 14]), np.array([20, 21]))
+    rows = plan.fill(base_rows, new_rows)
     assert rows.tolist() == [10, 11, 20, 13, 14, 21]
     # Ragged rows: base row r holds r + 1 elements, new row n holds 2.
     base_offsets = np.cumsum([0, 1, 2, 3, 4, 5])
