@@ -52,12 +52,14 @@ class ModelWorker:
     def _serve(self) -> None:
         while True:
             fn, args, done = self._jobs.get()
-            if not done.set_running_or_notify_cancel():
-                continue
-            try:
-                done.set_result(fn(*args))
-            except BaseException as e:  # handed to the caller, who raises it
-                done.set_exception(e)
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(fn(*args))
+                except BaseException as e:  # handed to the caller, who raises it
+                    done.set_exception(e)
+            # Held here until the next job arrives, a job's arguments would outlive it: an ingest encoder dropped
+            # when idle stayed in memory until the next question.
+            del fn, args, done
 
 
 def use_torch_threads(n: int) -> None:
