@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     ingest_encoder_idle: float = Field(
         120, ge=0,
         description="Seconds without a document to encode after which a process drops its OpenVINO ingest encoder "
-                    "(about 0.6 GB after an ingest; it loads again in about 1 s); 0 keeps it.")
+                    "(about 0.25 GB between ingests, which give back its buffers as they end; it opens again in "
+                    "about 0.6 s); 0 keeps it.")
     encoder_cache: Path | None = Field(
         None, description="Folder for the ONNX export of the embedding model; unset uses "
                           "$XDG_CACHE_HOME/rag-news/encoders (~/.cache/rag-news/encoders).")

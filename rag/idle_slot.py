@@ -1,7 +1,7 @@
 """A slot for one costly object: opened on first use, dropped after a while unused, and never under a user.
 
-The ingest encoder lives in one (rag.embed): it holds about 0.6 GB after an ingest and opens again in about 1 s,
-so a server that takes an upload now and then need not keep it between uploads.
+The ingest encoder lives in one (rag.embed): it holds about 0.25 GB between ingests and opens again in about
+0.6 s, so a server that takes an upload now and then need not keep it between uploads.
 """
 
 from __future__ import annotations

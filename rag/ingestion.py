@@ -113,6 +113,8 @@ class Ingester:
                     group = []
             if group:
                 self._embed_and_write(behind, writer, group, plan.replacing, report, progress)
+            if plan.write:
+                self.embedder.release_ingest_buffers()
         return report
 
     def delete(self, article_id: str, timeout: float | None = None) -> None:
@@ -131,6 +133,7 @@ class Ingester:
             for start in range(0, len(work), 64):
                 self._write_group(writer, work[start:start + 64], {a.id for a in articles}, report, Progress(),
                                   origins)
+            self.embedder.release_ingest_buffers()
         return len(articles)
 
     # -- policy ----------------------------------------------------------------------------------

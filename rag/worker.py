@@ -13,6 +13,8 @@ it).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import queue
 import threading
 from collections.abc import Callable
@@ -79,6 +81,14 @@ def one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
+
+
+def give_back_freed_heap() -> None:
+    """Return to the system the heap this process has freed. glibc keeps freed blocks in each thread's arena for
+    reuse, so memory a snapshot build or an encoder's buffers gave up still counts in the process's RSS until
+    then. Elsewhere than glibc there is nothing to call."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 _shared: ModelWorker | None = None

@@ -49,6 +49,9 @@ class FakeEmbedder:
         self.calls += 1
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, DIMENSION), np.float32)
 
+    def release_ingest_buffers(self) -> None:
+        pass
+
     def submit_batch(self, texts) -> Future:
         done: Future = Future()
         done.set_result(self.embed_batch(texts))

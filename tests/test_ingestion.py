@@ -214,6 +214,24 @@ def test_a_failed_background_write_fails_the_ingest_and_leaves_whole_articles(fa
     assert fake_pipeline.index_paths([src]).added == 2
 
 
+def test_an_ingest_gives_back_its_encoder_buffers_once_before_it_commits(fake_pipeline, tmp_path, monkeypatch):
+    import rag.ingestion
+
+    monkeypatch.setattr(rag.ingestion, "EMBED_GROUP", 1)
+    events = []
+    ingester, index = fake_pipeline.ingester, fake_pipeline.index
+    real_embed, real_commit = ingester.embed, index._commit
+    monkeypatch.setattr(ingester, "embed", lambda group: events.append("embed") or real_embed(group))
+    monkeypatch.setattr(index, "_commit", lambda *args: events.append("commit") or real_commit(*args))
+    monkeypatch.setattr(fake_pipeline.embedder, "release_ingest_buffers", lambda: events.append("release"))
+    src = _three_articles(tmp_path / "new")
+    assert fake_pipeline.index_paths([src]).added == 3
+    assert events == ["embed"] * 3 + ["release", "commit"]
+    events.clear()
+    assert fake_pipeline.index_paths([src]).unchanged == 3
+    assert events == ["commit"], "nothing was encoded, so there is nothing to give back"
+
+
 def test_json_records_keep_their_ids_and_update_by_id(tmp_path, fake_embedder):
     p = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
     (tmp_path / "one.jsonl").write_text('{"id": "rtqa-1", "title": "T", "text": "The first text."}\n')

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -77,6 +79,18 @@ def test_a_text_gets_the_same_vector_in_any_batch(embedder):
         assert lowest_cosine(rows[0], pooled[i]) > 0.9999
 
 
+def test_released_buffers_leave_the_encoder_open_and_its_vectors_unchanged(embedder):
+    texts, spans = texts_and_spans(20)
+    before, pooled = embedder.embed_with_spans(texts, spans)
+    encoder = embedder._documents.value
+    assert encoder is not None
+    embedder.release_ingest_buffers()
+    assert embedder._documents.value is encoder, "the encoder stays open; only its buffers go"
+    after, pooled_after = embedder.embed_with_spans(texts, spans)
+    assert np.array_equal(before, after)
+    assert all(np.array_equal(a, b) for a, b in zip(pooled, pooled_after))
+
+
 def test_when_openvino_cannot_open_documents_use_the_model(caplog, monkeypatch, reference):
     def broken(*args, **kwargs):
         raise RuntimeError("no CPU plugin")
@@ -123,7 +137,9 @@ def test_an_idle_ingest_encoder_is_dropped_and_opened_again():
     fresh = Embedder(ingest_idle_seconds=0.3)
     first = fresh.embed_batch(SENTENCES)  # more texts than a question's job: the ingest encoder
     assert fresh._documents.value is not None
+    dropped = weakref.ref(fresh._documents.value)
     assert wait_until(lambda: fresh._documents.value is None), "dropped once idle"
+    assert wait_until(lambda: gc.collect() >= 0 and dropped() is None), "nothing keeps a dropped encoder in memory"
     assert fresh.ingest_backend.startswith("openvino"), "still says what encoded the last ingest"
     again = fresh.embed_batch(SENTENCES)
     assert fresh._documents.value is not None
