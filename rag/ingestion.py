@@ -2,15 +2,13 @@
 
 Unchanged articles are skipped by content hash. An id already held by another file is refused, never
 overwritten; a file whose text is already indexed under another id is skipped as a duplicate. Chunks are
-embedded in groups large enough for the encoder to sort by length, and each group is written as a batch while
-the next one is embedded.
+embedded in groups large enough for the encoder to sort by length, and each group is written as a batch.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,7 @@ from .store import ArticleStamp, EmbeddedArticle
 from .types import Article, Chunk, IngestReport, Skipped, Warned
 from .vectors import SentenceVectors
 
-# Chunks embedded per model call: enough for the encoder to sort them by length (its batches are 8 texts), and
-# few enough that the store write of one group overlaps the embedding of the next.
-EMBED_GROUP = 256
+EMBED_GROUP = 1024  # chunks whose sentences are embedded per model call: enough to sort by length well
 API_ORIGIN = "api"
 
 
@@ -100,7 +96,7 @@ class Ingester:
                         progress: Progress | None = None, timeout: float | None = None) -> IngestReport:
         report = report or IngestReport()
         progress = progress or Progress()
-        with self.index.writing("ingesting", timeout) as writer, _WriteBehind() as behind:
+        with self.index.writing("ingesting", timeout) as writer:
             plan = self._plan(articles, self.index.store.article_stamps(), report)
             work = [(a, chunk_article(a, self.settings.chunk_size, self.settings.chunk_overlap)) for a in plan.write]
             if progress.on_total:
@@ -109,10 +105,10 @@ class Ingester:
             for item in work:
                 group.append(item)
                 if sum(len(c) for _, c in group) >= EMBED_GROUP:
-                    self._embed_and_write(behind, writer, group, plan.replacing, report, progress)
+                    self._write_group(writer, group, plan.replacing, report, progress)
                     group = []
             if group:
-                self._embed_and_write(behind, writer, group, plan.replacing, report, progress)
+                self._write_group(writer, group, plan.replacing, report, progress)
             if plan.write:
                 self.embedder.release_ingest_buffers()
         return report
@@ -177,20 +173,9 @@ class Ingester:
                     plan.replacing.add(a.id)
         return plan
 
-    def _embed_and_write(self, behind: _WriteBehind, writer: Writer, group: list[tuple[Article, list[Chunk]]],
-                         replacing: set[str], report: IngestReport, progress: Progress) -> None:
-        embedded = self.embed(group)
-        behind.submit(self._write_embedded, writer, group, embedded, replacing, report, progress)
-
     def _write_group(self, writer: Writer, group: list[tuple[Article, list[Chunk]]], replacing: set[str],
                      report: IngestReport, progress: Progress, origins: dict[str, str] | None = None) -> None:
-        self._write_embedded(writer, group, self.embed(group), replacing, report, progress, origins)
-
-    @staticmethod
-    def _write_embedded(writer: Writer, group: list[tuple[Article, list[Chunk]]], embedded: list[EmbeddedArticle],
-                        replacing: set[str], report: IngestReport, progress: Progress,
-                        origins: dict[str, str] | None = None) -> None:
-        writer.write(embedded, replacing, origins or {a.id: a.origin for a, _ in group})
+        writer.write(self.embed(group), replacing, origins or {a.id: a.origin for a, _ in group})
         for article, chunks in group:
             report.articles.append(article.id)
             if article.id in replacing:
@@ -220,40 +205,6 @@ class Ingester:
                 k += 1
             out.append(EmbeddedArticle(article, cs, vectors[k - len(cs):k], blobs))
         return out
-
-
-class _WriteBehind:
-    """Writes embedded groups to the store on one background thread, in order, while the caller embeds the next.
-
-    The encoder (on both cores, outside the GIL) and the store write (about 1.2 s per 700 chunks into embedded
-    Chroma) then overlap instead of taking turns. Each write waits for the one before it, so at most one group
-    waits in memory, and leaving the block waits for the last: the write session commits only what was written,
-    and a failed write raises in the caller, as it would have without the thread."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="index-write")
-        self._pending: Future | None = None
-
-    def submit(self, write: Callable[..., None], *args) -> None:
-        self.wait()
-        self._pending = self._pool.submit(write, *args)
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def __enter__(self) -> _WriteBehind:
-        return self
-
-    def __exit__(self, kind, error, trace) -> None:
-        try:
-            if kind is None:
-                self.wait()
-            elif self._pending is not None:
-                self._pending.exception()  # the session's cleanup must not run under a write still going
-        finally:
-            self._pool.shutdown(wait=True)
 
 
 def _where(a: Article) -> str:

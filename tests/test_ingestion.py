@@ -158,39 +158,7 @@ def _three_articles(folder: Path) -> Path:
     return folder
 
 
-def test_a_group_is_written_while_the_next_is_embedded(fake_pipeline, tmp_path, monkeypatch):
-    """The first group's store write waits until the second group is being embedded: without the overlap it would
-    wait out its timeout, and the ingest would fail."""
-    import threading
-
-    import rag.ingestion
-
-    monkeypatch.setattr(rag.ingestion, "EMBED_GROUP", 1)  # one article per group
-    src = _three_articles(tmp_path / "new")
-    second_embedding = threading.Event()
-    embedded, writes = [], []
-    real_embed, real_write = fake_pipeline.ingester.embed, fake_pipeline.index.store.write_articles
-
-    def embed(group):
-        embedded.append(group[0][0].id)
-        if len(embedded) == 2:
-            second_embedding.set()
-        return real_embed(group)
-
-    def write(items, replacing, origins):
-        if not writes:
-            assert second_embedding.wait(30), "the second group was not embedded while the first was written"
-        writes.append(threading.current_thread().name)
-        return real_write(items, replacing, origins)
-
-    monkeypatch.setattr(fake_pipeline.ingester, "embed", embed)
-    monkeypatch.setattr(fake_pipeline.index.store, "write_articles", write)
-    assert fake_pipeline.index_paths([src]).added == 3
-    assert len(writes) == 3 and all(name.startswith("index-write") for name in writes)
-    assert len(fake_pipeline.list_articles()) == 4 and fake_pipeline.check().ok
-
-
-def test_a_failed_background_write_fails_the_ingest_and_leaves_whole_articles(fake_pipeline, tmp_path, monkeypatch):
+def test_a_failed_write_fails_the_ingest_and_leaves_whole_articles(fake_pipeline, tmp_path, monkeypatch):
     import rag.ingestion
 
     monkeypatch.setattr(rag.ingestion, "EMBED_GROUP", 1)
