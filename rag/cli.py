@@ -215,7 +215,7 @@ def _bench_args(p) -> None:
     p.add_argument("--ingest-articles", type=int, default=100, help="articles for the ingest comparison")
     p.add_argument("--repeats", type=int, default=1, help="runs of each ingest pipeline; the median is kept")
     p.add_argument("--queries", type=int, default=940, help="news-scale queries for the latency figures")
-    p.add_argument("--only", help="comma-separated sections: ingest, query, update, http, load")
+    p.add_argument("--only", help="comma-separated sections: ingest, query, update, http, load, uploads")
     p.add_argument("--serve-workers", type=int, default=1, help="`rag serve --workers` for the http and load sections")
     p.add_argument("--serve-env", action="append", metavar="RAG_NAME=VALUE",
                    help="a setting for the measured server only, e.g. RAG_READER_PROCESS=false; repeatable")

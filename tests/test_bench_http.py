@@ -47,3 +47,21 @@ def test_a_refused_connection_is_an_error_not_a_hang():
     result = hammer(f"http://127.0.0.1:{free_port()}", [("GET", "/healthz", None)] * 3, clients=2)
     assert result["statuses"] == {"0": 3} and result["server_errors"] == 3
     assert set(result["client_errors"]) == {"ConnectionRefusedError"}
+
+
+def test_the_uploads_section_writes_through_the_api_while_a_client_asks(writable_bundled, embedder):
+    """`rag bench --only uploads` on a real server over a small index: every write succeeds, questions keep being
+    answered meanwhile, the peak is at least the resting memory, and the index is left as it was found."""
+    from rag.bench.http import uploads
+
+    index_dir = writable_bundled.settings.index_dir
+    before = [a["id"] for a in writable_bundled.list_articles()]
+    records = [{"title": "Port strike ends", "text": "Dock workers ended their strike on Tuesday. They won a 7% raise.",
+                "published": "2023-06-02"},
+               {"title": "Dam opens", "text": "The Itaipu dam opened on Friday. It cost $19.6 billion to build."}]
+    result = uploads(index_dir, ["How much aid was announced?"], records, pause=0.2)
+    assert len(result["uploads_s"]) == len(result["deletes_s"]) == 2 and min(result["uploads_s"]) > 0
+    assert result["questions"] > 0 and result["question_errors"] == {}
+    assert result["rss_after_mb"]["peak_rss_mb"] >= result["rss_before_mb"]["rss_mb"] > 100
+    after = Pipeline(make_settings(index_dir), embedder=embedder)
+    assert [a["id"] for a in after.list_articles()] == before

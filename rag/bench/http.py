@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -264,3 +267,65 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
     # would show.
     return {"warm_up": warmup, "load": load, "rss_before_mb": before, "rss_after_mb": after,
             "rss_growth": growth("rss_mb"), "anon_growth": growth("anon_mb")}
+
+
+def uploads(index_dir: Path, questions: list[str], records: list[dict], workers: int = 1, env: dict | None = None,
+            pause: float = 0.5) -> dict:
+    """Each record uploaded through the API and deleted again, while one client asks without pause: how long each
+    write takes, how long a question waits meanwhile, and the server's memory at its peak. The peak is each
+    process's high-water mark, kept by the kernel, so no sample can miss it; the index is left as it was found."""
+    token = secrets.token_hex(16)
+    out: dict = {"records": len(records), "uploads_s": [], "deletes_s": []}
+    with Server(index_dir, env={**(env or {}), "RAG_API_TOKEN": token}, workers=workers) as server:
+        server.first_answer(questions[0])
+        out["rss_before_mb"] = server.rss_mb()
+        stop = threading.Event()
+        waits: list[float] = []
+        failed: dict[str, int] = {}
+
+        def ask() -> None:
+            import httpx
+
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                for i in itertools.count():
+                    if stop.is_set():
+                        return
+                    started = time.perf_counter()
+                    try:
+                        status = str(client.post("/api/ask", json={"question": questions[i % len(questions)]}).status_code)
+                    except httpx.HTTPError as e:
+                        status = type(e).__name__
+                    waits.append(time.perf_counter() - started)
+                    if status != "200":
+                        failed[status] = failed.get(status, 0) + 1
+
+        asker = threading.Thread(target=ask, name="bench-asker", daemon=True)
+        asker.start()
+        try:
+            _upload_and_delete(server.url, token, records, out, pause)
+        finally:
+            stop.set()
+            asker.join(120)
+        out["rss_after_mb"] = server.rss_mb()
+    out.update(questions=len(waits), question_errors=failed,
+               **{f"question_{k}": v for k, v in percentiles([w * 1000 for w in waits]).items()},
+               longest_question_s=round(max(waits), 3) if waits else None)
+    return out
+
+
+def _upload_and_delete(url: str, token: str, records: list[dict], out: dict, pause: float) -> None:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {token}"}) as client:
+        for k, record in enumerate(records):
+            article_id = f"bench-upload-{k}"
+            for method, path, body, want, times in (("POST", "/api/articles", {**record, "id": article_id}, 201,
+                                                     out["uploads_s"]),
+                                                    ("DELETE", f"/api/articles/{article_id}", None, 200,
+                                                     out["deletes_s"])):
+                started = time.perf_counter()
+                response = client.request(method, path, json=body)
+                if response.status_code != want:
+                    raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
+                times.append(round(time.perf_counter() - started, 2))
+                time.sleep(pause)  # questions run between writes too, as on a real server
