@@ -292,7 +292,8 @@ def uploads(index_dir: Path, questions: list[str], records: list[dict], workers:
                         return
                     started = time.perf_counter()
                     try:
-                        status = str(client.post("/api/ask", json={"question": questions[i % len(questions)]}).status_code)
+                        question = {"question": questions[i % len(questions)]}
+                        status = str(client.post("/api/ask", json=question).status_code)
                     except httpx.HTTPError as e:
                         status = type(e).__name__
                     waits.append(time.perf_counter() - started)
