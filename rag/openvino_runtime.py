@@ -82,7 +82,7 @@ class OpenVinoEncoder:
 
     def release_buffers(self) -> None:
         """Free the intermediate tensors the compiled model keeps for the largest batch it has run (about 80 MB
-        after one article's chunks); the next batch allocates them again, as fast, with the same outputs. Never
+        after three articles' chunks); the next batch allocates them again, as fast, with the same outputs. Never
         during an inference, which OpenVINO refuses: on the model worker, like every call here."""
         self._model.release_memory()
 
