@@ -33,7 +33,7 @@ from .hashing import file_sha256
 from .idle_slot import IdleSlot
 from .onnx_runtime import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
 from .openvino_runtime import OpenVinoEncoder, TokenPass
-from .worker import give_back_freed_heap, shared_worker, use_torch_threads
+from .worker import BACKGROUND, give_back_freed_heap, shared_worker, use_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -237,9 +237,32 @@ class Embedder:
         encoder = self._documents.hold()
         if encoder is None:
             self._load()
-            return shared_worker().submit(self._encode, list(texts), self.threads)
-        done = shared_worker().submit(self._encode_documents, list(texts), encoder)
-        done.add_done_callback(lambda _: self._documents.let_go())
+        texts = list(texts)
+        # Longest first over the whole call, then in small background jobs, so questions go between them.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        slices = [order[i:i + INGEST_JOB] for i in range(0, len(order), INGEST_JOB)]
+        jobs = [shared_worker().submit(self._encode_documents, [texts[i] for i in rows], encoder, priority=BACKGROUND)
+                if encoder is not None else
+                shared_worker().submit(self._encode, [texts[i] for i in rows], self.threads, priority=BACKGROUND)
+                for rows in slices]
+        done: Future = Future()
+
+        def gather(_) -> None:
+            if done.done() or not all(j.done() for j in jobs):
+                return
+            if encoder is not None:
+                self._documents.let_go()
+            failed = next((j.exception() for j in jobs if j.cancelled() or j.exception()), None)
+            if failed is not None or any(j.cancelled() for j in jobs):
+                done.set_exception(failed or ModelError("the encoding was cancelled"))
+                return
+            vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            for rows, job in zip(slices, jobs):
+                vectors[rows] = job.result()
+            done.set_result(vectors)
+
+        for job in jobs:
+            job.add_done_callback(gather)
         return done
 
     def _encode_few(self, texts: list[str]) -> np.ndarray:
@@ -279,10 +302,23 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         # Loaded here, not on the worker: a server's questions queued there would wait for it.
         encoder = self._documents.hold()
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
+        missing: list[tuple[int, int, int, int]] = []
         try:
             if encoder is None:
                 self._load()
-            vectors, pooled, missing = shared_worker().run(self._encode_with_spans, texts, list(spans), encoder)
+            # Longest first over the whole call (a batch is padded to its longest text), then one small
+            # background job at a time: a question waits for one such job, never for a whole upload.
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            for first in range(0, len(order), INGEST_JOB):
+                rows = order[first:first + INGEST_JOB]
+                part = shared_worker().run(self._encode_with_spans, [texts[i] for i in rows],
+                                           [spans[i] for i in rows], encoder, priority=BACKGROUND)
+                for k, i in enumerate(rows):
+                    vectors[i] = part[0][k]
+                    pooled[i] = part[1][k]
+                missing += [(rows[k], j, a, b) for k, j, a, b in part[2]]
         finally:
             if encoder is not None:
                 self._documents.let_go()
@@ -327,8 +363,8 @@ class Embedder:
     def _passes(self, texts: list[str], encoder: OpenVinoEncoder | None):
         """(index, unit vector, TokenPass) for each text, from ``encoder`` or else the model itself; on the worker.
         The caller holds the encoder (IdleSlot.hold), so it is not dropped meanwhile."""
-        # Longest first over the whole call, as the model's own encode orders one call: a batch is padded to
-        # its longest text, so texts of like length batched together waste the least compute.
+        # Longest first, as the model's own encode orders one call: a batch is padded to its longest text, so
+        # texts of like length batched together waste the least compute.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         # Token outputs are large (a token is a vector): a few dozen texts at a time.
         for first in range(0, len(order), LATE_CHUNK_BATCH):
@@ -513,6 +549,8 @@ def _checked(model, encoder: OnnxEncoder, spec: EncoderSpec) -> EncoderSpec:
 
 
 LATE_CHUNK_BATCH = 64
+# Texts an ingest encodes per job on the model worker: what a question may have to wait for (about 0.3 s).
+INGEST_JOB = 16
 # Batches are padded to a multiple of this many tokens. On CPU the model's kernels are built for each new input
 # shape the first time they meet it, and padding to each batch's longest text makes nearly every batch a new shape.
 # A first ingest of 100 articles, the model loaded beforehand: 23.0-23.2 s unpadded, 20.4-21.5 s padded; the next

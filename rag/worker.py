@@ -6,6 +6,9 @@ at a time and its own thread count is the only pool. Each job sets the threads i
 on one (`rag.embed` says why), an ingest's batches on every core they may use. Jobs run one at a time and are
 never merged, so a result never depends on what else was asked at the same moment.
 
+Questions come first: a job submitted as BACKGROUND (an ingest's, cut into small jobs) runs only when no
+question's job is waiting, so a question waits for at most one small ingest job, however large the upload.
+
 Loading a model is not a job here: the ingest encoder takes about 1 s to load on OpenVINO (5 s as torch's model),
 and a server's questions, queued behind it, would wait that long (`rag.embed` loads it on the thread that needs
 it).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -22,17 +26,23 @@ from concurrent.futures import Future
 from typing import Any
 
 
+URGENT = 0  # a question's job
+BACKGROUND = 1  # an ingest's: runs when no question's job waits
+
+
 class ModelWorker:
     def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[Callable, tuple, Future]] = queue.Queue()
+        # (priority, order of arrival, fn, args, future): questions first, then first come, first served
+        self._jobs: queue.PriorityQueue[tuple[int, int, Callable, tuple, Future]] = queue.PriorityQueue()
+        self._arrivals = itertools.count()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def run(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> Any:
         """Run ``fn(*args)`` on the owner thread and wait; its exception is raised here."""
-        return self.submit(fn, *args).result()
+        return self.submit(fn, *args, priority=priority).result()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = URGENT) -> Future:
         """Queue ``fn(*args)`` for the owner thread; the caller may work meanwhile and wait on the Future."""
         done: Future = Future()
         if threading.current_thread() is self._thread:  # a job's own call: run it now, never queue behind itself
@@ -41,7 +51,7 @@ class ModelWorker:
             except BaseException as e:
                 done.set_exception(e)
             return done
-        self._jobs.put((fn, args, done))
+        self._jobs.put((priority, next(self._arrivals), fn, args, done))
         self._start()
         return done
 
@@ -53,7 +63,7 @@ class ModelWorker:
 
     def _serve(self) -> None:
         while True:
-            fn, args, done = self._jobs.get()
+            _, _, fn, args, done = self._jobs.get()
             if done.set_running_or_notify_cancel():
                 try:
                     done.set_result(fn(*args))

@@ -54,3 +54,33 @@ def test_batches_are_padded_to_shape_buckets_without_changing_vectors(embedder):
     together = shared_worker().run(embedder._encode, texts, 1)
     alone = np.stack([shared_worker().run(embedder._encode, [t], 1)[0] for t in texts])
     assert np.einsum("ij,ij->i", together, alone).min() > 0.9999
+
+
+@pytest.mark.slow
+def test_an_ingest_reaches_the_model_worker_in_small_background_jobs(embedder, monkeypatch):
+    """However large the upload, a question waits behind at most one job of INGEST_JOB texts: the worker runs
+    questions' jobs before waiting background ones (tests/test_worker.py)."""
+    from rag.embed import INGEST_JOB
+    from rag.worker import BACKGROUND
+
+    worker = shared_worker()
+    seen = []
+    submit = worker.submit
+
+    def spy(fn, *args, priority=0):
+        seen.append((fn.__name__, len(args[0]) if args and isinstance(args[0], list) else None, priority))
+        return submit(fn, *args, priority=priority)
+
+    monkeypatch.setattr(worker, "submit", spy)
+    texts = [f"{SENTENCES[i % len(SENTENCES)]} Item {i}." for i in range(3 * INGEST_JOB + 5)]
+    vectors, pooled = embedder.embed_with_spans(texts, [[(0, 10)]] * len(texts))
+    assert vectors.shape == (len(texts), embedder.dimension) and len(pooled) == len(texts)
+    jobs = [(n, p) for name, n, p in seen if name == "_encode_with_spans"]
+    assert len(jobs) == 4 and all(n <= INGEST_JOB and p == BACKGROUND for n, p in jobs)
+    seen.clear()
+    together = embedder.embed_batch(texts)
+    jobs = [(n, p) for name, n, p in seen if name in ("_encode_documents", "_encode")]
+    assert len(jobs) == 4 and all(n <= INGEST_JOB and p == BACKGROUND for n, p in jobs)
+    assert np.einsum("ij,ij->i", together, vectors).min() > 0.999
+    question = embedder.embed_batch(["How much aid was announced?"])
+    assert [p for name, _, p in seen if name == "_encode_few"] == [0] and question.shape == (1, embedder.dimension)

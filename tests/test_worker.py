@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from rag.worker import ModelWorker
+from rag.worker import BACKGROUND, ModelWorker
 
 from .conftest import wait_until
 
@@ -33,3 +33,22 @@ def test_a_finished_job_keeps_nothing_of_its_arguments_alive():
     del payload
     # The result is handed over before the worker lets go of the job, so give it a moment.
     assert wait_until(lambda: gc.collect() >= 0 and ref() is None), "the worker still holds the last job's arguments"
+
+
+def test_a_question_job_overtakes_every_waiting_background_job():
+    worker = ModelWorker()
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def background(i):
+        if i == 0:
+            started.set()
+            release.wait(10)
+        order.append(f"ingest {i}")
+
+    jobs = [worker.submit(background, i, priority=BACKGROUND) for i in range(4)]
+    assert started.wait(10)  # the first ingest job is running; three more wait
+    question = worker.submit(lambda: order.append("question"))
+    release.set()
+    question.result(10)
+    [j.result(10) for j in jobs]
+    assert order == ["ingest 0", "question", "ingest 1", "ingest 2", "ingest 3"]
