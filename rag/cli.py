@@ -135,6 +135,7 @@ def cmd_check(args) -> int:
         (report.unreadable_vectors, f"{len(report.unreadable_vectors)} chunk vector(s) Chroma cannot read, in "
                                     f"{len(report.unreadable_articles)} article(s)"),
         (report.lexical_stale, "the BM25 index does not hold exactly the stored chunks"),
+        (report.snapshot_damaged, f"the saved snapshot is damaged ({report.snapshot_damaged})"),
     ]
     for found, message in problems:
         if found:

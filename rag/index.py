@@ -90,12 +90,13 @@ class CheckReport:
     unreadable_vectors: list[str] = field(default_factory=list)  # chunk ids whose vector Chroma cannot read
     unreadable_articles: list[str] = field(default_factory=list)  # the articles those chunks belong to
     lexical_stale: bool = False
+    snapshot_damaged: str | None = None  # a saved snapshot file that does not match its recorded sha256
     repaired: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.dead_writer or self.orphan_articles or self.incomplete_articles or self.unreadable_vectors
-                    or self.lexical_stale)
+                    or self.lexical_stale or self.snapshot_damaged)
 
 
 class Index:
@@ -112,6 +113,7 @@ class Index:
         self._stamp = StateStamp(s.index_dir / ".generation") if not s.chroma_url else None
         self._stamp_seen: str | None = None  # the stamp at the last look at the store, if that state was clean
         self._looked_at = 0.0
+        self.recovered: list[str] = []  # dead writers' sessions this Index finished, oldest first
 
     # The store's connection is shared by every Index on the same folder in this process, and so are the
     # generation it was opened at and the locks that guard reopening it.
@@ -193,6 +195,13 @@ class Index:
             # Built by a process with a higher limit: this one's setting wins, and Chroma searches.
             snapshot = replace(snapshot, chunk_vectors=None, article_vectors=None)
         return snapshot
+
+    def rebuild_snapshot(self) -> None:
+        """Throw away the committed generation's saved snapshot and build it again from the store."""
+        with self._sync_lock:
+            generation = self.store.state().generation
+            self.snapshots.discard(generation)
+            self._snapshot = self._load_snapshot(generation)
 
     def build_snapshot(self) -> Snapshot:
         """The committed generation's snapshot built from the whole store, and not saved: what a first start, or a
@@ -287,16 +296,22 @@ class Index:
             if not self.store.state().writing:
                 return
             self._reopen()
-            self.sweep()
+            swept = self.sweep()
             self._commit()
+            self.recovered.append(f"finished a dead writer's session: removed {len(swept)} half-written article(s) "
+                                  "and committed")
 
     # -- checking --------------------------------------------------------------------------------
     def check(self, deep: bool = True) -> CheckReport:
         """Compare the store, the BM25 snapshot and the state, without changing anything."""
+        seen = len(self.snapshots.repairs), len(self.recovered)
         self.sync()
         store = self.store
         state = store.state()
         report = CheckReport(generation=state.generation)
+        # Opening the index may itself have finished a dead writer's session or rebuilt a damaged snapshot: say so.
+        report.repaired += self.recovered[seen[1]:] + self.snapshots.repairs[seen[0]:]
+        report.snapshot_damaged = self.snapshots.damage(state.generation)
         with self._rw.read():
             stamps_meta = {r["id"]: r["chunks"] for r in store.list_articles()}
             report.articles = len(stamps_meta)

@@ -33,6 +33,7 @@ import numpy as np
 from . import arrays
 from .chunktable import ArticleTable, ChunkTable, RowPlan
 from .dense import FlatVectors
+from .hashing import file_sha256
 from .lexical import Analyzer, LexicalIndex
 from .store import date_ord
 from .types import Article, Chunk
@@ -42,8 +43,9 @@ from .worker import give_back_freed_heap
 log = logging.getLogger(__name__)
 
 # 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON. 4: article texts.
-# 5: term counts and article versions, rows in key order.
-FORMAT = 5
+# 5: term counts and article versions, rows in key order. 6: each file's sha256 in snapshot.json.
+FORMAT = 6
+INFO = "snapshot.json"
 
 Row = tuple[Chunk, str, "np.ndarray | None"]  # a chunk, its packed sentence vectors, its vector if asked for
 
@@ -185,19 +187,28 @@ class Snapshot:
         if self.chunk_vectors is not None:
             self.chunk_vectors.save(directory, "chunks")
             self.article_vectors.save(directory, "articles")
-        # Written last: a folder without it is incomplete.
-        (directory / "snapshot.json").write_text(json.dumps({"generation": self.generation, "format": FORMAT,
-                                                             "analyzer": Analyzer.signature(),
-                                                             "vectors": self.chunk_vectors is not None}))
+        # Written last: a folder without it is incomplete. Each file's sha256 lets an opener tell a damaged file
+        # (a flipped byte gives wrong quotes, not an error) from a sound one.
+        files = {name: file_sha256(directory / name) for name in _files(directory)}
+        (directory / INFO).write_text(json.dumps({"generation": self.generation, "format": FORMAT,
+                                                  "analyzer": Analyzer.signature(),
+                                                  "vectors": self.chunk_vectors is not None, "files": files}))
 
     @classmethod
-    def load(cls, directory: Path, analyzer: Analyzer | None = None) -> Snapshot | None:
-        """The snapshot saved in ``directory``; None when it is missing, incomplete, of an older format, or made by
-        another analyzer."""
+    def load(cls, directory: Path, analyzer: Analyzer | None = None, damaged: list[str] | None = None
+             ) -> Snapshot | None:
+        """The snapshot saved in ``directory``; None when it is missing, incomplete, of an older format, made by
+        another analyzer, or damaged (a file's sha256 is not the one recorded; what is wrong is appended to
+        ``damaged``)."""
         try:
-            info = json.loads((directory / "snapshot.json").read_text())
+            info = json.loads((directory / INFO).read_text())
             # Another analysis would make a question's terms miss the index's, and a grown snapshot mix the two.
             if info.get("format") != FORMAT or info.get("analyzer") != Analyzer.signature():
+                return None
+            problem = verify(directory, info.get("files"))
+            if problem:
+                if damaged is not None:
+                    damaged.append(f"{directory.name}: {problem}")
                 return None
             sentences = SentenceTable.load(directory)
             articles = ArticleTable.load(directory)
@@ -211,6 +222,26 @@ class Snapshot:
         if lexical is None:
             return None
         return cls(info["generation"], lexical, sentences, articles, chunk_vectors, article_vectors)
+
+
+def verify(directory: Path, files: dict[str, str] | None) -> str | None:
+    """What is wrong with a saved snapshot's files against the sha256s it recorded, or None when nothing is."""
+    if not isinstance(files, dict) or not files:
+        return "no checksums recorded"
+    present = set(_files(directory))
+    missing = sorted(set(files) - present)
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for name, digest in sorted(files.items()):
+        if file_sha256(directory / name) != digest:
+            return f"{name} does not match its recorded sha256"
+    return None
+
+
+def _files(directory: Path) -> list[str]:
+    """The files of a saved snapshot but its info file, by path relative to its folder."""
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()
+                  and p.name != INFO)
 
 
 def _article_vectors(lexical: LexicalIndex, chunks: list[Chunk], vectors: np.ndarray, base: Snapshot | None,
@@ -238,20 +269,21 @@ class SnapshotStore:
         self.root = root
         self.dimension = dimension
         self.analyzer = analyzer or Analyzer()
+        self.repairs: list[str] = []  # damaged snapshots found and rebuilt by this process, oldest first
 
     def get(self, generation: str, changes_since: Callable[[Snapshot | None], Changes],
             build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
-        """The snapshot for ``generation``: from disk when saved, else built and saved.
+        """The snapshot for ``generation``: from disk when saved and sound, else built and saved.
 
-        It is built on the newest snapshot saved here, from ``changes_since(that snapshot)``; on nothing, from
-        ``changes_since(None)``, when there is none or it cannot serve as a base. ``build_lock`` is held while
-        building, so only one process builds a generation."""
+        It is built on the newest sound snapshot saved here, from ``changes_since(that snapshot)``; on nothing,
+        from ``changes_since(None)``, when there is none or it cannot serve as a base. ``build_lock`` is held while
+        building, so only one process builds a generation. A damaged one is rebuilt, and `repairs` says so."""
         final = self.root / _safe_name(generation)
-        found = Snapshot.load(final, self.analyzer)
+        found = self._load(final)
         if found is not None and found.generation == generation:
             return found
         with build_lock():
-            found = Snapshot.load(final, self.analyzer)  # another process may have built it meanwhile
+            found = self._load(final)  # another process may have built it meanwhile
             if found is not None and found.generation == generation:
                 return found
             self.root.mkdir(parents=True, exist_ok=True)
@@ -269,6 +301,28 @@ class SnapshotStore:
             # held 220 MB more than before it, all of it free.
             give_back_freed_heap()
         return Snapshot.load(final, self.analyzer) or snapshot
+
+    def _load(self, directory: Path) -> Snapshot | None:
+        damaged: list[str] = []
+        found = Snapshot.load(directory, self.analyzer, damaged)
+        for problem in damaged:
+            log.warning("The saved snapshot %s is damaged; it is rebuilt from the store", problem)
+            self.repairs.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} rebuilt {problem}")
+        return found
+
+    def damage(self, generation: str) -> str | None:
+        """What is wrong with the saved snapshot of ``generation``, or None when it is sound (`rag check`)."""
+        directory = self.root / _safe_name(generation)
+        try:
+            info = json.loads((directory / INFO).read_text())
+        except (OSError, ValueError) as e:
+            return f"{directory.name}: unreadable {INFO} ({e})"
+        problem = verify(directory, info.get("files") if isinstance(info, dict) else None)
+        return f"{directory.name}: {problem}" if problem else None
+
+    def discard(self, generation: str) -> None:
+        """Delete the saved snapshot of ``generation``, so that the next opener rebuilds it."""
+        shutil.rmtree(self.root / _safe_name(generation), ignore_errors=True)
 
     def _build(self, generation: str, changes_since: Callable[[Snapshot | None], Changes], directory: Path
                ) -> Snapshot:
@@ -294,7 +348,7 @@ class SnapshotStore:
                 if p.is_dir() and not p.name.startswith(".build-"):
                     saved.append((p.stat().st_mtime, p))
         for _, p in sorted(saved, reverse=True):
-            found = Snapshot.load(p, self.analyzer)
+            found = self._load(p)
             if found is not None:
                 return found
         return None

@@ -91,7 +91,7 @@ def test_a_damaged_snapshot_is_not_grown_on(tmp_path, embedder, caplog):
     (folder / "bm25" / "counts.npy").unlink()
     with caplog.at_level(logging.WARNING, logger="rag.snapshot"):
         p.index_paths([write(src, 3, TOWNS[3], 6)])
-    assert "building it from the whole store" in caplog.text
+    assert "missing bm25/counts.npy is damaged; it is rebuilt from the store" in caplog.text
     grown = snapshot_files(p)
     assert from_whole_store(p, embedder) == grown
     assert any("Ysolde" in c.text for c, _ in p.lexical.search("Ysolde bridges", 3))
