@@ -96,6 +96,16 @@ class Pipeline:
         return f"{reader.name}, {getattr(reader, 'where', 'in this process')}"
 
     @property
+    def reader_stuck(self) -> bool:
+        """Whether the reader's child process has held a question past its deadline (it is being replaced)."""
+        return bool(getattr(self.parts.reader, "stuck", False))
+
+    @property
+    def snapshot_repairs(self) -> list[str]:
+        """Damaged snapshots this process found on opening and rebuilt from the store."""
+        return list(self.index.snapshots.repairs)
+
+    @property
     def index_loaded(self) -> bool:
         """Whether this process has opened the index and loaded a snapshot (at startup, in the background)."""
         return self.index.loaded
@@ -154,6 +164,9 @@ class Pipeline:
                 report.repaired.append(f"re-embedded {len(rebuild)} article(s) from their stored text")
             if report.lexical_stale or report.dead_writer:
                 report.repaired.append("committed a new generation and rebuilt the BM25 index")
+        if repair and report.snapshot_damaged:
+            self.index.rebuild_snapshot()
+            report.repaired.append(f"rebuilt the damaged snapshot from the store ({report.snapshot_damaged})")
         return report
 
     # -- asking -------------------------------------------------------------------------------------------

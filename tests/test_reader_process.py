@@ -1,7 +1,9 @@
 """The reader in a child process: the same answers as in the server's own process, rules passed along, and a
 child that dies or cannot start never costs an answer. Real model, real index, real child processes."""
 
+import contextlib
 import os
+import pickle
 import signal
 import time
 
@@ -11,10 +13,12 @@ from rag import rules
 from rag.answer.readers.fitted import FittedReader
 from rag.answer.readers.process import ReaderProcess
 from rag.config import Settings
+from rag.factory import fitted_reader
 from rag.lexical import Analyzer
 from rag.pipeline import Pipeline
+from rag.types import Article
 
-from .conftest import make_settings
+from .conftest import make_settings, wait_until
 
 pytestmark = pytest.mark.slow  # the real model, and child processes
 
@@ -193,3 +197,38 @@ def test_the_web_app_reads_in_a_child_on_two_cores_unless_told_not_to(tmp_path, 
     one_core = create_app(Settings(_env_file=None, index_dir=tmp_path))
     assert isinstance(one_core.state.pipeline.parts.reader, FittedReader)
     assert not isinstance(Pipeline(make_settings(tmp_path)).parts.reader, ReaderProcess)  # the CLI and the eval
+
+
+def test_a_stopped_child_holds_no_question_past_its_deadline_and_is_replaced(bundled, monkeypatch):
+    """SIGSTOP the child while several questions, each larger than a pipe holds, are asked at once: each is
+    answered within the deadlines (sending, waiting for the pipe, waiting for the reading), the stopped child is
+    replaced, and the reader says it is stuck meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.answer.readers import process
+
+    monkeypatch.setattr(process, "READ_TIMEOUT", 1.0)
+    reader = ReaderProcess(fitted_reader, FittedReader(Analyzer()))
+    reader.warm_up()
+    stopped = reader._process
+    prepared, expected = question_read_here(bundled)
+    big = prepared.evidence
+    big.articles["padding"] = Article(id="padding", title="", text="x" * 200_000)
+    assert len(pickle.dumps((prepared.analysis, big))) > process.PIPE_BUFFER
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            seen_stuck = pool.submit(lambda: wait_until(lambda: reader.stuck, 5))
+            got = list(pool.map(lambda _: reader.read(prepared.analysis, big), range(4)))
+        elapsed = time.monotonic() - started
+        assert all(sentences(g) == expected for g in got)
+        assert elapsed < 8, f"questions waited {elapsed:.1f} s behind a stopped child"
+        assert seen_stuck.result() and not reader.stuck
+        assert reader.deaths == 1 and not stopped.is_alive()
+        assert sentences(reader.read(prepared.analysis, prepared.evidence)) == expected
+        assert reader._process is not None and reader._process.pid != stopped.pid and reader.sent >= 1
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stopped.pid, signal.SIGKILL)
+        reader.close()

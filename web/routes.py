@@ -198,6 +198,8 @@ def healthz(request: Request):
         if pipeline.ingest_encoder:  # known once something was ingested in this process
             body["ingest_encoder"] = pipeline.ingest_encoder
         body["reader"] = pipeline.reader
+        if pipeline.reader_stuck:
+            body.update(status="degraded", reader=f"{pipeline.reader}: not answering; being replaced")
     error = request.app.state.warm_up_error
     if error:
         body.update(status="degraded", model=f"failed: {error}")
@@ -208,6 +210,8 @@ def healthz(request: Request):
     try:
         stats = pipeline.stats()
         body.update(articles=stats["articles"], chunks=stats["chunks"], store=stats["store"], index="ok")
+        if pipeline.snapshot_repairs:  # found damaged on opening and rebuilt from the store: worth an operator's look
+            body["snapshot_repairs"] = pipeline.snapshot_repairs[-5:]
     except RagError as e:
         body.update(status="degraded", index=f"unavailable: {e}")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

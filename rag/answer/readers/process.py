@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import pickle
 import threading
+import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 60.0  # seconds for a child to import and build its reader before it counts as failed
 MAX_RESTARTS = 3
 READ_TIMEOUT = 10.0  # seconds: a reading takes milliseconds, so a child this late is stuck; every question waits behind it
+PIPE_BUFFER = 65536  # bytes a pipe takes before a send waits for the reader (Linux's default)
 
 
 class ReaderProcess:
@@ -56,6 +58,7 @@ class ReaderProcess:
         self.busy = busy
         self.name = local.name
         self._lock = threading.Lock()  # one question at a time on the pipe: the child reads them in turn
+        self._holder_since: float | None = None  # when the question holding the pipe took it
         self._conn: Connection | None = None
         self._process = None
         self.sent = 0  # questions read in the child (for tests and the bench)
@@ -92,26 +95,64 @@ class ReaderProcess:
             return self.local.read(question, evidence)
         request = pickle.dumps((rules.disabled_now(), question, evidence), protocol=pickle.HIGHEST_PROTOCOL)
         reply = None
-        with self._lock:
-            if self.given_up is None:
-                try:
+        # Every wait has a deadline: for the pipe, for sending, for the reading. A question that cannot have
+        # the child in time is read here; a child that misses a deadline is replaced.
+        if self.given_up is None and self._lock.acquire(timeout=READ_TIMEOUT):
+            self._holder_since = time.monotonic()
+            try:
+                if self.given_up is None:
                     conn = self._connection()
-                    conn.send_bytes(request)
+                    self._send(conn, request)
                     if not conn.poll(READ_TIMEOUT):
                         raise TimeoutError(f"no reading after {READ_TIMEOUT:.0f} s")
                     reply = conn.recv_bytes()
                     self.sent += 1
-                except ChildFailed as e:
-                    if self.given_up is None:
-                        self._give_up(str(e))
-                except (OSError, EOFError) as e:
-                    self._died(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, "this question is read here")
+            except ChildFailed as e:
+                if self.given_up is None:
+                    self._give_up(str(e))
+            except (OSError, EOFError) as e:
+                self._died(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__, "this question is read here")
+            finally:
+                self._holder_since = None
+                self._lock.release()
         if reply is None:
             return self.local.read(question, evidence)
         ok, value = pickle.loads(reply)
         if not ok:
             raise value
         return value
+
+    def _send(self, conn: Connection, data: bytes) -> None:
+        """Send within READ_TIMEOUT. A pipe holds 64 KiB: a larger request waits for the child to read it, so it
+        is sent from a thread of its own, and a child that does not take it in time is stopped, which ends the
+        send with an error."""
+        if len(data) < PIPE_BUFFER:
+            conn.send_bytes(data)
+            return
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                conn.send_bytes(data)
+            except BaseException as e:  # raised below, in the asking thread
+                failed.append(e)
+
+        sender = threading.Thread(target=send, name="reader-send", daemon=True)
+        sender.start()
+        sender.join(READ_TIMEOUT)
+        if sender.is_alive():
+            if self._process is not None:
+                self._process.kill()
+            sender.join(READ_TIMEOUT)
+            raise TimeoutError(f"the reader process did not take a question within {READ_TIMEOUT:.0f} s")
+        if failed:
+            raise failed[0]
+
+    @property
+    def stuck(self) -> bool:
+        """Whether a question has held the child past its deadline: /healthz says the server is degraded."""
+        since = self._holder_since
+        return since is not None and time.monotonic() - since > READ_TIMEOUT
 
     def close(self) -> None:
         with self._lock:
