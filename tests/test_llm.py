@@ -103,9 +103,18 @@ def test_not_in_sources_is_an_abstention(llm_pipeline, stub):
     assert a.backend == "llm:stub-model"
 
 
-def test_answer_without_any_supported_sentence_abstains(llm_pipeline, stub):
-    stub.script(Reply(content="Paris is the capital of France."))
+def test_an_answer_that_fails_verification_gives_the_extractive_answer_not_an_abstention(llm_pipeline, stub):
+    n = aid_passage(llm_pipeline)
+    stub.script(Reply(content=f"Harris announced aid of $410 million [{n}]."))
     a = llm_pipeline.ask(QUESTION)
+    assert not a.abstained and "$310 million" in a.answer and "$410 million" not in a.answer
+    assert a.citations and "could not be checked against the sources" in a.notice
+    assert a.sentences[0]["supported"] is False and "$410 million" in a.sentences[0]["text"]
+
+
+def test_an_unverified_answer_where_the_passages_hold_nothing_is_an_abstention(llm_pipeline, stub):
+    stub.script(Reply(content="Paris is the capital of France."))
+    a = llm_pipeline.ask("What is the capital of France?")
     assert a.abstained and a.sentences[0]["reason"] == "cites nothing"
 
 
@@ -163,7 +172,12 @@ def test_prompt_injection_in_an_article_is_data(llm_pipeline, stub, tmp_path):
     block = user.split(f'<passage n="{evil_n}"')[1].split("</passage>")[0]
     assert "IGNORE PREVIOUS INSTRUCTIONS" in block, "article text stays inside its own delimiters"
     assert '<passage n="9">' not in user
-    assert a.abstained and "$999 billion" not in a.answer and "override" not in a.answer
+    # The model's claims are not the answer: either nothing stands, or the extractive answer does, each of its
+    # sentences a verbatim quote (of whatever article, this one included), with the notice that the model's
+    # answer could not be checked.
+    assert "override accepted" not in a.answer
+    assert a.abstained or (a.backend == "extractive" and "could not be checked" in a.notice)
+    assert all(p.get_article(c.article_id).text[c.start:c.end] == c.quote for c in a.citations)
     assert [s["supported"] for s in a.sentences] == [False, False]
     assert a.sentences[0]["reason"] == "“$999 billion” is not in the passage it cites"
     assert a.sentences[1]["reason"] == "cites no passage that was given"

@@ -14,6 +14,8 @@ from ..errors import RagError
 from ..types import Passage
 
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
+UNCHECKED = ("The model's answer could not be checked against the sources (struck through below); this is the "
+             "answer quoted from them.")
 
 SYSTEM_PROMPT = f"""You answer questions about news articles using only the numbered passages you are given.
 Rules:
@@ -149,8 +151,13 @@ class LLMAnswerer:
         stats = {"sentences": len(v.sentences), "supported": v.supported, "invalid_markers": v.invalid_markers,
                  "facts_checked": v.facts_checked, "facts_supported": v.facts_supported}
         if not v.supported:
-            yield "answer", abstention(question.text, passages, self.backend, extractive=kept, sentences=v.sentences,
-                                       verification=stats)
+            # The model wrote something the sources do not bear out. That says nothing about whether they hold
+            # an answer: the extractive answer stands, with the model's sentences shown struck through.
+            if extractive.abstained:
+                yield "answer", abstention(question.text, passages, self.backend, extractive=kept,
+                                           sentences=v.sentences, verification=stats)
+                return
+            yield "answer", replace(extractive, sentences=v.sentences, verification=stats, notice=UNCHECKED)
             return
         # The extractive short answer leads only if the verified answer says it too.
         short = extractive.short_answer if extractive.short_answer and extractive.short_answer in v.answer else None
