@@ -37,6 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
 
 from rag import rules  # noqa: E402
 from rag.answer.features import SENTENCE_FEATURES, SPAN_FEATURES, SentenceFeaturizer, SpanFeaturizer  # noqa: E402
@@ -150,16 +151,26 @@ def retrieve_all(pipeline: Pipeline, queries: list[dict], pool: list[str]) -> li
     return out
 
 
-def featurize(retrieved: list[Retrieved], analyzer) -> list[Asked]:
-    """Analyse each question and measure its sentences, under the rules switched on now."""
+def featurize(retrieved: list[Retrieved], analyzer, reader=None) -> list[Asked]:
+    """Analyse each question and measure its sentences, under the rules switched on now; with the span
+    ``reader``, its sentences and spans, with the model's scores among their features."""
     featurizer = SentenceFeaturizer(analyzer)
     asked = []
     for r in retrieved:
         evidence = r.prepared.evidence
         analysis = analyse(r.prepared.query.text, analyzer, r.idf, context=" ".join(h.chunk.text for h in evidence.hits))
-        sentences = featurizer.candidates(analysis, evidence)
+        spans = []
+        if reader is None:
+            sentences = featurizer.candidates(analysis, evidence)
+        else:
+            sentences, spans = reader.candidates(analysis, evidence)
         labels = np.array([r.variant != "swapped" and contains(s.text, r.answers) for s in sentences], dtype=bool)
-        asked.append(Asked(r.qid, r.variant, r.answers, sentences, labels, analysis))
+        a = Asked(r.qid, r.variant, r.answers, sentences, labels, analysis)
+        if reader is not None:
+            a.spans = spans
+            a.span_labels = np.array([a.answerable and short_answer_right(s.text, a.answers) for s in spans],
+                                     dtype=bool)
+        asked.append(a)
     return asked
 
 
@@ -261,10 +272,10 @@ def assign(items, probabilities) -> None:
         item.probability = float(p)
 
 
-def fit_sentences(asked: list[Asked], fold: dict[str, int]):
+def fit_sentences(asked: list[Asked], fold: dict[str, int], names=SENTENCE_FEATURES):
     """Stage 1: does this sentence hold the answer? Ranks each question's sentences by out-of-fold probability."""
     rows = [(a.qid, s.features, bool(y)) for a in asked for s, y in zip(a.sentences, a.labels)]
-    c, oof, losses, x, y = out_of_fold(rows, fold, SENTENCE_FEATURES)
+    c, oof, losses, x, y = out_of_fold(rows, fold, names)
     assign([s for a in asked for s in a.sentences], oof)
     for a in asked:
         order = np.argsort([-s.probability for s in a.sentences], kind="stable")
@@ -272,31 +283,60 @@ def fit_sentences(asked: list[Asked], fold: dict[str, int]):
         a.labels = a.labels[order]
     stats = {"sentence_auc": auc(y, oof), "sentence_C": c, "sentence_log_loss": losses, "sentence_rows": len(rows),
              "positives": int(y.sum())}
-    return fit_logistic(x, y, c, SENTENCE_FEATURES), stats
+    return fit_logistic(x, y, c, names), stats
 
 
-def fit_spans(asked: list[Asked], fold: dict[str, int], analyzer):
-    """Stage 2: is this span the answer? In the sentences as ranked by their out-of-fold scores."""
+def fit_spans(asked: list[Asked], fold: dict[str, int], analyzer, names=SPAN_FEATURES, given: bool = False):
+    """Stage 2: is this span the answer? In the sentences as ranked by their out-of-fold scores; the span
+    reader's own spans when ``given``."""
     spans = SpanFeaturizer(analyzer)
     rows = []
     for a in asked:
-        a.spans = spans.candidates(a.analysis, a.sentences, logit)
-        a.span_labels = np.array([a.answerable and short_answer_right(s.text, a.answers) for s in a.spans], dtype=bool)
+        if not given:
+            a.spans = spans.candidates(a.analysis, a.sentences, logit)
+            a.span_labels = np.array([a.answerable and short_answer_right(s.text, a.answers) for s in a.spans],
+                                     dtype=bool)
         rows += [(a.qid, s.features, bool(lab)) for s, lab in zip(a.spans, a.span_labels)]
-    c, oof, losses, x, y = out_of_fold(rows, fold, SPAN_FEATURES)
+    c, oof, losses, x, y = out_of_fold(rows, fold, names)
     assign([s for a in asked for s in a.spans], oof)
     for a in asked:
         a.spans.sort(key=lambda s: (-s.probability, -s.sentence.probability, s.start))
     stats = {"span_auc": auc(y, oof), "span_C": c, "span_log_loss": losses, "span_rows": len(rows),
              "span_positives": int(y.sum())}
-    return fit_logistic(x, y, c, SPAN_FEATURES), stats
+    return fit_logistic(x, y, c, names), stats
 
 
-def fit_all(retrieved: list[Retrieved], analyzer):
-    asked = featurize(retrieved, analyzer)
+def without_fitted_features(asked: list[Asked]) -> list[Asked]:
+    """A copy of the span reader's candidates with the fitted reader's score taken out of their features (made
+    constant): what the fitted reader is worth beside the model."""
+    import copy
+
+    from rag.answer.readers import span
+
+    out = copy.deepcopy(asked)
+    sentence_col = span.SENTENCE_FEATURES.index("fitted_logit")
+    span_col = span.SPAN_FEATURES.index("sentence_fitted_logit")
+    for a in out:
+        for s in a.sentences:
+            s.features = s.features.copy()
+            s.features[sentence_col] = 0.0
+        for s in a.spans:
+            s.features = s.features.copy()
+            s.features[span_col] = 0.0
+    return out
+
+
+def fit_all(retrieved: list[Retrieved], analyzer, reader=None, asked: list[Asked] | None = None):
+    asked = asked if asked is not None else featurize(retrieved, analyzer, reader)
     fold = folds_of(asked)
-    sentence_model, sentence_stats = fit_sentences(asked, fold)
-    span_model, span_stats = fit_spans(asked, fold, analyzer)
+    if reader is None:
+        sentence_model, sentence_stats = fit_sentences(asked, fold)
+        span_model, span_stats = fit_spans(asked, fold, analyzer)
+    else:
+        from rag.answer.readers import span
+
+        sentence_model, sentence_stats = fit_sentences(asked, fold, span.SENTENCE_FEATURES)
+        span_model, span_stats = fit_spans(asked, fold, analyzer, span.SPAN_FEATURES, given=True)
     thresholds, curves = choose_thresholds(asked)
     return asked, sentence_model, span_model, thresholds, curves, {**evaluate(asked, thresholds), **sentence_stats,
                                                                    **span_stats}
@@ -335,6 +375,9 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="where to write the weights (default: do not write)")
     ap.add_argument("--ablate", action="append", default=[], help="switch a rule off (see rag/rules.py)")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--reader", choices=("fitted", "span"), default="fitted",
+                    help="span: calibrate the trained span reader (rag/answer/readers/span_reader/calibration.json), "
+                         "on the half of the queries its training never saw")
     ap.add_argument("--sample", default=None, help="write a sample of 40 positive sentences here, to check labels")
     ap.add_argument("--ablate-each", default=None, metavar="FILE",
                     help="refit once without each rule in turn; write the cross-validated figures to FILE (markdown)")
@@ -344,30 +387,53 @@ def main() -> int:
     dataset = Path(args.dataset)
     queries_file, corpus_file = dataset / "queries_unlabeled.jsonl", dataset / "corpus.jsonl"
     corpus = [json.loads(line) for line in corpus_file.read_text().splitlines()]
-    queries = load_queries(queries_file, {d["id"]: d["text"] for d in corpus})[: args.limit]
-    pipeline = Pipeline(Settings(_env_file=None, index_dir=Path(args.index_dir)))
+    queries = load_queries(queries_file, {d["id"]: d["text"] for d in corpus})
+    reader = None
+    if args.reader == "span":
+        from train_reader import share_of
+
+        queries = [q for q in queries if share_of(q["id"]) >= 0.5]  # the reader trained on the other half
+    queries = queries[: args.limit]
+    pipeline = Pipeline(Settings(_env_file=None, index_dir=Path(args.index_dir), reader="fitted"))
     pipeline.embedder.warm_up()
     analyzer = pipeline.parts.analyzer
+    if args.reader == "span":
+        from rag.factory import span_reader
+
+        reader = span_reader(pipeline.settings, analyzer)
+        reader.model.load()
     print(f"{len(queries)} queries with the answer in their search documents", file=sys.stderr)
     retrieved = retrieve_all(pipeline, queries, name_pool(sorted(d["title"] or "" for d in corpus)))
     if args.ablate_each:
         return ablate_each(retrieved, analyzer, Path(args.ablate_each), sorted(rules.check(args.rules or rules.RULES)))
-    asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer)
+    if reader is not None:  # the same candidates, without the fitted reader's score: does it earn its place?
+        candidates = featurize(retrieved, analyzer, reader)
+        *_, alone = fit_all(retrieved, analyzer, reader, without_fitted_features(candidates))
+        print(json.dumps({"without_the_fitted_reader": {k: alone[k] for k in ABLATION_FIGURES}}, indent=2))
+        asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer, reader,
+                                                                                 candidates)
+        report["without_the_fitted_reader"] = {k: alone[k] for k in ABLATION_FIGURES}
+    else:
+        asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer)
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=2))
     print(json.dumps({"thresholds": thresholds.__dict__, "ablated": args.ablate}, indent=2))
     if args.sample:
         write_sample(asked, Path(args.sample))
     if args.out:
-        write_weights(Path(args.out), sentence_model, span_model, thresholds, report, curves,
-                      {"queries": _shown(queries_file), "queries_sha256": file_sha256(queries_file),
-                       "corpus_sha256": file_sha256(corpus_file), "queries_used": len(queries), "asked": len(asked)})
+        data = {"queries": _shown(queries_file), "queries_sha256": file_sha256(queries_file),
+                "corpus_sha256": file_sha256(corpus_file), "queries_used": len(queries), "asked": len(asked)}
+        if reader is not None:
+            data["reader_weights_sha256"] = file_sha256(reader.model.adapter)
+        write_weights(Path(args.out), sentence_model, span_model, thresholds, report, curves, data,
+                      " ".join(["eval/fit_scoring.py", *(["--reader", "span"] if reader else [])]))
     return 0
 
 
-def write_weights(out: Path, sentence_model, span_model, thresholds, report, curves, data: dict) -> None:
+def write_weights(out: Path, sentence_model, span_model, thresholds, report, curves, data: dict,
+                  fitted_by: str = "eval/fit_scoring.py") -> None:
     import sklearn
 
-    meta = {"version": 1, "fitted_by": "eval/fit_scoring.py", "data": data, "scikit_learn": sklearn.__version__,
+    meta = {"version": 1, "fitted_by": fitted_by, "data": data, "scikit_learn": sklearn.__version__,
             "cross_validated": {"folds": FOLDS, **report, "citation_ratios": curves["citation_ratios"],
                                 "short_answer_curve": curves["short_answer_curve"]}}
     out.write_text(json.dumps(ScoringModel(sentence_model, span_model, thresholds, meta).to_dict(), indent=1) + "\n")

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         None, ge=0.0, le=1.0,
         description="Show a short answer only from this probability that it is right; unset uses the fitted one "
                     "(chosen for precision 0.85).")
+    reader: Literal["fitted", "span"] = Field(
+        "fitted",
+        description="What reads the passages: fitted, the feature reader (no model, about 20 ms a question); "
+                    "span, the extractive-QA model trained for this project and shipped with it (offline, run by "
+                    "ONNX Runtime): a better best candidate, but slower, and not yet calibrated to show more short "
+                    "answers (docs/READER.md).")
     reader_model: str | None = Field(
         None, description="A local Hugging Face extractive-QA model folder (AutoModelForQuestionAnswering) to read "
                           "answers with instead of the fitted reader; never downloaded.")

@@ -6,6 +6,7 @@ Constructors are cheap; whatever is heavy (the encoder, a reader's model, the in
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .answer.extractive import ExtractiveAnswerer
@@ -63,9 +64,22 @@ def _reader(s: Settings, analyzer: Analyzer, in_flight: InFlight) -> Reader:
         from .answer.readers.hf_qa import ExtractiveQAReader
 
         return ExtractiveQAReader(s.reader_model, sha256=s.reader_model_sha256)
+    if s.reader == "span":
+        return span_reader(s, analyzer)
     if s.reader_process:
         return ReaderProcess(fitted_reader, FittedReader(analyzer), busy=in_flight.others)
     return FittedReader(analyzer)
+
+
+def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
+    """The trained span reader, on the bundled model whatever the embedding model is."""
+    from .answer.readers.span import QAModel, SpanReader
+    from .embed import BUNDLED_SHA256, bundled_model_path
+    from .onnx_runtime import default_cache_dir
+
+    model = QAModel(bundled_model_path(), BUNDLED_SHA256, s.encoder_cache or default_cache_dir(),
+                    threads=s.encoder_threads or os.cpu_count() or 1)
+    return SpanReader(model, FittedReader(analyzer))
 
 
 def fitted_reader() -> FittedReader:

@@ -34,8 +34,8 @@ def comparable(answer) -> dict:
 
 @pytest.fixture
 def pipelines(bundled_index, embedder):
-    here = Pipeline(make_settings(bundled_index, reader_process=False), embedder=embedder)
-    child = Pipeline(make_settings(bundled_index, reader_process=True), embedder=embedder)
+    here = Pipeline(make_settings(bundled_index, reader="fitted", reader_process=False), embedder=embedder)
+    child = Pipeline(make_settings(bundled_index, reader="fitted", reader_process=True), embedder=embedder)
     assert isinstance(child.parts.reader, ReaderProcess) and not isinstance(here.parts.reader, ReaderProcess)
     child.warm_up()
     yield here, child
@@ -185,18 +185,23 @@ def test_a_child_that_cannot_build_its_reader_is_given_up_and_questions_are_read
 
 
 def test_the_web_app_reads_in_a_child_on_two_cores_unless_told_not_to(tmp_path, monkeypatch):
+    """The fitted reader only: the span reader's model computes off the GIL, on the model worker."""
+    from rag.answer.readers.span import SpanReader
     from web.app import create_app
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    auto = create_app(Settings(_env_file=None, index_dir=tmp_path))
+    auto = create_app(Settings(_env_file=None, index_dir=tmp_path, reader="fitted"))
     assert isinstance(auto.state.pipeline.parts.reader, ReaderProcess)
     assert auto.state.settings.reader_process is True
-    off = create_app(Settings(_env_file=None, index_dir=tmp_path, reader_process=False))
+    off = create_app(Settings(_env_file=None, index_dir=tmp_path, reader="fitted", reader_process=False))
     assert isinstance(off.state.pipeline.parts.reader, FittedReader)
+    spans = create_app(Settings(_env_file=None, index_dir=tmp_path, reader="span"))
+    assert isinstance(spans.state.pipeline.parts.reader, SpanReader)
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    one_core = create_app(Settings(_env_file=None, index_dir=tmp_path))
+    one_core = create_app(Settings(_env_file=None, index_dir=tmp_path, reader="fitted"))
     assert isinstance(one_core.state.pipeline.parts.reader, FittedReader)
-    assert not isinstance(Pipeline(make_settings(tmp_path)).parts.reader, ReaderProcess)  # the CLI and the eval
+    # the CLI and the eval
+    assert not isinstance(Pipeline(make_settings(tmp_path, reader="fitted")).parts.reader, ReaderProcess)
 
 
 def test_a_stopped_child_holds_no_question_past_its_deadline_and_is_replaced(bundled, monkeypatch):

@@ -54,7 +54,8 @@ class ScoringModel:
     meta: dict
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS) -> ScoringModel:
+    def load(cls, path: Path = WEIGHTS, sentence_features: tuple[str, ...] = SENTENCE_FEATURES,
+             span_features: tuple[str, ...] = SPAN_FEATURES) -> ScoringModel:
         try:
             d = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
@@ -62,7 +63,7 @@ class ScoringModel:
                              "`python eval/fit_scoring.py`.") from e
         model = cls(Logistic.from_dict(d["sentence"]), Logistic.from_dict(d["span"]), Thresholds(**d["thresholds"]),
                     {k: v for k, v in d.items() if k not in ("sentence", "span", "thresholds")})
-        for part, names in (("sentence", SENTENCE_FEATURES), ("span", SPAN_FEATURES)):
+        for part, names in (("sentence", sentence_features), ("span", span_features)):
             if getattr(model, part).features != names:
                 raise ModelError(f"The {part} weights in {path} were fitted for other features than this version "
                                  "computes; refit them with `python eval/fit_scoring.py`.")
