@@ -96,7 +96,7 @@ def load_shifts(folder: Path, negative_rate: float, rng: random.Random) -> list[
 
 STOP = set("""a an the of to in on for by with at from and or as is are was were be been this that these those it its
 what which who whom whose when where why how did does do has have had will would can could new said says week
-about after over into than then their there they he she his her him not no""".split())
+about after over into than then their there they he she his her him not no""".split())  # noqa: SIM905
 
 
 def content_words(text: str) -> set[str]:

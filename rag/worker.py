@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-
 URGENT = 0  # a question's job
 BACKGROUND = 1  # an ingest's: runs when no question's job waits
 

@@ -91,7 +91,8 @@ class ExtractiveQAReader:
             c.probability = float(np.exp(sc.mass - total))
             text = evidence.articles[c.article_id].text[sc.start:sc.end]
             if text.strip():
-                spans.append(SpanCandidate(c, sc.start, sc.end, text, "span", probability=float(np.exp(sc.best - total))))
+                spans.append(SpanCandidate(c, sc.start, sc.end, text, "span",
+                                           probability=float(np.exp(sc.best - total))))
         ranked = sorted(sentences, key=lambda c: (-c.probability, c.passage, c.start))
         spans.sort(key=lambda s: (-s.probability, s.start))
         return Reading(ranked, spans, self.name, no_answer_probability=float(np.exp(nulls - total)))

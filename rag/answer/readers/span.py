@@ -131,7 +131,8 @@ class QAModel:
 
         found = file_sha256(self.base_dir / "model.safetensors")
         if found != self.base_sha256:
-            raise ModelError(f"The base model's weights in {self.base_dir} have sha256 {found}, not {self.base_sha256}.")
+            raise ModelError(f"The base model's weights in {self.base_dir} have sha256 {found}, "
+                             f"not {self.base_sha256}.")
         model, tokenizer = merged_model(self.base_dir, self.adapter)
         inputs = ("input_ids", "attention_mask", "token_type_ids")
         sample = tokenizer(["How much aid was announced?"], ["Harris announced aid of $310 million on Monday."],
