@@ -40,7 +40,17 @@ def test_the_best_span_stays_inside_its_sentence_and_within_the_answer_length():
     assert (scores[1].start, scores[1].end) == (170, 195)
     assert scores[0].best == pytest.approx(5.0) and scores[1].best == pytest.approx(2.5)
     assert scores[0].null == 0.0 and total > scores[0].mass > scores[0].best
-    assert 0 not in scores or scores[0].tokens <= MAX_ANSWER_TOKENS
+
+
+def test_a_span_is_never_longer_than_the_answer_limit():
+    # One sentence of 40 tokens; the highest start is token 0 and the highest end token 35: too far apart.
+    tokens = np.arange(40)
+    window = Window(0, list(range(42)), [0] * 42, tokens + 2, 10 * tokens, 10 * tokens + 5)
+    starts = np.zeros((1, 42))
+    ends = np.zeros((1, 42))
+    starts[0, 2], ends[0, 2 + 35], ends[0, 2 + 3] = 9.0, 9.0, 1.0
+    scores, _ = score_sentences([window], starts, ends, [sentence(0, 400)], [hit()])
+    assert scores[0].tokens <= MAX_ANSWER_TOKENS and (scores[0].start, scores[0].end) == (0, 35)
 
 
 def test_a_token_outside_every_sentence_is_never_part_of_a_span():
