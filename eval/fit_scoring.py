@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
 from rag import rules  # noqa: E402
+from rag.answer.decide import decide  # noqa: E402
 from rag.answer.features import SENTENCE_FEATURES, SPAN_FEATURES, SentenceFeaturizer, SpanFeaturizer  # noqa: E402
 from rag.answer.question import analyse  # noqa: E402
-from rag.answer.decide import decide  # noqa: E402
 from rag.answer.reading import Reading, SentenceCandidate, SpanCandidate, Thresholds  # noqa: E402
 from rag.answer.scoring import Logistic, ScoringModel, logit  # noqa: E402
 from rag.config import Settings  # noqa: E402
@@ -373,7 +373,7 @@ def main() -> int:
     ap.add_argument("--index-dir", required=True, help="an index holding the realtimeqa-news-scale corpus")
     ap.add_argument("--dataset", default=str(DATASET))
     ap.add_argument("--out", default=None, help="where to write the weights (default: do not write)")
-    ap.add_argument("--ablate", action="append", default=[], help="switch a rule off (see rag/rules.py)")
+    ap.add_argument("--ablate", action="append", default=[], help="switch a rule off (see rag/language/rules.py)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--reader", choices=("fitted", "span"), default="fitted",
                     help="span: calibrate the trained span reader (rag/answer/readers/span_reader/calibration.json), "
@@ -398,7 +398,7 @@ def main() -> int:
     pipeline.embedder.warm_up()
     analyzer = pipeline.parts.analyzer
     if args.reader == "span":
-        from rag.factory import span_reader
+        from rag.wiring import span_reader
 
         reader = span_reader(pipeline.settings, analyzer)
         reader.model.load()

@@ -1,4 +1,4 @@
-"""Where sentence vectors come from: the measurement behind rag/vectors.py.
+"""Where sentence vectors come from: the measurement behind rag/encoders/vectors.py.
 
     python eval/sentence_vectors.py [--dataset ../shared/datasets/realtimeqa-cnn-2022] [--distractors 250]
 
@@ -25,10 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.chunk import chunk_article, split_sentences  # noqa: E402
-from rag.embed import Embedder  # noqa: E402
+from rag.documents.chunk import chunk_article, split_sentences  # noqa: E402
+from rag.documents.parse import read_path  # noqa: E402
+from rag.encoders.embedder import Embedder  # noqa: E402
 from rag.evaluation.metrics import contains  # noqa: E402
-from rag.ingest import read_path  # noqa: E402
 from rag.types import Article  # noqa: E402
 
 

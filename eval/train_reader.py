@@ -381,7 +381,7 @@ def train(args) -> dict:
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
-    from rag.embed import BUNDLED_SHA256, bundled_model_path
+    from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -524,7 +524,7 @@ def compress(args) -> dict:
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from rag.answer.readers.span import merged_model
-    from rag.embed import BUNDLED_SHA256, bundled_model_path
+    from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -11,8 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .config import Settings
-from .errors import BadInput, RagError
+from rag.config import Settings
+from rag.errors import BadInput, RagError
 
 
 def settings_for(args) -> Settings:
@@ -21,7 +21,7 @@ def settings_for(args) -> Settings:
 
 
 def _pipeline(args):
-    from .pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     return Pipeline(settings_for(args))
 
@@ -48,7 +48,7 @@ def _progress_bar(enabled: bool):
 
 
 def cmd_ingest(args) -> int:
-    from .ingestion import Progress
+    from rag.documents.ingester import Progress
 
     p = _pipeline(args)
     on_total, advance, close = _progress_bar(not args.json and not args.quiet)
@@ -162,13 +162,13 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation.command import run_cli
+    from rag.evaluation.command import run_cli
 
     return run_cli(args, settings_for(args))
 
 
 def cmd_bench(args) -> int:
-    from .bench.command import run_cli
+    from rag.bench.command import run_cli
 
     return run_cli(args)
 
@@ -205,7 +205,7 @@ def _eval_args(p) -> None:
     p.add_argument("--as-of", dest="use_as_of", action="store_true",
                    help="use each question's question_date as the time of asking")
     p.add_argument("--baseline", help="an earlier run's --out folder: report each metric's change and what flipped")
-    p.add_argument("--ablate", action="append", metavar="RULE", help="run without a rule (rag/rules.py); repeatable")
+    p.add_argument("--ablate", action="append", metavar="RULE", help="run without a rule (rag/language/rules.py); repeatable")
     p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
 
 

@@ -13,20 +13,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import background
-from .answer.extractive import to_passages
-from .answer.question import QuestionAnalysis, analyse
-from .answer.reading import Evidence
-from .config import Settings
-from .embed import Embedder
-from .errors import EmptyIndex, NotFound
-from .factory import Parts, build_parts
-from .index import CheckReport, Index
-from .ingestion import Progress
-from .requests import AskRequest
-from .retrieve import HybridRetriever, Query, Ranking, follow_up_context
-from .types import Answer, Article, IngestReport
-from .worker import one_blas_thread
+from rag.answer.extractive import to_passages
+from rag.answer.question import QuestionAnalysis, analyse
+from rag.answer.reading import Evidence
+from rag.config import Settings
+from rag.documents.ingester import Progress
+from rag.encoders.embedder import Embedder
+from rag.encoders.worker import one_blas_thread
+from rag.errors import EmptyIndex, NotFound
+from rag.index import background
+from rag.index.index import CheckReport, Index
+from rag.question_request import AskRequest
+from rag.retrieve import HybridRetriever, Query, Ranking, follow_up_context
+from rag.types import Answer, Article, IngestReport
+from rag.wiring import Parts, build_parts
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Load the model, the reader and the index now, so the first question is as fast as the rest, and
-        compute with numpy on one thread (`rag.worker.one_blas_thread` says why): a warmed pipeline is one
+        compute with numpy on one thread (`rag.encoders.worker.one_blas_thread` says why): a warmed pipeline is one
         that answers many questions, often at once.
 
         The question encoder and the index load side by side: opening the encoder's ONNX export takes about
@@ -119,8 +119,16 @@ class Pipeline:
                        progress: Progress | None = None) -> IngestReport:
         return self.ingester.ingest_articles(articles, report, progress)
 
-    def delete(self, article_id: str) -> None:
-        self.ingester.delete(article_id)
+    def index_upload(self, filename: str, data: bytes, wait: float | None = None) -> IngestReport:
+        """One uploaded file; ``wait`` is how long to wait for another writer before a busy error."""
+        return self.ingester.ingest_upload(filename, data, wait)
+
+    def index_records(self, payload: Any, wait: float | None = None) -> IngestReport:
+        """JSON article records, one or a list."""
+        return self.ingester.ingest_records(payload, wait)
+
+    def delete(self, article_id: str, wait: float | None = None) -> None:
+        self.ingester.delete(article_id, wait)
 
     # -- reading ------------------------------------------------------------------------------------------
     @property

@@ -15,8 +15,8 @@ from datetime import date
 
 import numpy as np
 
-from .store import date_ord
-from .types import Chunk, Hit
+from rag.index.chroma import date_ord
+from rag.types import Chunk, Hit
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
 OVERFETCH = 4  # results a date-bounded search fetches unfiltered, per result wanted

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.embed import Embedder
+from rag.documents.sources import file_article_id
+from rag.encoders.embedder import Embedder
 from rag.pipeline import Pipeline
-from rag.sources import file_article_id
-
-from .fakes import FakeEmbedder
+from tests.helpers.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "index" / "articles"
@@ -103,11 +102,16 @@ def dataset_or_skip(name: str) -> Path:
     return path
 
 
-def run_rag(*args, index_dir: Path, env: dict | None = None, timeout: float = 300, wait: bool = True):
-    """The `rag` command in a process of its own, with no RAG_* setting from the developer's environment."""
+def run_rag(*args, index_dir: Path, env: dict | None = None, timeout: float = 300, wait: bool = True,
+            crash_at: str | None = None):
+    """The `rag` command in a process of its own, with no RAG_* setting from the developer's environment;
+    with ``crash_at``, killed at that step of an index write (tests/helpers/crash_at.py)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     full.update({"RAG_INDEX_DIR": str(index_dir), **(env or {})})
     command = [sys.executable, "-m", "rag.cli", *args]
+    if crash_at:
+        command = [sys.executable, "-m", "tests.helpers.crash_at", crash_at, *args]
+        full["PYTHONPATH"] = str(ROOT)
     if not wait:
         return subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(command, env=full, capture_output=True, text=True, timeout=timeout)

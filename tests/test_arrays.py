@@ -3,10 +3,10 @@ snapshot as one made in memory. Pure logic and files."""
 
 import numpy as np
 
-from rag import arrays
-from rag.snapshot import Changes, Snapshot
+from rag.encoders.vectors import SentenceVectors, unit
+from rag.index import arrays
+from rag.index.snapshot import Changes, Snapshot
 from rag.types import Article, Chunk
-from rag.vectors import SentenceVectors, unit
 
 DIMENSION = 8
 

@@ -6,10 +6,9 @@ import pytest
 
 from rag.bench.http import hammer
 from rag.pipeline import Pipeline
+from tests.conftest import BUNDLED, SEED_ID, make_settings
+from tests.helpers.servers import LiveServer
 from web.app import create_app
-
-from .conftest import BUNDLED, SEED_ID, make_settings
-from .servers import LiveServer
 
 pytestmark = pytest.mark.slow  # a real uvicorn server
 
@@ -42,7 +41,7 @@ def test_every_response_is_read_whole_and_counted_as_httpx_sees_it(tmp_path, fak
 
 
 def test_a_refused_connection_is_an_error_not_a_hang():
-    from rag.ports import free_port
+    from tests.helpers.ports import free_port
 
     result = hammer(f"http://127.0.0.1:{free_port()}", [("GET", "/healthz", None)] * 3, clients=2)
     assert result["statuses"] == {"0": 3} and result["server_errors"] == 3

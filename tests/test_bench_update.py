@@ -10,8 +10,7 @@ import pytest
 
 from rag.bench import update
 from rag.pipeline import Pipeline
-
-from .conftest import SEED_ID, make_settings
+from tests.conftest import SEED_ID, make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from rag.pipeline import Pipeline
+from tests.conftest import ROOT, in_ci, make_settings
+from tests.helpers.servers import LiveServer
 from web.app import create_app
-
-from .conftest import ROOT, in_ci, make_settings
-from .servers import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -192,7 +191,7 @@ def test_keyboard_only(page, server):
 
 
 def test_llm_answer_marks_unsupported_claims(browser, bundled_index, embedder, tmp_path):
-    from .llm_stub import Reply, StubLLM
+    from tests.helpers.llm_stub import Reply, StubLLM
 
     d = tmp_path / "index"
     shutil.copytree(bundled_index, d)

@@ -7,10 +7,9 @@ import sys
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.ports import free_port
-
-from .conftest import BUNDLED, SEED_ID, make_settings
-from .servers import ChromaServer
+from tests.conftest import BUNDLED, SEED_ID, make_settings
+from tests.helpers.ports import free_port
+from tests.helpers.servers import ChromaServer
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -1,5 +1,5 @@
-from rag.chunk import chunk_article, split_sentences
-from rag.ingest import make_article
+from rag.documents.chunk import chunk_article, split_sentences
+from rag.documents.parse import make_article
 
 
 def sentences(text):

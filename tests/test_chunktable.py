@@ -3,7 +3,7 @@ files."""
 
 import pytest
 
-from rag.chunktable import ArticleTable, ChunkTable, RowPlan
+from rag.index.chunktable import ArticleTable, ChunkTable, RowPlan
 from rag.types import Article, Chunk
 
 

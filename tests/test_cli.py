@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import BUNDLED, SEED_FILE, SEED_ID, run_rag
+from tests.conftest import BUNDLED, SEED_FILE, SEED_ID, run_rag
 
 pytestmark = pytest.mark.slow
 

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.dense import FlatVectors
+from rag.index.dense import FlatVectors
 from rag.pipeline import Pipeline
 from rag.retrieve import HybridRetriever, Query
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 
 def unit_rows(rng, n, d=8):
@@ -106,7 +105,7 @@ def test_the_snapshots_exact_search_ranks_as_chromas_search(tmp_path, fake_embed
 def large():
     """A matrix past INT8_FROM rows, so search goes through the int8 shortlist, with clustered rows (as news
     chunks are: many near neighbours), some undated."""
-    from rag import dense
+    from rag.index import dense
 
     rng = np.random.default_rng(11)
     rows, d = dense.INT8_FROM + 5000, 64
@@ -139,7 +138,7 @@ def test_the_int8_shortlist_finds_exactly_the_brute_force_top_rows(large):
 
 
 def test_an_untrustworthy_shortlist_falls_back_to_the_full_product(large, monkeypatch):
-    from rag import dense
+    from rag.index import dense
 
     vectors, queries = large
     monkeypatch.setattr(dense, "MARGIN", 10.0)  # no shortlist can clear this
@@ -163,7 +162,7 @@ def test_int8_codes_are_saved_and_made_for_older_snapshots(large, tmp_path):
 
 
 def test_the_int8_product_is_the_same_with_the_rows_packed_once_or_passed_in_each_time(large, tmp_path):
-    from rag.onnx_runtime import Int8DotProduct
+    from rag.encoders.onnx import Int8DotProduct
 
     vectors, queries = large
     vectors.save(tmp_path, "chunks")

@@ -9,8 +9,7 @@ import pytest
 
 from rag.evaluation.metrics import best_choice, contains, exact_match, normalize_answer, token_f1
 from rag.evaluation.runner import load_questions
-
-from .conftest import ROOT, dataset_or_skip
+from tests.conftest import ROOT, dataset_or_skip
 
 pytestmark = pytest.mark.slow
 

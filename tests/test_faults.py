@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from rag.pipeline import Pipeline
+from tests.conftest import BUNDLED, make_settings
+from tests.helpers.servers import ChromaServer, LiveServer
 from web.app import create_app
-
-from .conftest import BUNDLED, make_settings
-from .servers import ChromaServer, LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 TOKEN = "fault-token"

@@ -1,6 +1,6 @@
 """Numbers and dates: one grammar for typed spans, verification and article dates. Pure logic."""
 
-from rag import grammar
+from rag.language import grammar
 
 
 def test_typed_spans():

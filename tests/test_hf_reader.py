@@ -9,12 +9,12 @@ import pytest
 from rag.answer.question import analyse
 from rag.answer.readers.hf_qa import ExtractiveQAReader
 from rag.answer.reading import Evidence
-from rag.embed import bundled_model_path
+from rag.encoders.embedder import bundled_model_path
+from rag.encoders.vectors import SentenceVectors
 from rag.errors import ModelError
 from rag.hashing import file_sha256
-from rag.lexical import Analyzer
+from rag.index.lexical import Analyzer
 from rag.types import Article, Chunk, Hit
-from rag.vectors import SentenceVectors
 
 pytestmark = pytest.mark.slow  # builds and runs a (tiny) transformer
 
@@ -90,8 +90,7 @@ def test_no_answer_feeds_abstention(tmp_path):
 
 def test_the_pipeline_reads_with_it_when_the_setting_names_it(tmp_path, fake_embedder):
     from rag.pipeline import Pipeline
-
-    from .conftest import BUNDLED, SEED_ID, make_settings
+    from tests.conftest import BUNDLED, SEED_ID, make_settings
 
     folder = tiny_model(tmp_path / "model", WANTED) if (tmp_path / "model").mkdir() is None else None
     p = Pipeline(make_settings(tmp_path / "ix", reader_model=str(folder)), embedder=fake_embedder)

@@ -2,8 +2,8 @@
 
 import pytest
 
+from rag.documents.highlight import parse_ranges, segments
 from rag.errors import BadInput
-from rag.highlight import parse_ranges, segments
 
 
 def test_highlight_ranges():

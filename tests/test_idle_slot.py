@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from rag.idle_slot import IdleSlot
-
-from .conftest import wait_until
+from rag.encoders.idle_slot import IdleSlot
+from tests.conftest import wait_until
 
 
 class Opener:

@@ -10,13 +10,12 @@ import httpx
 import numpy as np
 import pytest
 
-from rag.faults import CRASH_EXIT_CODE
+from rag.documents.sources import file_article_id
 from rag.pipeline import Pipeline
-from rag.sources import file_article_id
+from tests.conftest import BUNDLED, make_settings, run_rag
+from tests.helpers.crash_at import CRASH_EXIT_CODE
+from tests.helpers.servers import LiveServer
 from web.app import create_app
-
-from .conftest import BUNDLED, make_settings, run_rag
-from .servers import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +118,7 @@ def test_a_crash_at_any_point_leaves_an_index_the_next_process_repairs(tmp_path,
     ix = tmp_path / "ix"
     assert run_rag("ingest", str(BUNDLED), index_dir=ix).returncode == 0
     write_articles(tmp_path / "new", "n", TOWNS[:6])
-    crashed = run_rag("ingest", str(tmp_path / "new"), index_dir=ix, env={"RAG_CRASH_AT": crash_at})
+    crashed = run_rag("ingest", str(tmp_path / "new"), index_dir=ix, crash_at=crash_at)
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     # A reader in a new process sees a consistent index: every article it lists is whole and searchable.
     p = Pipeline(make_settings(ix), embedder=embedder)

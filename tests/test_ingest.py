@@ -1,11 +1,10 @@
 import json
 from pathlib import Path
 
-from rag.ingest import parse_date, read_path
-from rag.sources import file_article_id
+from rag.documents.parse import parse_date, read_path
+from rag.documents.sources import file_article_id
 from rag.types import Article, Skipped
-
-from .conftest import BUNDLED, SEED_FILE, SEED_ID
+from tests.conftest import BUNDLED, SEED_FILE, SEED_ID
 
 
 def read_one(path: Path):

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.documents.sources import file_article_id
 from rag.errors import EmptyIndex, IndexMismatch, NotFound
 from rag.pipeline import Pipeline
-from rag.sources import file_article_id
-
-from .conftest import BUNDLED, SEED_FILE, SEED_ID, make_settings
+from tests.conftest import BUNDLED, SEED_FILE, SEED_ID, make_settings
 
 
 def test_reingest_is_idempotent(fake_pipeline):
@@ -159,9 +158,9 @@ def _three_articles(folder: Path) -> Path:
 
 
 def test_a_failed_write_fails_the_ingest_and_leaves_whole_articles(fake_pipeline, tmp_path, monkeypatch):
-    import rag.ingestion
+    import rag.documents.ingester
 
-    monkeypatch.setattr(rag.ingestion, "EMBED_GROUP", 1)
+    monkeypatch.setattr(rag.documents.ingester, "EMBED_GROUP", 1)
     src = _three_articles(tmp_path / "new")
     store = fake_pipeline.index.store
     real_write, calls = store.write_articles, []
@@ -183,9 +182,9 @@ def test_a_failed_write_fails_the_ingest_and_leaves_whole_articles(fake_pipeline
 
 
 def test_an_ingest_gives_back_its_encoder_buffers_once_before_it_commits(fake_pipeline, tmp_path, monkeypatch):
-    import rag.ingestion
+    import rag.documents.ingester
 
-    monkeypatch.setattr(rag.ingestion, "EMBED_GROUP", 1)
+    monkeypatch.setattr(rag.documents.ingester, "EMBED_GROUP", 1)
     events = []
     ingester, index = fake_pipeline.ingester, fake_pipeline.index
     real_embed, real_commit = ingester.embed, index._commit
@@ -212,9 +211,9 @@ def test_json_records_keep_their_ids_and_update_by_id(tmp_path, fake_embedder):
 def test_a_question_asks_the_store_only_when_the_state_stamp_moved(tmp_path, fake_embedder, monkeypatch):
     """The stamp beside an embedded index spares each question a read of the store's state; a commit by
     another writer moves it, so the next question still sees that commit."""
-    import rag.index
+    import rag.index.index
 
-    monkeypatch.setattr(rag.index, "STATE_RECHECK", 600.0)  # only the stamp may send a question to the store
+    monkeypatch.setattr(rag.index.index, "STATE_RECHECK", 600.0)  # only the stamp may send a question to the store
     reader = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
     writer = Pipeline(make_settings(tmp_path / "ix"), embedder=fake_embedder)
     assert writer.index_paths([BUNDLED]).added == 1

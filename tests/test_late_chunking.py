@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embed import LATE_CHUNK_BATCH
-from rag.worker import shared_worker
+from rag.encoders.embedder import LATE_CHUNK_BATCH
+from rag.encoders.worker import shared_worker
 
 SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
              "Ukraine received $310 million in aid.", "The council approved the budget.",
@@ -44,7 +44,7 @@ def test_each_text_and_span_gets_its_own_vector_whatever_the_batch_order(embedde
 
 @pytest.mark.slow
 def test_batches_are_padded_to_shape_buckets_without_changing_vectors(embedder):
-    from rag.embed import PAD_MULTIPLE
+    from rag.encoders.embedder import PAD_MULTIPLE
 
     model = embedder._load()
     assert model[0].processing_kwargs["text"]["pad_to_multiple_of"] == PAD_MULTIPLE
@@ -60,8 +60,8 @@ def test_batches_are_padded_to_shape_buckets_without_changing_vectors(embedder):
 def test_an_ingest_reaches_the_model_worker_in_small_background_jobs(embedder, monkeypatch):
     """However large the upload, a question waits behind at most one job of INGEST_JOB texts: the worker runs
     questions' jobs before waiting background ones (tests/test_worker.py)."""
-    from rag.embed import INGEST_JOB
-    from rag.worker import BACKGROUND
+    from rag.encoders.embedder import INGEST_JOB
+    from rag.encoders.worker import BACKGROUND
 
     worker = shared_worker()
     seen = []

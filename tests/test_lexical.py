@@ -2,9 +2,9 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from rag.chunktable import RowPlan
-from rag.lexical import Analyzer, LexicalIndex, article_documents
-from rag.rules import disabled
+from rag.index.chunktable import RowPlan
+from rag.index.lexical import Analyzer, LexicalIndex, article_documents
+from rag.language.rules import disabled
 from rag.types import Chunk
 
 

@@ -8,10 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from rag.embed import Embedder
-from rag.onnx_runtime import SPEC_FILE, OnnxEncoder, export_folder, pool
-
-from .conftest import make_settings, run_in_own_home
+from rag.encoders.embedder import Embedder
+from rag.encoders.onnx import SPEC_FILE, OnnxEncoder, export_folder, pool
+from tests.conftest import make_settings, run_in_own_home
 
 QUESTIONS = ["How much aid was announced?", "Who visited Guatemala in June 2021?", "  Was it $310 million?  "]
 
@@ -106,7 +105,7 @@ def test_a_process_that_only_answers_never_imports_torch_nor_phones_home(bundled
 
 
 def test_settings_choose_the_question_encoder(tmp_path):
-    from rag.factory import build_parts
+    from rag.wiring import build_parts
 
     parts = build_parts(make_settings(tmp_path / "index", query_encoder="torch", encoder_cache=tmp_path / "c"))
     assert parts.embedder.query_encoder == "torch" and parts.embedder.cache_dir == tmp_path / "c"

@@ -10,11 +10,10 @@ import weakref
 import numpy as np
 import pytest
 
-from rag import embed as embed_module
-from rag.embed import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
-from rag.openvino_runtime import OpenVinoEncoder
-
-from .conftest import make_settings, run_in_own_home, wait_until
+from rag.encoders import embedder as embed_module
+from rag.encoders.embedder import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
+from rag.encoders.openvino import OpenVinoEncoder
+from tests.conftest import make_settings, run_in_own_home, wait_until
 
 pytestmark = pytest.mark.slow  # the real model
 
@@ -166,7 +165,7 @@ def test_the_ingest_encoder_is_not_dropped_while_it_encodes(monkeypatch):
 
 
 def test_settings_choose_the_ingest_encoder(tmp_path):
-    from rag.factory import build_parts
+    from rag.wiring import build_parts
 
     parts = build_parts(make_settings(tmp_path / "index", ingest_encoder="torch", ingest_encoder_idle=30))
     assert parts.embedder.ingest_encoder == "torch" and parts.embedder.ingest_idle_seconds == 30

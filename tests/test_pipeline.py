@@ -3,11 +3,10 @@
 
 import pytest
 
+from rag.documents.sources import file_article_id
 from rag.errors import BadInput, IndexMismatch
 from rag.pipeline import Pipeline
-from rag.sources import file_article_id
-
-from .conftest import SEED_ID, make_settings
+from tests.conftest import SEED_ID, make_settings
 
 pytestmark = pytest.mark.slow  # the real model, and real servers where a test starts one
 
@@ -100,7 +99,7 @@ def test_a_one_article_index_still_answers_with_common_words(bundled):
 def test_other_model_path_mismatch_is_detected(bundled_index, embedder, tmp_path):
     import shutil
 
-    from rag.embed import Embedder
+    from rag.encoders.embedder import Embedder
 
     # A copy of the model with one byte changed in its weights is "another model".
     other = tmp_path / "other-model"
@@ -115,7 +114,7 @@ def test_other_model_path_mismatch_is_detected(bundled_index, embedder, tmp_path
 
 
 def test_bundled_weights_are_verified(tmp_path, monkeypatch):
-    import rag.embed as embed_mod
+    import rag.encoders.embedder as embed_mod
 
     monkeypatch.setattr(embed_mod, "BUNDLED_SHA256", "0" * 64)
     from rag.errors import ModelError
@@ -125,7 +124,7 @@ def test_bundled_weights_are_verified(tmp_path, monkeypatch):
 
 
 def test_unknown_model_name_fails_without_download(tmp_path):
-    from rag.embed import Embedder
+    from rag.encoders.embedder import Embedder
     from rag.errors import ModelError
 
     with pytest.raises(ModelError, match="RAG_EMBEDDING_MODEL"):

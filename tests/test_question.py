@@ -1,8 +1,8 @@
 """Question analysis: what a question asks for, and the names an answer must match. Pure logic."""
 
 from rag.answer.question import ASKS_COUNT, NAMED_FOCUS, analyse, expected_type, name_coverage, question_names
-from rag.lexical import Analyzer
-from rag.rules import disabled
+from rag.index.lexical import Analyzer
+from rag.language.rules import disabled
 
 
 def analysis(q, context=None):

@@ -9,16 +9,15 @@ import time
 
 import pytest
 
-from rag import rules
 from rag.answer.readers.fitted import FittedReader
 from rag.answer.readers.process import ReaderProcess
 from rag.config import Settings
-from rag.factory import fitted_reader
-from rag.lexical import Analyzer
+from rag.index.lexical import Analyzer
+from rag.language import rules
 from rag.pipeline import Pipeline
 from rag.types import Article
-
-from .conftest import make_settings, wait_until
+from rag.wiring import fitted_reader
+from tests.conftest import make_settings, wait_until
 
 pytestmark = pytest.mark.slow  # the real model, and child processes
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from rag.errors import BadInput
-from rag.requests import AskRequest
+from rag.question_request import AskRequest
 
 
 def parse(**fields):

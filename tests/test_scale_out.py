@@ -12,10 +12,9 @@ import time
 import httpx
 import pytest
 
-from rag.ports import free_port
-
-from .conftest import BUNDLED
-from .servers import ChromaServer
+from tests.conftest import BUNDLED
+from tests.helpers.ports import free_port
+from tests.helpers.servers import ChromaServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 TOKEN = "scale-token"

@@ -1,8 +1,7 @@
 """Every setting has a type, a default and a help line, and the README documents it."""
 
 from rag.config import Settings
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 def test_every_setting_has_help_and_is_in_the_readme():

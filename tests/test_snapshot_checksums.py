@@ -8,10 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from rag.index.snapshot import INFO
 from rag.pipeline import Pipeline
-from rag.snapshot import INFO
-
-from .conftest import SEED_ID, make_settings, run_rag
+from tests.conftest import SEED_ID, make_settings, run_rag
 
 QUESTION = "How much aid was announced?"
 

@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from rag.lexical import Analyzer
+from rag.documents.sources import file_article_id
+from rag.index.chroma import ChromaStore
+from rag.index.lexical import Analyzer
+from rag.index.snapshot import SnapshotStore
 from rag.pipeline import Pipeline
-from rag.snapshot import SnapshotStore
-from rag.sources import file_article_id
-from rag.store import ChromaStore
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +88,7 @@ def test_a_damaged_snapshot_is_not_grown_on(tmp_path, embedder, caplog):
     p.index_paths([src])
     folder = snapshot_folder(p)
     (folder / "bm25" / "counts.npy").unlink()
-    with caplog.at_level(logging.WARNING, logger="rag.snapshot"):
+    with caplog.at_level(logging.WARNING, logger="rag.index.snapshot"):
         p.index_paths([write(src, 3, TOWNS[3], 6)])
     assert "missing bm25/counts.npy is damaged; it is rebuilt from the store" in caplog.text
     grown = snapshot_files(p)

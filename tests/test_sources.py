@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from rag.ingest import read_paths
-from rag.sources import Source, file_article_id, iter_sources, record_article_id
+from rag.documents.parse import read_paths
+from rag.documents.sources import Source, file_article_id, iter_sources, record_article_id
 from rag.types import Article, Skipped, Warned
 
 

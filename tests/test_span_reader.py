@@ -10,8 +10,7 @@ from rag.answer.readers.span import MAX_ANSWER_TOKENS, SpanReader, Window, score
 from rag.answer.reading import SentenceCandidate
 from rag.pipeline import Pipeline
 from rag.types import Chunk, Hit
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 QUESTION = "How much aid was announced?"
 
@@ -65,7 +64,7 @@ def test_a_token_outside_every_sentence_is_never_part_of_a_span():
 
 @pytest.fixture(scope="module")
 def span_pipeline(tmp_path_factory, embedder):
-    from .conftest import BUNDLED
+    from tests.conftest import BUNDLED
 
     index = tmp_path_factory.mktemp("span") / "index"
     p = Pipeline(make_settings(index, reader="span", short_answer_threshold=0.0), embedder=embedder)

@@ -1,8 +1,8 @@
 """Candidate short answers in a sentence. Pure logic."""
 
-from rag import lexicon
 from rag.answer import spans
-from rag.rules import disabled
+from rag.language import lexicon
+from rag.language.rules import disabled
 
 
 def names(text):
@@ -36,7 +36,7 @@ def test_country_state_and_continent_lists():
 
 
 def test_phrases_are_the_runs_between_the_question_words():
-    from rag.lexical import Analyzer
+    from rag.index.lexical import Analyzer
 
     a = Analyzer()
     question = set(a("What has the Biden administration committed to sharing with both countries?"))

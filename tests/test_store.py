@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatch
+from rag.index.chroma import ChromaStore, EmbeddedArticle
 from rag.retrieve import OVERFETCH, nearest_in_range
-from rag.store import ChromaStore, EmbeddedArticle
 from rag.types import Article, Chunk
-
-from .servers import ChromaServer
+from tests.helpers.servers import ChromaServer
 
 DAYS = 60
 KINDS = ["embedded", pytest.param("server", marks=[pytest.mark.server, pytest.mark.slow])]

@@ -6,12 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from rag import arrays
-from rag.chunktable import RowPlan, ragged_rows
-from rag.lexical import Analyzer
-from rag.termcounts import TermCounts
-
-from .conftest import BUNDLED, SEED_FILE
+from rag.index import arrays
+from rag.index.chunktable import RowPlan, ragged_rows
+from rag.index.lexical import Analyzer
+from rag.index.termcounts import TermCounts
+from tests.conftest import BUNDLED, SEED_FILE
 
 
 def documents() -> list[str]:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rag.topk import best, best_positive, shortlist
+from rag.index.topk import best, best_positive, shortlist
 
 
 def test_best_orders_by_score_then_row_and_skips_what_cannot_be_chosen():

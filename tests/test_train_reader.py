@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import DATASETS, ROOT, in_ci
+from tests.conftest import DATASETS, ROOT, in_ci
 
 pytestmark = pytest.mark.slow
 

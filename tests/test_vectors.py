@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from rag.snapshot import SentenceTable
-from rag.vectors import SentenceVectors
+from rag.encoders.vectors import SentenceVectors
+from rag.index.snapshot import SentenceTable
 
 
 def test_pack_and_unpack_keep_offsets_and_cosines():

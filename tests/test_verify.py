@@ -1,8 +1,8 @@
 """Verification of an LLM's draft against the passages it cites, and the [n] markers. Pure logic."""
 
-from rag import markers
 from rag.answer.verify import verify
-from rag.lexical import Analyzer
+from rag.index.lexical import Analyzer
+from rag.language import markers
 from rag.types import Article, Chunk, Hit
 
 TEXT = ("Harris announced additional aid of $310 million for the region. She landed in Guatemala on Sunday. "

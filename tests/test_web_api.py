@@ -5,12 +5,11 @@ import json
 import httpx
 import pytest
 
-from rag.embed import cpu_has_bf16
+from rag.encoders.embedder import cpu_has_bf16
 from rag.pipeline import Pipeline
+from tests.conftest import SEED_ID, make_settings
+from tests.helpers.servers import LiveServer
 from web.app import create_app
-
-from .conftest import SEED_ID, make_settings
-from .servers import LiveServer
 
 pytestmark = pytest.mark.slow  # the real model, and real servers where a test starts one
 

@@ -10,9 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rag.pipeline import Pipeline
+from tests.conftest import BUNDLED, make_settings
 from web.app import create_app
-
-from .conftest import BUNDLED, make_settings
 
 TOKEN = "contract-token"
 

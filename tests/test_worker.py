@@ -6,9 +6,8 @@ import weakref
 
 import pytest
 
-from rag.worker import BACKGROUND, ModelWorker
-
-from .conftest import wait_until
+from rag.encoders.worker import BACKGROUND, ModelWorker
+from tests.conftest import wait_until
 
 
 class Payload:

@@ -15,11 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag import markers
 from rag.config import Settings
 from rag.errors import RagError
+from rag.language import markers
 from rag.pipeline import Pipeline
-from rag.requests import describe
+from rag.question_request import describe
 
 from .guards import RateLimit, SecurityHeaders
 from .limits import BodyLimit

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from rag.documents.highlight import parse_ranges, segments
 from rag.errors import BadInput, RagError
-from rag.highlight import parse_ranges, segments
-from rag.requests import AskRequest
+from rag.question_request import AskRequest
 
 router = APIRouter()
 
@@ -162,7 +162,7 @@ async def api_add_articles(request: Request):
     Reading the body is async; ingesting (embedding, writing) runs in a worker thread so the event loop
     keeps answering other requests meanwhile."""
     require_token(request)
-    ingester = _pipeline(request).ingester
+    pipeline = _pipeline(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -170,21 +170,21 @@ async def api_add_articles(request: Request):
         if upload is None or not hasattr(upload, "read"):
             raise BadInput("Send the article file in a multipart field named 'file'.")
         data = await upload.read()
-        report = await run_in_threadpool(ingester.ingest_upload, upload.filename or "upload.txt", data,
+        report = await run_in_threadpool(pipeline.index_upload, upload.filename or "upload.txt", data,
                                          UPLOAD_LOCK_WAIT)
     else:
         try:
             payload = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BadInput(f"The body is not valid JSON ({e}); send an article record or a list of them.") from None
-        report = await run_in_threadpool(ingester.ingest_records, payload, UPLOAD_LOCK_WAIT)
+        report = await run_in_threadpool(pipeline.index_records, payload, UPLOAD_LOCK_WAIT)
     return JSONResponse(report.to_dict(), status_code=201 if report.added + report.updated else 200)
 
 
 @router.delete("/api/articles/{article_id}")
 def api_delete_article(request: Request, article_id: str):
     require_token(request)
-    _pipeline(request).ingester.delete(article_id, UPLOAD_LOCK_WAIT)
+    _pipeline(request).delete(article_id, UPLOAD_LOCK_WAIT)
     return {"deleted": article_id}
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from .question import QuestionAnalysis
-from .reading import Evidence
+from rag.answer.question import QuestionAnalysis
+from rag.answer.reading import Evidence
 
 
 class Answerer(Protocol):

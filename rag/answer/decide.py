@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .reading import Reading, SentenceCandidate, SpanCandidate
-from .scoring import Thresholds
+from rag.answer.reading import Reading, SentenceCandidate, SpanCandidate
+from rag.answer.scoring import Thresholds
 
 MAX_CITED = 3
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..types import Answer, Citation, Hit, Passage
-from .decide import decide
-from .question import QuestionAnalysis
-from .reading import Evidence, Reader
-from .scoring import Thresholds
+from rag.answer.decide import decide
+from rag.answer.question import QuestionAnalysis
+from rag.answer.reading import Evidence, Reader
+from rag.answer.scoring import Thresholds
+from rag.types import Answer, Citation, Hit, Passage
 
 ABSTAIN_TEXT = "The articles in the index do not contain an answer to this question."
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import lexicon, rules
-from . import spans
-from .question import QuestionAnalysis, name_coverage
-from .reading import Evidence, SentenceCandidate, SpanCandidate
+from rag.answer import spans
+from rag.answer.question import QuestionAnalysis, name_coverage
+from rag.answer.reading import Evidence, SentenceCandidate, SpanCandidate
+from rag.language import lexicon, rules
 
 MIN_SENTENCE_CHARS = 15
 SPAN_SENTENCES = 4  # short answers are looked for in this many of the best sentences

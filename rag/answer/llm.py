@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from ..errors import RagError
-from ..types import Passage
+from rag.errors import RagError
+from rag.types import Passage
 
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
 UNCHECKED = ("The model's answer could not be checked against the sources (struck through below); this is the "
@@ -124,8 +124,8 @@ class LLMAnswerer:
         """("token", draft piece)..., then ("answer", Answer)."""
         from dataclasses import replace
 
-        from .extractive import abstention, to_passages
-        from .verify import verify
+        from rag.answer.extractive import abstention, to_passages
+        from rag.answer.verify import verify
 
         extractive = self.extractive.answer(question, evidence)
         if not evidence.hits:

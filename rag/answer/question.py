@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import lexicon, rules
+from rag.language import lexicon, rules
 
 _AUX = "|".join(lexicon.AUXILIARIES)
 _PLACE_NOUNS = r"(?:countr(?:y|ies)|cit(?:y|ies)|states?|regions?|continents?|nations?|places?|towns?|islands?)"

@@ -12,9 +12,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..types import Article, Hit
-from ..vectors import SentenceVectors
-from .question import QuestionAnalysis
+from rag.answer.question import QuestionAnalysis
+from rag.encoders.vectors import SentenceVectors
+from rag.types import Article, Hit
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from .features import SENTENCE_FEATURES, SPAN_FEATURES
-from .reading import Thresholds
+from rag.answer.features import SENTENCE_FEATURES, SPAN_FEATURES
+from rag.answer.reading import Thresholds
+from rag.errors import ModelError
 
 WEIGHTS = Path(__file__).with_name("weights.json")
 

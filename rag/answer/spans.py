@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import grammar, lexicon, rules
+from rag.language import grammar, lexicon, rules
 
 _AGENCIES = "|".join(lexicon.NEWS_AGENCIES)
 # "WASHINGTON –", "KYIV, Ukraine (AP) —", "New York (CNN Business)", "(CNN)": where a story was filed and who

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import markers
-from ..chunk import split_sentences
-from ..grammar import facts
-from ..types import Article, Citation, Hit
+from rag.documents.chunk import split_sentences
+from rag.language import markers
+from rag.language.grammar import facts
+from rag.types import Article, Citation, Hit
 
 
 @dataclass

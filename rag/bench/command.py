@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..errors import BadInput
-from . import http, ingest, query, update
+from rag.bench import http, ingest, query, update
+from rag.config import Settings
+from rag.errors import BadInput
 
 SECTIONS = ("ingest", "query", "update", "http", "load", "uploads")
 
@@ -46,7 +46,7 @@ def run_cli(args) -> int:
     if only & {"query", "update", "http", "load", "uploads"}:
         result["index"] = _ensure_index(index_dir, data)
     if "query" in only:
-        from ..pipeline import Pipeline
+        from rag.pipeline import Pipeline
 
         result["query"] = query.run(Pipeline(Settings(index_dir=index_dir)), queries)
         _show("query", result["query"])
@@ -92,7 +92,7 @@ def _spread(articles, questions, n: int):
 
 
 def _ensure_index(index_dir: Path, data: Path) -> dict:
-    from ..pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     # The corpora are one JSON-lines file each, larger than the default limit on one input file.
     p = Pipeline(Settings(index_dir=index_dir, max_file_bytes=1 << 31))

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -15,15 +16,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..ports import free_port
-from .query import percentiles
+from rag.bench.query import percentiles
 
 
 class Server:
     """`rag serve` on a free loopback port, started for a measurement and stopped after it."""
 
     def __init__(self, index_dir: Path, env: dict | None = None, workers: int = 1) -> None:
-        self.port = free_port()
+        self.port = _free_port()
         self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_RATE_LIMIT": "0", **(env or {})}
@@ -330,3 +330,9 @@ def _upload_and_delete(url: str, token: str, records: list[dict], out: dict, pau
                     raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
                 times.append(round(time.perf_counter() - started, 2))
                 time.sleep(pause)  # questions run between writes too, as on a real server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

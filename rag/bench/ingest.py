@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config import Settings
-from ..embed import bundled_model_path
-from ..types import Article
+from rag.config import Settings
+from rag.encoders.embedder import bundled_model_path
+from rag.types import Article
 
 
 def ours(articles: list[Article], work: Path, questions: list[dict]) -> dict:
-    from ..pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     started = time.perf_counter()
     p = Pipeline(Settings(_env_file=None, index_dir=work / "ours", rate_limit=0))
@@ -50,7 +50,7 @@ def raw_encode(texts: list[str]) -> float:
 
 def _raw_encode() -> None:
     """The child of `raw_encode`: texts as JSON on stdin, seconds on stdout."""
-    from ..pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     texts = json.loads(sys.stdin.read())
     with tempfile.TemporaryDirectory() as d:
@@ -127,7 +127,7 @@ def _mean(values) -> float | None:
 
 
 def load_dataset(path: Path) -> tuple[list[Article], list[dict]]:
-    from ..ingest import read_path
+    from rag.documents.parse import read_path
 
     articles = [a for a in read_path(path / "corpus.jsonl", max_bytes=1 << 31) if isinstance(a, Article)]
     qfile = path / "questions.jsonl"

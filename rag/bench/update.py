@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..types import Article
+from rag.types import Article
 
 
 def run(index_dir: Path, article: Article, repeats: int = 3) -> dict:
-    from ..config import Settings
-    from ..pipeline import Pipeline
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
 
     pipeline = Pipeline(Settings(index_dir=index_dir))
     pipeline.warm_up()

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import rules
-from ..config import Settings
-from ..errors import BadInput
-from .report import write_outputs
-from .runner import dataset_pipeline, load_questions, precision_coverage, run
+from rag.config import Settings
+from rag.errors import BadInput
+from rag.evaluation.report import write_outputs
+from rag.evaluation.runner import dataset_pipeline, load_questions, precision_coverage, run
+from rag.language import rules
 
 
 def run_cli(args, settings: Settings) -> int:
@@ -34,7 +34,7 @@ def run_cli(args, settings: Settings) -> int:
                  "index_chunks_added": report.chunks}
         qpath = Path(args.dataset) / "questions.jsonl"
     else:
-        from ..pipeline import Pipeline
+        from rag.pipeline import Pipeline
 
         pipeline = Pipeline(settings)
         qpath = Path(args.questions)

@@ -15,14 +15,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import markers
-from ..config import Settings
-from ..errors import BadInput, NotFound
-from ..ingest import read_path
-from ..ingestion import Progress
-from ..store import SCHEMA_VERSION
-from ..types import Article
-from .metrics import best_choice, contains, exact_match, normalize_answer, percentile, short_answer_right, token_f1
+from rag.config import Settings
+from rag.documents.ingester import Progress
+from rag.documents.parse import read_path
+from rag.errors import BadInput, NotFound
+from rag.evaluation.metrics import (
+    best_choice,
+    contains,
+    exact_match,
+    normalize_answer,
+    percentile,
+    short_answer_right,
+    token_f1,
+)
+from rag.index.chroma import SCHEMA_VERSION
+from rag.language import markers
+from rag.types import Article
 
 KS = (1, 3, 5, 10)
 
@@ -193,7 +201,7 @@ def dataset_pipeline(dataset: Path, settings: Settings, progress: bool = True, e
     """A Pipeline over a cached scratch index of ``dataset/corpus.jsonl`` (re-ingest skips what is stored)."""
     from tqdm import tqdm
 
-    from ..pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     corpus = dataset / "corpus.jsonl"
     if not corpus.is_file() or not (dataset / "questions.jsonl").is_file():

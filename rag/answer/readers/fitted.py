@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..features import SentenceFeaturizer, SpanFeaturizer
-from ..question import QuestionAnalysis
-from ..reading import Evidence, Reading
-from ..scoring import WEIGHTS, ScoringModel, logit
+from rag.answer.features import SentenceFeaturizer, SpanFeaturizer
+from rag.answer.question import QuestionAnalysis
+from rag.answer.reading import Evidence, Reading
+from rag.answer.scoring import WEIGHTS, ScoringModel, logit
 
 
 class FittedReader:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
-from ...hashing import file_sha256
-from ...worker import shared_worker, use_torch_threads
-from ..question import QuestionAnalysis
-from ..reading import Evidence, Reading, SpanCandidate, Thresholds
-from .span import batch, passage_sentences, score_sentences, windows
+from rag.answer.question import QuestionAnalysis
+from rag.answer.readers.span import batch, passage_sentences, score_sentences, windows
+from rag.answer.reading import Evidence, Reading, SpanCandidate, Thresholds
+from rag.encoders.worker import shared_worker, use_torch_threads
+from rag.errors import ModelError
+from rag.hashing import file_sha256
 
 # Not fitted to any particular model: abstain when "no answer" is likelier than 80%, show a short answer the
 # model gives at least even odds.

@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
-from ... import rules
-from ..question import QuestionAnalysis
-from ..reading import Evidence, Reader, Reading
+from rag.answer.question import QuestionAnalysis
+from rag.answer.reading import Evidence, Reader, Reading
+from rag.language import rules
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class ChildFailed(RuntimeError):
 def serve(conn: Connection, factory: Callable[[], Reader]) -> None:
     """The child's loop: build the reader, say so, then read each question sent until the pipe closes."""
     try:
-        from ...worker import one_blas_thread
+        from rag.encoders.worker import one_blas_thread
 
         one_blas_thread()
         reader = factory()

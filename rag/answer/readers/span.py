@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelError
-from ...hashing import file_sha256
-from ...worker import shared_worker
-from ..question import QuestionAnalysis
-from ..reading import Evidence, Reading, SentenceCandidate, SpanCandidate
-from ..scoring import ScoringModel, logit
-from .fitted import FittedReader
+from rag.answer.question import QuestionAnalysis
+from rag.answer.readers.fitted import FittedReader
+from rag.answer.reading import Evidence, Reading, SentenceCandidate, SpanCandidate
+from rag.answer.scoring import ScoringModel, logit
+from rag.encoders.worker import shared_worker
+from rag.errors import ModelError
+from rag.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A slot for one costly object: opened on first use, dropped after a while unused, and never under a user.
 
-The ingest encoder lives in one (rag.embed): it holds about 0.25 GB between ingests and opens again in about
+The ingest encoder lives in one (rag.encoders.embedder): it holds about 0.25 GB between ingests and opens again in about
 0.6 s, so a server that takes an upload now and then need not keep it between uploads.
 """
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
-from rag.ports import free_port
+from tests.helpers.ports import free_port
 
 
 class LiveServer:

@@ -1,6 +1,6 @@
 """A deterministic stand-in for the encoder, for tests of logic and contracts that do not need meaning.
 
-Behind the same interface as rag.embed.Embedder: a text's vector is the normalised sum of one fixed random
+Behind the same interface as rag.encoders.embedder.Embedder: a text's vector is the normalised sum of one fixed random
 vector per word, so texts that share words are near each other, and the same text always gives the same
 vector. It loads nothing and takes microseconds.
 """

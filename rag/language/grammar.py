@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .lexicon import (
+from rag.language.lexicon import (
     CURRENCY_SYMBOLS,
     CURRENCY_WORDS,
     MONTH_NUMBER,

@@ -13,6 +13,7 @@ an open embedded Chroma keeps its vectors in memory and never sees another proce
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -20,13 +21,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import faults
-from .config import Settings
-from .lexical import LexicalIndex
-from .locking import IndexLocks
-from .snapshot import Changes, Snapshot, SnapshotStore
-from .store import ChromaStore, EmbeddedArticle
-from .types import Article
+from rag.config import Settings
+from rag.index.chroma import ChromaStore, EmbeddedArticle
+from rag.index.lexical import LexicalIndex
+from rag.index.locks import IndexLocks
+from rag.index.snapshot import Changes, Snapshot, SnapshotStore
+from rag.types import Article
+
+# Each step of a write is logged by name at debug level: a trace for an operator, and the points a fault test stops at.
+log = logging.getLogger(__name__)
 
 
 class StateStamp:
@@ -252,7 +255,7 @@ class Index:
                 with self._store_lock():
                     self.store.mark_writing(session)
                     self._stamp_write(f"{started_at}\nwriting {session}")
-            faults.point("after-mark-writing")
+            log.debug("write step %s", "after-mark-writing")
             writer = Writer(self, session)
             try:
                 yield writer
@@ -261,7 +264,7 @@ class Index:
                     self.sweep()
                     self._commit()
                 raise
-            faults.point("before-commit")
+            log.debug("write step %s", "before-commit")
             self._commit(None if writer.changed or renew or not started_at else started_at)
 
     def _commit(self, generation: str | None = None) -> None:
@@ -276,7 +279,7 @@ class Index:
                 self.store.commit(generation)
                 self._stamp_write(generation)
                 self._opened_at = generation
-            faults.point("after-commit")
+            log.debug("write step %s", "after-commit")
             self._snapshot = snapshot
 
     def _stamp_write(self, text: str) -> None:
@@ -350,7 +353,7 @@ class Writer:
         self.changed = self.changed or bool(items) or bool(replacing)
         with self.index._store_lock(), self.index._rw.read():
             self.index.store.write_articles(items, replacing, origins)
-        faults.point("after-write-batch")
+        log.debug("write step %s", "after-write-batch")
 
     def delete(self, article_ids: Sequence[str]) -> int:
         removed = 0

@@ -16,10 +16,10 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .grammar import parse_date
-from .lexicon import CHROME_LINES
-from .sources import RECORD_ORIGIN, Source, iter_sources, record_article_id
-from .types import Article, Skipped, Warned
+from rag.documents.sources import RECORD_ORIGIN, Source, iter_sources, record_article_id
+from rag.language.grammar import parse_date
+from rag.language.lexicon import CHROME_LINES
+from rag.types import Article, Skipped, Warned
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
 

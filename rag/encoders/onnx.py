@@ -2,7 +2,7 @@
 
 The one module that imports onnxruntime, onnx and tokenizers.
 
-The question encoder is the embedding model exported to ONNX. `rag.embed` exports the model here once per
+The question encoder is the embedding model exported to ONNX. `rag.encoders.embedder` exports the model here once per
 weights file and checks the export against the model itself; this module only reads such an export.
 
 Why a second runtime for the same model, measured on this 2-core machine with all-MiniLM-L6-v2:
@@ -11,7 +11,7 @@ Why a second runtime for the same model, measured on this 2-core machine with al
 - a question takes 5.6 ms here on one thread, against 9.8 ms through sentence-transformers in bfloat16 and 14.4 ms
   in float32, and ONNX Runtime releases the GIL while it computes, so other requests' Python runs meanwhile;
 - its float32 vectors match the model's own float32 ones to a cosine of 0.9999999.
-Ingest encodes with OpenVINO (rag.openvino_runtime): in bfloat16 it encodes 45-51 chunks/s here, against 21.5
+Ingest encodes with OpenVINO (rag.encoders.openvino): in bfloat16 it encodes 45-51 chunks/s here, against 21.5
 with ONNX Runtime.
 
 ONNX Runtime's official builds send usage events to Microsoft from Linux too (1.32 here), keeping a device id
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 

@@ -8,7 +8,7 @@ metadata holds the manifest (model, weights hash, dimension, chunking, schema) a
 An article's record is written after all its chunks, so an interrupted write leaves chunks without a
 record, never a record with missing chunks; readers ignore such chunks and the next writer sweeps them.
 
-Only `rag.index` decides when to open, reopen and write; this module just talks to Chroma, and turns
+Only `rag.index.index` decides when to open, reopen and write; this module just talks to Chroma, and turns
 every failure of Chroma's into a StoreError (HTTP 503) that names the store.
 """
 
@@ -25,9 +25,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import IndexMismatch, SettingsError, StoreError
-from .locking import ReadWriteLock
-from .types import Article, Chunk
+from rag.errors import IndexMismatch, SettingsError, StoreError
+from rag.index.locks import ReadWriteLock
+from rag.types import Article, Chunk
 
 MANIFEST_KEYS = ("model_id", "weights_hash", "dimension", "chunk_size", "chunk_overlap", "schema")
 # 3: article ids from the path relative to the ingested folder plus a hash, and each article's origin.
@@ -130,7 +130,7 @@ def _embedded_connection(path: Path) -> Connection:
 @dataclass(frozen=True)
 class EmbeddedArticle:
     """What the store writes for one article: its chunks, one vector per chunk, and each chunk's packed
-    sentence vectors (see rag.vectors)."""
+    sentence vectors (see rag.encoders.vectors)."""
 
     article: Article
     chunks: Sequence[Chunk]

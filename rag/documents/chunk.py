@@ -9,8 +9,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .lexicon import ABBREVIATIONS
-from .types import Article, Chunk
+from rag.language.lexicon import ABBREVIATIONS
+from rag.types import Article, Chunk
 
 # A run of sentence-ending punctuation, with closing quotes or brackets, before whitespace and a capital or
 # digit. It starts only where a run starts, and its quantifiers never give back what they took, so a line

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import background, rules
-from .chunktable import ChunkTable, RowPlan
-from .lexicon import STOPWORDS
-from .termcounts import K1, B, TermCounts
-from .topk import best_positive
-from .types import Chunk
+from rag.index import background
+from rag.index.chunktable import ChunkTable, RowPlan
+from rag.index.termcounts import K1, B, TermCounts
+from rag.index.topk import best_positive
+from rag.language import rules
+from rag.language.lexicon import STOPWORDS
+from rag.types import Chunk
 
 # The group is the word; an apostrophe suffix ("'s", "’ll") is matched only to be dropped.
 _TOKEN = re.compile(r"([a-z0-9]+)(?:['’][a-z]+)?")
@@ -285,7 +286,7 @@ class LexicalIndex:
         tokens = [t for t in self.analyzer(query) if t in bm25.vocab_dict]
         if not tokens:
             return []
-        # Not bm25s's own retrieve: its top-k partitions every score, most of them 0 (rag.topk says why).
+        # Not bm25s's own retrieve: its top-k partitions every score, most of them 0 (rag.index.topk says why).
         return best_positive(bm25.get_scores(tokens), n)
 
     @property

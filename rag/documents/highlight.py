@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import BadInput
+from rag.errors import BadInput
 
 MAX_RANGES = 20
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .answer.extractive import ExtractiveAnswerer
-from .answer.readers.fitted import FittedReader
-from .answer.readers.process import InFlight, ReaderProcess
-from .answer.reading import Reader
-from .config import Settings
-from .embed import Embedder
-from .index import Index
-from .ingestion import Ingester
-from .lexical import Analyzer
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.readers.fitted import FittedReader
+from rag.answer.readers.process import InFlight, ReaderProcess
+from rag.answer.reading import Reader
+from rag.config import Settings
+from rag.documents.ingester import Ingester
+from rag.encoders.embedder import Embedder
+from rag.index.index import Index
+from rag.index.lexical import Analyzer
 
 ANALYZER_CACHE = 4096  # texts: a question analyses about 350 (sentences, phrases, words), many more than once
 
@@ -52,7 +52,7 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
     extractive = ExtractiveAnswerer(reader, {"abstain": s.abstain_threshold, "short_answer": s.short_answer_threshold})
     answerer: object = extractive
     if s.llm_base_url and s.llm_model:
-        from .answer.llm import ChatCompletionsLLM, LLMAnswerer
+        from rag.answer.llm import ChatCompletionsLLM, LLMAnswerer
 
         client = ChatCompletionsLLM(s.llm_base_url, s.llm_model, s.llm_api_key, timeout=s.llm_timeout)
         answerer = LLMAnswerer(client, extractive, analyzer)
@@ -61,7 +61,7 @@ def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
 
 def _reader(s: Settings, analyzer: Analyzer, in_flight: InFlight) -> Reader:
     if s.reader_model:
-        from .answer.readers.hf_qa import ExtractiveQAReader
+        from rag.answer.readers.hf_qa import ExtractiveQAReader
 
         return ExtractiveQAReader(s.reader_model, sha256=s.reader_model_sha256)
     if s.reader == "span":
@@ -73,9 +73,9 @@ def _reader(s: Settings, analyzer: Analyzer, in_flight: InFlight) -> Reader:
 
 def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
     """The trained span reader, on the bundled model whatever the embedding model is."""
-    from .answer.readers.span import QAModel, SpanReader
-    from .embed import BUNDLED_SHA256, bundled_model_path
-    from .onnx_runtime import default_cache_dir
+    from rag.answer.readers.span import QAModel, SpanReader
+    from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
+    from rag.encoders.onnx import default_cache_dir
 
     model = QAModel(bundled_model_path(), BUNDLED_SHA256, s.encoder_cache or default_cache_dir(),
                     threads=s.encoder_threads or os.cpu_count() or 1)

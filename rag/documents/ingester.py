@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chunk import chunk_article, split_sentences
-from .config import Settings
-from .errors import BadInput, NotFound
-from .index import Index, Writer
-from .ingest import SUPPORTED, article_from_record, read_bytes, read_paths
-from .sources import RECORD_ORIGIN, file_article_id
-from .store import ArticleStamp, EmbeddedArticle
-from .types import Article, Chunk, IngestReport, Skipped, Warned
-from .vectors import SentenceVectors
+from rag.config import Settings
+from rag.documents.chunk import chunk_article, split_sentences
+from rag.documents.parse import SUPPORTED, article_from_record, read_bytes, read_paths
+from rag.documents.sources import RECORD_ORIGIN, file_article_id
+from rag.encoders.vectors import SentenceVectors
+from rag.errors import BadInput, NotFound
+from rag.index.chroma import ArticleStamp, EmbeddedArticle
+from rag.index.index import Index, Writer
+from rag.types import Article, Chunk, IngestReport, Skipped, Warned
 
 EMBED_GROUP = 1024  # chunks whose sentences are embedded per model call: enough to sort by length well
 API_ORIGIN = "api"
@@ -188,7 +188,7 @@ class Ingester:
 
     def embed(self, group: list[tuple[Article, list[Chunk]]]) -> list[EmbeddedArticle]:
         """One encoder pass per chunk (title and text): the chunk's vector, and its sentences' vectors pooled
-        from the same pass (see rag.vectors)."""
+        from the same pass (see rag.encoders.vectors)."""
         chunks = [c for _, cs in group for c in cs]
         spans = []
         for c in chunks:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
-from .errors import BadInput
+from rag.errors import BadInput
 
 MAX_K = 50
 MAX_HISTORY = 20

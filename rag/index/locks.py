@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import IndexBusy
+from rag.errors import IndexBusy
 
 
 class IndexLocks:

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arrays
-from .chunktable import ArticleTable, ChunkTable, RowPlan
-from .dense import FlatVectors
-from .hashing import file_sha256
-from .lexical import Analyzer, LexicalIndex
-from .store import date_ord
-from .types import Article, Chunk
-from .vectors import SentenceVectors, unit
-from .worker import give_back_freed_heap
+from rag.encoders.vectors import SentenceVectors, unit
+from rag.encoders.worker import give_back_freed_heap
+from rag.hashing import file_sha256
+from rag.index import arrays
+from rag.index.chroma import date_ord
+from rag.index.chunktable import ArticleTable, ChunkTable, RowPlan
+from rag.index.dense import FlatVectors
+from rag.index.lexical import Analyzer, LexicalIndex
+from rag.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Snapshot:
         the base must hold vectors too.
 
         With ``directory``, the folder it is to be saved in, the large arrays are written into their files
-        there, copying the base's unchanged rows file to file (rag.arrays), rather than made in memory."""
+        there, copying the base's unchanged rows file to file (rag.index.arrays), rather than made in memory."""
         if changes.with_vectors and base is not None and base.chunk_vectors is None:
             raise ValueError("a snapshot with vectors cannot be built on one without them; build from the store")
         # Unpacked as they come: the packed sentences of a whole index are a quarter of a gigabyte of text.

@@ -5,7 +5,7 @@ dense search is a matrix-vector product instead of a call into Chroma. A date bo
 an over-fetch that may miss what the bound admits. Files are mapped, not read: every process serving the same
 generation shares one copy in the page cache.
 
-From INT8_FROM rows on, the product is first taken over int8 copies of the rows (rag.onnx_runtime: 1-2 ms
+From INT8_FROM rows on, the product is first taken over int8 copies of the rows (rag.encoders.onnx: 1-2 ms
 instead of 8.4 ms on one thread at 64,570 chunks, and a quarter of the memory touched); the best rows of that
 shortlist are then scored exactly in float32. The result is the exact search's unless int8 rounding moved some
 score by more than MARGIN, which is checked on every search and answered with the full float32 product.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arrays
-from .topk import best, shortlist
+from rag.index import arrays
+from rag.index.topk import best, shortlist
 
 INT8_FROM = 20_000  # rows: below this the float32 product is cheap enough on its own
 SHORTLIST = 4  # rows scored exactly, per row wanted (at least SHORTLIST_MIN)
@@ -46,7 +46,7 @@ class FlatVectors:
 
     @classmethod
     def build(cls, vectors: np.ndarray | list, dates: list[int], dimension: int) -> FlatVectors:
-        from .onnx_runtime import quantize_columns
+        from rag.encoders.onnx import quantize_columns
 
         matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(len(dates), dimension))
         columns, scales = quantize_columns(matrix) if len(matrix) >= INT8_FROM else (None, None)
@@ -66,7 +66,7 @@ class FlatVectors:
                                  (len(plan), dimension), np.float32, path("vectors"))
         if len(plan) < INT8_FROM:
             return cls(np.asarray(matrix), dates)
-        from .onnx_runtime import quantize_columns
+        from rag.encoders.onnx import quantize_columns
 
         if base is None or base.columns is None:
             columns, scales = quantize_columns(matrix)
@@ -123,7 +123,7 @@ class FlatVectors:
 
     def _dot(self):
         if self._int8 is None:
-            from .onnx_runtime import Int8DotProduct
+            from rag.encoders.onnx import Int8DotProduct
 
             self._int8 = Int8DotProduct(self.columns, self.scales)
         return self._int8
@@ -143,7 +143,7 @@ class FlatVectors:
             columns = np.load(directory / f"{name}-int8.npy", mmap_mode="r")
             scales = np.load(directory / f"{name}-scales.npy")
         elif len(vectors) >= INT8_FROM:  # saved before int8 codes were: made here, in memory
-            from .onnx_runtime import quantize_columns
+            from rag.encoders.onnx import quantize_columns
 
             columns, scales = quantize_columns(vectors)
         return cls(vectors, np.load(directory / f"{name}-dates.npy"), columns, scales)

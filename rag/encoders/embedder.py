@@ -1,13 +1,13 @@
 """The one module that imports sentence-transformers (and torch). The model loads lazily, once per Embedder.
 
-Every encode runs on the process's one model worker (rag.worker), whoever asks: web requests in the
+Every encode runs on the process's one model worker (rag.encoders.worker), whoever asks: web requests in the
 server's thread pool, an ingest, the eval. A question is encoded on its own, never batched with another's:
 encoded in a batch it differs by about 1e-7 here, and an answer must not depend on who else was asking.
 
-Questions (a job of a few texts) go to the model exported to ONNX (rag.onnx_runtime), so a process that only
+Questions (a job of a few texts) go to the model exported to ONNX (rag.encoders.onnx), so a process that only
 answers never imports torch. The export is made here once per weights file, checked against the model's own
 float32 vectors, and kept in the encoder cache; a model that cannot be exported or checked answers with torch.
-Documents (an ingest's batches) go to the same export on OpenVINO (rag.openvino_runtime), checked against the
+Documents (an ingest's batches) go to the same export on OpenVINO (rag.encoders.openvino), checked against the
 question encoder when it opens, so an ingest never imports torch either once the export exists; where OpenVINO
 cannot be used, they go to the model itself, with a warning.
 """
@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
-from .errors import ModelError
-from .hashing import file_sha256
-from .idle_slot import IdleSlot
-from .onnx_runtime import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
-from .openvino_runtime import OpenVinoEncoder, TokenPass
-from .worker import BACKGROUND, give_back_freed_heap, shared_worker, use_torch_threads
+from rag.config import DEFAULT_MODEL
+from rag.encoders.idle_slot import IdleSlot
+from rag.encoders.onnx import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
+from rag.encoders.openvino import OpenVinoEncoder, TokenPass
+from rag.encoders.worker import BACKGROUND, give_back_freed_heap, shared_worker, use_torch_threads
+from rag.errors import ModelError
+from rag.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 

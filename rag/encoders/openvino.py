@@ -1,4 +1,4 @@
-"""What runs on OpenVINO: the ingest encoder, the same ONNX export the questions use (rag.onnx_runtime), in batches.
+"""What runs on OpenVINO: the ingest encoder, the same ONNX export the questions use (rag.encoders.onnx), in batches.
 
 The one module that imports openvino.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
-from .onnx_runtime import MODEL_FILE, TOKENIZER_FILE, EncoderSpec
+from rag.encoders.onnx import MODEL_FILE, TOKENIZER_FILE, EncoderSpec
+from rag.errors import ModelError
 
 
 @dataclass(frozen=True)

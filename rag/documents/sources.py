@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .types import Skipped
+from rag.types import Skipped
 
 RECORD_ORIGIN = "record"  # records are keyed by their own id: any file may update one
 _PLAIN_ID = re.compile(r"[\w.-]{1,128}")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arrays
-from .types import Article, Chunk
+from rag.index import arrays
+from rag.types import Article, Chunk
 
 # Per row: its entry in the article table, ordinal, start, end.
 _ARTICLE, _ORDINAL, _START, _END = range(4)

@@ -1,0 +1,1 @@
+"""What the tests share and the package does not ship: fakes, local servers, free ports and crash points."""
