@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test eval bench clean
+.PHONY: setup run test lint eval bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -26,6 +26,11 @@ run: setup
 # Set up and run the whole test suite, browser and Chroma-server tests included.
 test: setup
 	$(BIN)/python -m pytest
+
+# Lint and formatting, as CI checks them before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 eval: setup
 	$(BIN)/rag ingest index/articles

@@ -103,10 +103,15 @@ def name_pool(corpus_titles: list[str]) -> list[str]:
     return sorted(names)
 
 
-def swapped(question: str, names: tuple[str, ...], pool: list[str], answers: list[str], rng: random.Random) -> str | None:
+def swapped(
+    question: str, names: tuple[str, ...], pool: list[str], answers: list[str], rng: random.Random
+) -> str | None:
     words = question.split()
-    candidates = [n for n in names if not any(ch.isdigit() for ch in n) and not words[0].startswith(n)
-                  and len(n) > 2 and n in question]
+    candidates = [
+        n
+        for n in names
+        if not any(ch.isdigit() for ch in n) and not words[0].startswith(n) and len(n) > 2 and n in question
+    ]
     if not candidates:
         return None
     name = rng.choice(candidates)
@@ -144,8 +149,15 @@ def retrieve_all(pipeline: Pipeline, queries: list[dict], pool: list[str]) -> li
             if variant == "dated":
                 other = swapped(q["question"], prepared.analysis.names, pool, q["answers"], rng)
                 if other:
-                    out.append(Retrieved(q["id"], "swapped", q["answers"],
-                                         pipeline.prepare(pipeline.request(other, as_of=as_of)), idf))
+                    out.append(
+                        Retrieved(
+                            q["id"],
+                            "swapped",
+                            q["answers"],
+                            pipeline.prepare(pipeline.request(other, as_of=as_of)),
+                            idf,
+                        )
+                    )
         if (i + 1) % 100 == 0:
             print(f"  asked {i + 1}/{len(queries)} queries ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     return out
@@ -158,7 +170,9 @@ def featurize(retrieved: list[Retrieved], analyzer, reader=None) -> list[Asked]:
     asked = []
     for r in retrieved:
         evidence = r.prepared.evidence
-        analysis = analyse(r.prepared.query.text, analyzer, r.idf, context=" ".join(h.chunk.text for h in evidence.hits))
+        analysis = analyse(
+            r.prepared.query.text, analyzer, r.idf, context=" ".join(h.chunk.text for h in evidence.hits)
+        )
         spans = []
         if reader is None:
             sentences = featurizer.candidates(analysis, evidence)
@@ -168,8 +182,9 @@ def featurize(retrieved: list[Retrieved], analyzer, reader=None) -> list[Asked]:
         a = Asked(r.qid, r.variant, r.answers, sentences, labels, analysis)
         if reader is not None:
             a.spans = spans
-            a.span_labels = np.array([a.answerable and short_answer_right(s.text, a.answers) for s in spans],
-                                     dtype=bool)
+            a.span_labels = np.array(
+                [a.answerable and short_answer_right(s.text, a.answers) for s in spans], dtype=bool
+            )
         asked.append(a)
     return asked
 
@@ -244,8 +259,11 @@ def choose_thresholds(asked: list[Asked]) -> tuple[Thresholds, dict]:
             held += any(contains(c.text, a.answers) for c in cited)
             cited_n += len(cited)
             right_n += sum(contains(c.text, a.answers) for c in cited)
-        ratio_report[ratio] = {"answer_in_cited": held / max(len(answerable), 1),
-                               "citation_precision": right_n / max(cited_n, 1), "cited_per_answer": cited_n / max(len(answerable), 1)}
+        ratio_report[ratio] = {
+            "answer_in_cited": held / max(len(answerable), 1),
+            "citation_precision": right_n / max(cited_n, 1),
+            "cited_per_answer": cited_n / max(len(answerable), 1),
+        }
     # Cite as much as helps, no more: the highest ratio (fewest citations) reaching 95% of the best recall.
     best_recall = max(v["answer_in_cited"] for v in ratio_report.values())
     ratio = max(r for r, v in ratio_report.items() if v["answer_in_cited"] >= CITED_SHARE_OF_BEST * best_recall)
@@ -263,7 +281,9 @@ def choose_thresholds(asked: list[Asked]) -> tuple[Thresholds, dict]:
     meeting = [t for t, prec, _ in curve if prec >= TARGET_PRECISION]
     short_t = min(meeting) if meeting else 0.99
     return Thresholds(abstain=round(abstain_t, 4), short_answer=short_t, cite_ratio=ratio), {
-        "citation_ratios": ratio_report, "short_answer_curve": curve}
+        "citation_ratios": ratio_report,
+        "short_answer_curve": curve,
+    }
 
 
 def assign(items, probabilities) -> None:
@@ -281,8 +301,13 @@ def fit_sentences(asked: list[Asked], fold: dict[str, int], names=SENTENCE_FEATU
         order = np.argsort([-s.probability for s in a.sentences], kind="stable")
         a.sentences = [a.sentences[i] for i in order]
         a.labels = a.labels[order]
-    stats = {"sentence_auc": auc(y, oof), "sentence_C": c, "sentence_log_loss": losses, "sentence_rows": len(rows),
-             "positives": int(y.sum())}
+    stats = {
+        "sentence_auc": auc(y, oof),
+        "sentence_C": c,
+        "sentence_log_loss": losses,
+        "sentence_rows": len(rows),
+        "positives": int(y.sum()),
+    }
     return fit_logistic(x, y, c, names), stats
 
 
@@ -294,15 +319,21 @@ def fit_spans(asked: list[Asked], fold: dict[str, int], analyzer, names=SPAN_FEA
     for a in asked:
         if not given:
             a.spans = spans.candidates(a.analysis, a.sentences, logit)
-            a.span_labels = np.array([a.answerable and short_answer_right(s.text, a.answers) for s in a.spans],
-                                     dtype=bool)
+            a.span_labels = np.array(
+                [a.answerable and short_answer_right(s.text, a.answers) for s in a.spans], dtype=bool
+            )
         rows += [(a.qid, s.features, bool(lab)) for s, lab in zip(a.spans, a.span_labels)]
     c, oof, losses, x, y = out_of_fold(rows, fold, names)
     assign([s for a in asked for s in a.spans], oof)
     for a in asked:
         a.spans.sort(key=lambda s: (-s.probability, -s.sentence.probability, s.start))
-    stats = {"span_auc": auc(y, oof), "span_C": c, "span_log_loss": losses, "span_rows": len(rows),
-             "span_positives": int(y.sum())}
+    stats = {
+        "span_auc": auc(y, oof),
+        "span_C": c,
+        "span_log_loss": losses,
+        "span_rows": len(rows),
+        "span_positives": int(y.sum()),
+    }
     return fit_logistic(x, y, c, names), stats
 
 
@@ -338,12 +369,26 @@ def fit_all(retrieved: list[Retrieved], analyzer, reader=None, asked: list[Asked
         sentence_model, sentence_stats = fit_sentences(asked, fold, span.SENTENCE_FEATURES)
         span_model, span_stats = fit_spans(asked, fold, analyzer, span.SPAN_FEATURES, given=True)
     thresholds, curves = choose_thresholds(asked)
-    return asked, sentence_model, span_model, thresholds, curves, {**evaluate(asked, thresholds), **sentence_stats,
-                                                                   **span_stats}
+    return (
+        asked,
+        sentence_model,
+        span_model,
+        thresholds,
+        curves,
+        {**evaluate(asked, thresholds), **sentence_stats, **span_stats},
+    )
 
 
-ABLATION_FIGURES = ("sentence_auc", "top_sentence_holds_answer", "answer_in_cited", "short_answer_coverage",
-                    "short_answer_precision", "top_span_right_when_supported", "swapped_abstained", "false_abstention")
+ABLATION_FIGURES = (
+    "sentence_auc",
+    "top_sentence_holds_answer",
+    "answer_in_cited",
+    "short_answer_coverage",
+    "short_answer_precision",
+    "top_span_right_when_supported",
+    "swapped_abstained",
+    "false_abstention",
+)
 
 
 def ablate_each(retrieved: list[Retrieved], analyzer, out: Path, names: list[str]) -> int:
@@ -375,12 +420,20 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="where to write the weights (default: do not write)")
     ap.add_argument("--ablate", action="append", default=[], help="switch a rule off (see rag/language/rules.py)")
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--reader", choices=("fitted", "span"), default="fitted",
-                    help="span: calibrate the trained span reader (rag/answer/readers/span_reader/calibration.json), "
-                         "on the half of the queries its training never saw")
+    ap.add_argument(
+        "--reader",
+        choices=("fitted", "span"),
+        default="fitted",
+        help="span: calibrate the trained span reader (rag/answer/readers/span_reader/calibration.json), "
+        "on the half of the queries its training never saw",
+    )
     ap.add_argument("--sample", default=None, help="write a sample of 40 positive sentences here, to check labels")
-    ap.add_argument("--ablate-each", default=None, metavar="FILE",
-                    help="refit once without each rule in turn; write the cross-validated figures to FILE (markdown)")
+    ap.add_argument(
+        "--ablate-each",
+        default=None,
+        metavar="FILE",
+        help="refit once without each rule in turn; write the cross-validated figures to FILE (markdown)",
+    )
     ap.add_argument("--rules", nargs="*", default=None, help="with --ablate-each: only these rules (default: all)")
     args = ap.parse_args()
     rules.disable_everywhere(args.ablate)
@@ -410,8 +463,7 @@ def main() -> int:
         candidates = featurize(retrieved, analyzer, reader)
         *_, alone = fit_all(retrieved, analyzer, reader, without_fitted_features(candidates))
         print(json.dumps({"without_the_fitted_reader": {k: alone[k] for k in ABLATION_FIGURES}}, indent=2))
-        asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer, reader,
-                                                                                 candidates)
+        asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer, reader, candidates)
         report["without_the_fitted_reader"] = {k: alone[k] for k in ABLATION_FIGURES}
     else:
         asked, sentence_model, span_model, thresholds, curves, report = fit_all(retrieved, analyzer)
@@ -420,22 +472,52 @@ def main() -> int:
     if args.sample:
         write_sample(asked, Path(args.sample))
     if args.out:
-        data = {"queries": _shown(queries_file), "queries_sha256": file_sha256(queries_file),
-                "corpus_sha256": file_sha256(corpus_file), "queries_used": len(queries), "asked": len(asked)}
+        data = {
+            "queries": _shown(queries_file),
+            "queries_sha256": file_sha256(queries_file),
+            "corpus_sha256": file_sha256(corpus_file),
+            "queries_used": len(queries),
+            "asked": len(asked),
+        }
         if reader is not None:
             data["reader_weights_sha256"] = file_sha256(reader.model.adapter)
-        write_weights(Path(args.out), sentence_model, span_model, thresholds, report, curves, data,
-                      " ".join(["eval/fit_scoring.py", *(["--reader", "span"] if reader else [])]))
+        write_weights(
+            Path(args.out),
+            sentence_model,
+            span_model,
+            thresholds,
+            report,
+            curves,
+            data,
+            " ".join(["eval/fit_scoring.py", *(["--reader", "span"] if reader else [])]),
+        )
     return 0
 
 
-def write_weights(out: Path, sentence_model, span_model, thresholds, report, curves, data: dict,
-                  fitted_by: str = "eval/fit_scoring.py") -> None:
+def write_weights(
+    out: Path,
+    sentence_model,
+    span_model,
+    thresholds,
+    report,
+    curves,
+    data: dict,
+    fitted_by: str = "eval/fit_scoring.py",
+) -> None:
     import sklearn
 
-    meta = {"version": 1, "fitted_by": fitted_by, "data": data, "scikit_learn": sklearn.__version__,
-            "cross_validated": {"folds": FOLDS, **report, "citation_ratios": curves["citation_ratios"],
-                                "short_answer_curve": curves["short_answer_curve"]}}
+    meta = {
+        "version": 1,
+        "fitted_by": fitted_by,
+        "data": data,
+        "scikit_learn": sklearn.__version__,
+        "cross_validated": {
+            "folds": FOLDS,
+            **report,
+            "citation_ratios": curves["citation_ratios"],
+            "short_answer_curve": curves["short_answer_curve"],
+        },
+    }
     out.write_text(json.dumps(ScoringModel(sentence_model, span_model, thresholds, meta).to_dict(), indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
 
@@ -457,10 +539,13 @@ def evaluate(asked: list[Asked], t: Thresholds) -> dict:
     swapped_abstained = sum(decide_offline(a, t.cite_ratio, t.short_answer, t.abstain)[0] for a in unanswerable)
     top_right = [short_answer_right(a.spans[0].text, a.answers) for a in supported if a.spans]
     return {
-        "answerable": len(answerable), "supported": len(supported), "swapped": len(unanswerable),
+        "answerable": len(answerable),
+        "supported": len(supported),
+        "swapped": len(unanswerable),
         "top_sentence_holds_answer": float(np.mean([a.labels[0] for a in supported if len(a.labels)])),
         "answer_in_cited": held / max(len(answerable), 1),
-        "short_answer_precision": right / max(shown, 1), "short_answer_coverage": shown / max(len(answerable), 1),
+        "short_answer_precision": right / max(shown, 1),
+        "short_answer_coverage": shown / max(len(answerable), 1),
         "top_span_right_when_supported": float(np.mean(top_right)) if top_right else 0.0,
         "false_abstention": abstained_answerable / max(len(answerable), 1),
         "abstained_with_answer_in_passages": abstained_supported / max(len(supported), 1),
@@ -477,8 +562,9 @@ def _shown(path: Path) -> str:
 
 
 def write_sample(asked: list[Asked], path: Path) -> None:
-    positives = [(a.qid, a.answers[0], s.text) for a in asked if a.variant == "dated"
-                 for s, y in zip(a.sentences, a.labels) if y]
+    positives = [
+        (a.qid, a.answers[0], s.text) for a in asked if a.variant == "dated" for s, y in zip(a.sentences, a.labels) if y
+    ]
     sample = random.Random(SEED).sample(positives, min(40, len(positives)))
     path.write_text("".join(f"{qid}\t{ans}\t{text}\n" for qid, ans, text in sample))
 

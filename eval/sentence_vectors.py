@@ -48,8 +48,10 @@ def main() -> int:
     e = Embedder()
     chunks = [c for i in ids for c in chunk_article(arts[i])]
     texts = [c.embedding_text() for c in chunks]
-    spans = [[(s.start + len(t) - len(c.text), s.end + len(t) - len(c.text)) for s in split_sentences(c.text)]
-             for c, t in zip(chunks, texts)]
+    spans = [
+        [(s.start + len(t) - len(c.text), s.end + len(t) - len(c.text)) for s in split_sentences(c.text)]
+        for c, t in zip(chunks, texts)
+    ]
     started = time.perf_counter()
     chunk_vectors, late = e.embed_with_spans(texts, spans)
     t_chunks = time.perf_counter() - started

@@ -71,6 +71,7 @@ def share_of(key: str) -> float:
 
 # ---- data -------------------------------------------------------------------------------------------------
 
+
 def load_shifts(folder: Path, negative_rate: float, rng: random.Random) -> list[Example]:
     """SQuADShifts questions, first answer as the target; and, at ``negative_rate``, the same question against
     another paragraph of its article with no answer."""
@@ -85,18 +86,85 @@ def load_shifts(folder: Path, negative_rate: float, rng: random.Random) -> list[
                 for qa in p["qas"]:
                     golds = [a["text"] for a in qa["answers"]]
                     first = qa["answers"][0]
-                    out.append(Example(qa["id"], qa["question"], ctx, first["answer_start"], first["text"], golds,
-                                       group))
+                    out.append(
+                        Example(qa["id"], qa["question"], ctx, first["answer_start"], first["text"], golds, group)
+                    )
                     others = [o for o in paragraphs if o != ctx and not any(g and g in o for g in golds)]
                     if others and rng.random() < negative_rate:
-                        out.append(Example(qa["id"] + "-neg", qa["question"], rng.choice(others), -1, "", golds,
-                                           group))
+                        out.append(Example(qa["id"] + "-neg", qa["question"], rng.choice(others), -1, "", golds, group))
     return out
 
 
-STOP = set("""a an the of to in on for by with at from and or as is are was were be been this that these those it its
-what which who whom whose when where why how did does do has have had will would can could new said says week
-about after over into than then their there they he she his her him not no""".split())  # noqa: SIM905
+STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "by",
+        "with",
+        "at",
+        "from",
+        "and",
+        "or",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "did",
+        "does",
+        "do",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "new",
+        "said",
+        "says",
+        "week",
+        "about",
+        "after",
+        "over",
+        "into",
+        "than",
+        "then",
+        "their",
+        "there",
+        "they",
+        "he",
+        "she",
+        "his",
+        "her",
+        "him",
+        "not",
+        "no",
+    ]
+)
 
 
 def content_words(text: str) -> set[str]:
@@ -130,8 +198,9 @@ def load_news(folder: Path, rng: random.Random, half: str = "train") -> tuple[li
         for line in f:
             d = json.loads(line)
             corpus[d["id"]] = d["text"]
-    titles_names = sorted({m.group(0) for t in corpus.values()
-                           for m in re.finditer(r"\b[A-Z][a-z]{3,} [A-Z][a-z]{3,}\b", t[:300])})
+    titles_names = sorted(
+        {m.group(0) for t in corpus.values() for m in re.finditer(r"\b[A-Z][a-z]{3,} [A-Z][a-z]{3,}\b", t[:300])}
+    )
     out: list[Example] = []
     stats = {"queries": 0, "in_half": 0, "positives": 0, "negatives": 0, "swapped": 0, "weak_overlap": 0}
     for line in (folder / "queries_unlabeled.jsonl").read_text().splitlines():
@@ -188,8 +257,17 @@ def load_news(folder: Path, rng: random.Random, half: str = "train") -> tuple[li
             for _ in range(20):
                 other = rng.choice(titles_names)
                 if other not in context and other.lower() not in q["question"].lower():
-                    out.append(Example(q["id"] + "-swap", q["question"].replace(name, other, 1), context, -1, "",
-                                       q["answers"], q["id"]))
+                    out.append(
+                        Example(
+                            q["id"] + "-swap",
+                            q["question"].replace(name, other, 1),
+                            context,
+                            -1,
+                            "",
+                            q["answers"],
+                            q["id"],
+                        )
+                    )
                     stats["swapped"] += 1
                     break
     return out, stats
@@ -211,14 +289,22 @@ def load_xquad(folder: Path) -> list[Example]:
 
 # ---- features ---------------------------------------------------------------------------------------------
 
+
 def featurize(tokenizer, examples: list[Example], max_length: int, stride: int) -> list[dict]:
     """Token windows with start and end token targets; a window without the whole answer targets [CLS]."""
     feats = []
     for i in range(0, len(examples), 256):
-        batch = examples[i:i + 256]
-        enc = tokenizer([e.question for e in batch], [e.context for e in batch], truncation="only_second",
-                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                        return_offsets_mapping=True, padding=False)
+        batch = examples[i : i + 256]
+        enc = tokenizer(
+            [e.question for e in batch],
+            [e.context for e in batch],
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
         for w, ids in enumerate(enc["input_ids"]):
             e = batch[enc["overflow_to_sample_mapping"][w]]
             seq = enc.sequence_ids(w)
@@ -241,8 +327,8 @@ def batches(feats: list[dict], batch_size: int, rng: random.Random) -> list[list
     mega = batch_size * 50
     out = []
     for i in range(0, len(order), mega):
-        group = sorted(order[i:i + mega], key=lambda k: len(feats[k]["input_ids"]))
-        out.extend(group[j:j + batch_size] for j in range(0, len(group), batch_size))
+        group = sorted(order[i : i + mega], key=lambda k: len(feats[k]["input_ids"]))
+        out.extend(group[j : j + batch_size] for j in range(0, len(group), batch_size))
     rng.shuffle(out)
     return out
 
@@ -267,21 +353,32 @@ def collate(feats: list[dict], idx: list[int], pad_id: int):
 
 # ---- evaluation -------------------------------------------------------------------------------------------
 
-def predict(model, tokenizer, examples: list[Example], max_length: int = 384, stride: int = 128,
-            batch_size: int = 32) -> list[tuple[str, float]]:
+
+def predict(
+    model, tokenizer, examples: list[Example], max_length: int = 384, stride: int = 128, batch_size: int = 32
+) -> list[tuple[str, float]]:
     """Each example's best span over its windows, and that span's score minus the no-answer score."""
     import torch
 
     best: dict[int, tuple[float, str, float]] = {}
     model.eval()
     for i in range(0, len(examples), batch_size):
-        batch = examples[i:i + batch_size]
-        enc = tokenizer([e.question for e in batch], [e.context for e in batch], truncation="only_second",
-                        max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                        return_offsets_mapping=True, padding=True, return_tensors="pt")
+        batch = examples[i : i + batch_size]
+        enc = tokenizer(
+            [e.question for e in batch],
+            [e.context for e in batch],
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=True,
+            return_tensors="pt",
+        )
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            out = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
-                        attention_mask=enc["attention_mask"])
+            out = model(
+                input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"], attention_mask=enc["attention_mask"]
+            )
         starts, ends = out.start_logits.float().numpy(), out.end_logits.float().numpy()
         for w in range(len(enc["input_ids"])):
             k = i + int(enc["overflow_to_sample_mapping"][w])
@@ -296,7 +393,7 @@ def predict(model, tokenizer, examples: list[Example], max_length: int = 384, st
                         continue
                     score = float(starts[w, a] + ends[w, b])
                     if k not in best or score > best[k][0]:
-                        best[k] = (score, examples[k].context[offsets[a][0]:offsets[b][1]], score - null)
+                        best[k] = (score, examples[k].context[offsets[a][0] : offsets[b][1]], score - null)
     model.train()
     return [(best[k][1], best[k][2]) if k in best else ("", -1e9) for k in range(len(examples))]
 
@@ -319,8 +416,9 @@ def dev_loss(model, feats: list[dict], pad_id: int, batch_size: int = 32) -> flo
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         for i in range(0, len(feats), batch_size):
             ids, types, mask, starts, ends = collate(feats, list(range(i, min(len(feats), i + batch_size))), pad_id)
-            out = model(input_ids=ids, token_type_ids=types, attention_mask=mask, start_positions=starts,
-                        end_positions=ends)
+            out = model(
+                input_ids=ids, token_type_ids=types, attention_mask=mask, start_positions=starts, end_positions=ends
+            )
             total += float(out.loss) * len(starts)
             n += len(starts)
     model.train()
@@ -329,6 +427,7 @@ def dev_loss(model, feats: list[dict], pad_id: int, batch_size: int = 32) -> flo
 
 # ---- the model ----------------------------------------------------------------------------------------------
 
+
 def load_model(base: Path, lora_rank: int, lora_alpha: int, seed: int, tiny: bool):
     import torch
     from transformers import AutoConfig, AutoModelForQuestionAnswering
@@ -336,8 +435,7 @@ def load_model(base: Path, lora_rank: int, lora_alpha: int, seed: int, tiny: boo
     torch.manual_seed(seed)
     if tiny:  # the smoke test: a 2-layer, 64-wide BERT with the bundled tokenizer's vocabulary
         config = AutoConfig.from_pretrained(str(base), local_files_only=True)
-        config.update({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
-                       "intermediate_size": 128})
+        config.update({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128})
         model = AutoModelForQuestionAnswering.from_config(config)
     else:
         model = AutoModelForQuestionAnswering.from_pretrained(str(base), local_files_only=True)
@@ -346,8 +444,14 @@ def load_model(base: Path, lora_rank: int, lora_alpha: int, seed: int, tiny: boo
     if lora_rank:
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=0.05, target_modules=LORA_TARGETS,
-                            modules_to_save=["qa_outputs"], bias="none")
+        config = LoraConfig(
+            r=lora_rank,
+            lora_alpha=lora_alpha,
+            lora_dropout=0.05,
+            target_modules=LORA_TARGETS,
+            modules_to_save=["qa_outputs"],
+            bias="none",
+        )
         model = get_peft_model(model, config)
     return model
 
@@ -376,6 +480,7 @@ def shipped_tensors(model, lora_rank: int, lora_alpha: int) -> tuple[dict, dict]
 
 # ---- training -------------------------------------------------------------------------------------------------
 
+
 def train(args) -> dict:
     import torch
     from safetensors.torch import save_file
@@ -399,14 +504,16 @@ def train(args) -> dict:
     train_ex = [e for e in examples if share_of(e.group) >= args.dev_share]
     rng.shuffle(train_ex)
     if args.max_examples:
-        train_ex = train_ex[:args.max_examples]
-    dev = sorted(dev, key=lambda e: e.qid)[:args.dev_examples]
+        train_ex = train_ex[: args.max_examples]
+    dev = sorted(dev, key=lambda e: e.qid)[: args.dev_examples]
     news_stats = {}
     news: list[Example] = []
     if args.news_epochs and NEWS.exists():
         news, news_stats = load_news(NEWS, random.Random(args.seed + 1), "train")
-    log(f"stage 1: {len(train_ex)} examples ({sum(e.answer_start < 0 for e in train_ex)} without an answer), "
-        f"dev {len(dev)}; stage 2: {len(news)} news examples {news_stats}")
+    log(
+        f"stage 1: {len(train_ex)} examples ({sum(e.answer_start < 0 for e in train_ex)} without an answer), "
+        f"dev {len(dev)}; stage 2: {len(news)} news examples {news_stats}"
+    )
 
     feats1 = featurize(tokenizer, train_ex, args.max_length, args.stride)
     dev_feats = featurize(tokenizer, dev, args.max_length, args.stride)
@@ -453,8 +560,9 @@ def train(args) -> dict:
         stage, idx = plan[step]
         ids, types, mask, starts, ends = collate(feats_of[stage], idx, pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.float32):
-            loss = model(input_ids=ids, token_type_ids=types, attention_mask=mask, start_positions=starts,
-                         end_positions=ends).loss
+            loss = model(
+                input_ids=ids, token_type_ids=types, attention_mask=mask, start_positions=starts, end_positions=ends
+            ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -465,8 +573,10 @@ def train(args) -> dict:
         step += 1
         if step % args.log_every == 0 or step == len(plan):
             rate = seen / (time.time() - window_start)
-            log(f"step {step}/{len(plan)} {stage} loss {sum(losses) / len(losses):.4f} "
-                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} windows/s")
+            log(
+                f"step {step}/{len(plan)} {stage} loss {sum(losses) / len(losses):.4f} "
+                f"lr {scheduler.get_last_lr()[0]:.2e} {rate:.1f} windows/s"
+            )
             history.append({"step": step, "loss": round(sum(losses) / len(losses), 4)})
             window_start, seen, losses = time.time(), 0, []
         if step % args.eval_every == 0 or step == len(plan):
@@ -475,14 +585,27 @@ def train(args) -> dict:
             log(f"dev loss {d:.4f}")
             best_dev = min(best_dev, d)
             tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": {k: v for k, v in model.state_dict().items() if "lora_" in k or "qa_outputs" in k
-                                  or not args.lora_rank},
-                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                        "history": history, "best_dev": best_dev}, tmp)
+            torch.save(
+                {
+                    "model": {
+                        k: v
+                        for k, v in model.state_dict().items()
+                        if "lora_" in k or "qa_outputs" in k or not args.lora_rank
+                    },
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": step,
+                    "history": history,
+                    "best_dev": best_dev,
+                },
+                tmp,
+            )
             os.replace(tmp, ckpt)
 
-    figures = {"dev_loss": round(dev_loss(model, dev_feats, pad_id), 4), "shifts_dev": squad_figures(
-        model, tokenizer, [e for e in dev if e.answer_start >= 0])}
+    figures = {
+        "dev_loss": round(dev_loss(model, dev_feats, pad_id), 4),
+        "shifts_dev": squad_figures(model, tokenizer, [e for e in dev if e.answer_start >= 0]),
+    }
     if XQUAD.exists() and not args.no_xquad:
         figures["xquad_gold_paragraph"] = squad_figures(model, tokenizer, load_xquad(XQUAD))
     log(f"figures {figures}")
@@ -494,19 +617,36 @@ def train(args) -> dict:
         "seed": args.seed,
         "arguments": vars(args),
         "base_model": {"name": "sentence-transformers/all-MiniLM-L6-v2", "sha256": BUNDLED_SHA256},
-        "data": {**{f"squadshifts-train/{n}": sha256(SHIFTS / n) for n in SHIFTS_FILES},
-                 **({"realtimeqa-news-scale/queries_unlabeled.jsonl": sha256(NEWS / "queries_unlabeled.jsonl"),
-                     "realtimeqa-news-scale/corpus.jsonl": sha256(NEWS / "corpus.jsonl")} if news else {})},
-        "examples": {"stage1": len(train_ex), "stage1_windows": len(feats1), "dev": len(dev),
-                     "stage2": len(news), "stage2_replay": len(replay), "news_labels": news_stats},
+        "data": {
+            **{f"squadshifts-train/{n}": sha256(SHIFTS / n) for n in SHIFTS_FILES},
+            **(
+                {
+                    "realtimeqa-news-scale/queries_unlabeled.jsonl": sha256(NEWS / "queries_unlabeled.jsonl"),
+                    "realtimeqa-news-scale/corpus.jsonl": sha256(NEWS / "corpus.jsonl"),
+                }
+                if news
+                else {}
+            ),
+        },
+        "examples": {
+            "stage1": len(train_ex),
+            "stage1_windows": len(feats1),
+            "dev": len(dev),
+            "stage2": len(news),
+            "stage2_replay": len(replay),
+            "news_labels": news_stats,
+        },
         "steps": len(plan),
         "trainable_parameters": sum(p.numel() for p in trainable),
         "wall_seconds": round(time.time() - started),
         "torch": torch.__version__,
         "figures": figures,
         "history": history,
-        "weights": {"file": "reader.safetensors", "sha256": sha256(out / "reader.safetensors"),
-                    "bytes": (out / "reader.safetensors").stat().st_size},
+        "weights": {
+            "file": "reader.safetensors",
+            "sha256": sha256(out / "reader.safetensors"),
+            "bytes": (out / "reader.safetensors").stat().st_size,
+        },
     }
     (out / "record.json").write_text(json.dumps(record, indent=2) + "\n")
     log(f"wrote {out / 'reader.safetensors'} ({record['weights']['bytes']:,} bytes) in {record['wall_seconds']} s")
@@ -538,8 +678,13 @@ def compress(args) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     xquad = load_xquad(XQUAD)
     model, _ = merged_model(base, full_path)
-    results = {"full": {"file": full_path.name, "bytes": full_path.stat().st_size,
-                        "xquad_gold_paragraph": squad_figures(model, tokenizer, xquad)}}
+    results = {
+        "full": {
+            "file": full_path.name,
+            "bytes": full_path.stat().st_size,
+            "xquad_gold_paragraph": squad_figures(model, tokenizer, xquad),
+        }
+    }
     log(f"full: {results['full']}")
     for rank in args.compress_rank:
         tensors, kept = {}, []
@@ -549,17 +694,30 @@ def compress(args) -> dict:
                 root = s[:rank].sqrt()
                 tensors[name + ":A"] = (root[:, None] * vt[:rank]).contiguous()
                 tensors[name + ":B"] = (u[:, :rank] * root[None, :]).contiguous()
-                kept.append(float((s[:rank] ** 2).sum() / (s ** 2).sum()))
+                kept.append(float((s[:rank] ** 2).sum() / (s**2).sum()))
             else:
                 tensors[name] = w
         path = out / f"reader-r{rank}.safetensors"
-        save_file({k: v.to(torch.float16).contiguous() for k, v in tensors.items()}, str(path),
-                  metadata={"kind": "lora", "rank": str(rank), "scale": "1.0", "base_sha256": BUNDLED_SHA256,
-                            "format": "1", "from": f"a full fine-tune, its weight changes cut to rank {rank} by SVD"})
+        save_file(
+            {k: v.to(torch.float16).contiguous() for k, v in tensors.items()},
+            str(path),
+            metadata={
+                "kind": "lora",
+                "rank": str(rank),
+                "scale": "1.0",
+                "base_sha256": BUNDLED_SHA256,
+                "format": "1",
+                "from": f"a full fine-tune, its weight changes cut to rank {rank} by SVD",
+            },
+        )
         model, _ = merged_model(base, path)
-        results[f"rank {rank}"] = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path),
-                                   "energy_kept": round(sum(kept) / max(1, len(kept)), 4),
-                                   "xquad_gold_paragraph": squad_figures(model, tokenizer, xquad)}
+        results[f"rank {rank}"] = {
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "sha256": sha256(path),
+            "energy_kept": round(sum(kept) / max(1, len(kept)), 4),
+            "xquad_gold_paragraph": squad_figures(model, tokenizer, xquad),
+        }
         log(f"rank {rank}: {results[f'rank {rank}']}")
     record_path = out / "record.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
@@ -586,8 +744,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--stride", type=int, default=96)
     p.add_argument("--warmup", type=float, default=0.06, help="share of stage 1's steps")
-    p.add_argument("--negative-rate", type=float, default=0.3, help="questions also asked of a paragraph without "
-                   "their answer")
+    p.add_argument(
+        "--negative-rate", type=float, default=0.3, help="questions also asked of a paragraph without their answer"
+    )
     p.add_argument("--dev-share", type=float, default=0.03)
     p.add_argument("--dev-examples", type=int, default=600)
     p.add_argument("--replay", type=int, default=1500, help="stage-1 examples replayed in stage 2")
@@ -599,8 +758,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--float32", action="store_true", help="no bfloat16 autocast")
     p.add_argument("--tiny", action="store_true", help="a tiny random model (the smoke test)")
     p.add_argument("--no-xquad", action="store_true")
-    p.add_argument("--compress-rank", type=int, nargs="*", default=[],
-                   help="do not train: cut the full fine-tune in --out to adapters of these ranks, and measure them")
+    p.add_argument(
+        "--compress-rank",
+        type=int,
+        nargs="*",
+        default=[],
+        help="do not train: cut the full fine-tune in --out to adapters of these ranks, and measure them",
+    )
     return p.parse_args(argv)
 
 

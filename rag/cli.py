@@ -59,8 +59,10 @@ def cmd_ingest(args) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-              f"skipped {len(report.skipped)} ({report.chunks} chunks in {report.seconds:.1f}s)")
+        print(
+            f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+            f"skipped {len(report.skipped)} ({report.chunks} chunks in {report.seconds:.1f}s)"
+        )
         for s in report.skipped:
             print(f"  skipped {s.path}: {s.reason}")
         for w in report.warnings:
@@ -130,10 +132,15 @@ def cmd_check(args) -> int:
     problems = [
         (report.dead_writer, "a writer died mid-session (its work is uncommitted)"),
         (report.orphan_articles, f"{len(report.orphan_articles)} half-written article(s): chunks without a record"),
-        (report.incomplete_articles, f"{len(report.incomplete_articles)} article(s) whose chunk count disagrees "
-                                     "with their record"),
-        (report.unreadable_vectors, f"{len(report.unreadable_vectors)} chunk vector(s) Chroma cannot read, in "
-                                    f"{len(report.unreadable_articles)} article(s)"),
+        (
+            report.incomplete_articles,
+            f"{len(report.incomplete_articles)} article(s) whose chunk count disagrees with their record",
+        ),
+        (
+            report.unreadable_vectors,
+            f"{len(report.unreadable_vectors)} chunk vector(s) Chroma cannot read, in "
+            f"{len(report.unreadable_articles)} article(s)",
+        ),
         (report.lexical_stale, "the BM25 index does not hold exactly the stored chunks"),
         (report.snapshot_damaged, f"the saved snapshot is damaged ({report.snapshot_damaged})"),
     ]
@@ -156,8 +163,9 @@ def cmd_serve(args) -> int:
     # The web app is named by string so that rag/ never imports web/.
     if args.workers < 1:
         raise BadInput(f"--workers {args.workers}: give 1 or more.")
-    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, log_level="info",
-                workers=args.workers)
+    uvicorn.run(
+        "web.app:create_app", factory=True, host=args.host, port=args.port, log_level="info", workers=args.workers
+    )
     return 0
 
 
@@ -191,10 +199,14 @@ def _ask_args(p) -> None:
 def _serve_args(p) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1,
-                   help="server processes on one index; each holds its own encoder, store connection and reader "
-                        "process (about 0.5 GB of heap at 6,700 articles) and shares the mapped snapshot. One process "
-                        "already answers on two cores (RAG_READER_PROCESS); more are for machines with more cores")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on one index; each holds its own encoder, store connection and reader "
+        "process (about 0.5 GB of heap at 6,700 articles) and shares the mapped snapshot. One process "
+        "already answers on two cores (RAG_READER_PROCESS); more are for machines with more cores",
+    )
 
 
 def _eval_args(p) -> None:
@@ -202,24 +214,35 @@ def _eval_args(p) -> None:
     p.add_argument("--dataset", help="a folder with corpus.jsonl and questions.jsonl, indexed in a scratch index")
     p.add_argument("--out", default="eval/out", help="folder for metrics.json, results.jsonl, report.md, report.html")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    p.add_argument("--as-of", dest="use_as_of", action="store_true",
-                   help="use each question's question_date as the time of asking")
+    p.add_argument(
+        "--as-of", dest="use_as_of", action="store_true", help="use each question's question_date as the time of asking"
+    )
     p.add_argument("--baseline", help="an earlier run's --out folder: report each metric's change and what flipped")
-    p.add_argument("--ablate", action="append", metavar="RULE", help="run without a rule (rag/language/rules.py); repeatable")
+    p.add_argument(
+        "--ablate", action="append", metavar="RULE", help="run without a rule (rag/language/rules.py); repeatable"
+    )
     p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
 
 
 def _bench_args(p) -> None:
-    p.add_argument("--index-dir", dest="index_dir", default="index/bench",
-                   help="index of both RealTime QA corpora (built if missing; about an hour on two cores)")
+    p.add_argument(
+        "--index-dir",
+        dest="index_dir",
+        default="index/bench",
+        help="index of both RealTime QA corpora (built if missing; about an hour on two cores)",
+    )
     p.add_argument("--datasets", help="folder holding the shared datasets (default ../shared/datasets)")
     p.add_argument("--ingest-articles", type=int, default=100, help="articles for the ingest comparison")
     p.add_argument("--repeats", type=int, default=1, help="runs of each ingest pipeline; the median is kept")
     p.add_argument("--queries", type=int, default=940, help="news-scale queries for the latency figures")
     p.add_argument("--only", help="comma-separated sections: ingest, query, update, http, load, uploads")
     p.add_argument("--serve-workers", type=int, default=1, help="`rag serve --workers` for the http and load sections")
-    p.add_argument("--serve-env", action="append", metavar="RAG_NAME=VALUE",
-                   help="a setting for the measured server only, e.g. RAG_READER_PROCESS=false; repeatable")
+    p.add_argument(
+        "--serve-env",
+        action="append",
+        metavar="RAG_NAME=VALUE",
+        help="a setting for the measured server only, e.g. RAG_READER_PROCESS=false; repeatable",
+    )
     p.add_argument("--out", default="bench.json")
 
 

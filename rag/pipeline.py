@@ -42,8 +42,9 @@ class Prepared:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 parts: Parts | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, embedder: Embedder | None = None, parts: Parts | None = None
+    ) -> None:
         """``embedder`` lets several pipelines share one loaded model (tests, scratch eval indexes)."""
         self.settings = settings or Settings()
         self.parts = parts or build_parts(self.settings, embedder)
@@ -115,8 +116,9 @@ class Pipeline:
         """Add or update articles from files and folders. Unchanged articles are skipped by content hash."""
         return self.ingester.ingest_paths(paths, progress)
 
-    def index_articles(self, articles: list[Article], report: IngestReport | None = None,
-                       progress: Progress | None = None) -> IngestReport:
+    def index_articles(
+        self, articles: list[Article], report: IngestReport | None = None, progress: Progress | None = None
+    ) -> IngestReport:
         return self.ingester.ingest_articles(articles, report, progress)
 
     def index_upload(self, filename: str, data: bytes, wait: float | None = None) -> IngestReport:
@@ -154,9 +156,14 @@ class Pipeline:
 
     def stats(self) -> dict[str, Any]:
         with self.index.reading() as view:
-            return {"articles": view.store.count_articles(), "chunks": view.store.count_chunks(),
-                    "generation": view.generation, "store": "server" if self.settings.chroma_url else "embedded",
-                    "location": view.store.location, "manifest": view.store.manifest()}
+            return {
+                "articles": view.store.count_articles(),
+                "chunks": view.store.count_chunks(),
+                "generation": view.generation,
+                "store": "server" if self.settings.chroma_url else "embedded",
+                "location": view.store.location,
+                "manifest": view.store.manifest(),
+            }
 
     def check(self, repair: bool = False) -> CheckReport:
         """Compare the store, the BM25 index and the index state; with ``repair``, fix what disagrees."""
@@ -164,8 +171,9 @@ class Pipeline:
         if repair and not report.ok:
             with self.index.writing("repairing", renew=True):
                 if self.index.sweep():
-                    report.repaired.append(f"removed the chunks of {len(report.orphan_articles)} half-written "
-                                           "article(s)")
+                    report.repaired.append(
+                        f"removed the chunks of {len(report.orphan_articles)} half-written article(s)"
+                    )
             rebuild = Index.articles_to_rebuild(report)
             if rebuild:
                 self.ingester.rebuild(rebuild)
@@ -220,9 +228,17 @@ class Pipeline:
     def prepare(self, request: AskRequest) -> Prepared:
         """Search, then gather what answering reads: the passages, their articles and their sentences."""
         started = time.perf_counter()
-        iso = {k: (getattr(request, k).isoformat() if getattr(request, k) else None) for k in ("since", "until", "as_of")}
-        query = Query(request.question, request.k or self.settings.top_k, iso["since"], iso["until"], iso["as_of"],
-                      follow_up_context(request.question, list(request.history)))
+        iso = {
+            k: (getattr(request, k).isoformat() if getattr(request, k) else None) for k in ("since", "until", "as_of")
+        }
+        query = Query(
+            request.question,
+            request.k or self.settings.top_k,
+            iso["since"],
+            iso["until"],
+            iso["as_of"],
+            follow_up_context(request.question, list(request.history)),
+        )
         # The question is encoded on the model worker (off the GIL) while this thread searches BM25.
         texts = [query.search_text, query.text] if query.context else [query.text]
         encoding = self.embedder.submit_batch(texts)
@@ -237,8 +253,10 @@ class Pipeline:
     def _search(self, query: Query, encoding: Future, started: float) -> Prepared:
         with self.index.reading() as view:
             if not view.snapshot.chunks:  # the committed generation has no article
-                raise EmptyIndex("The index has no articles yet. Add some with `rag ingest index/articles` "
-                                 "(or POST /api/articles), then ask again.")
+                raise EmptyIndex(
+                    "The index has no articles yet. Add some with `rag ingest index/articles` "
+                    "(or POST /api/articles), then ask again."
+                )
             retriever = HybridRetriever(view, self.settings.candidates, self.settings.max_per_article)
             lexical = retriever.lexical(query)
             vectors = encoding.result()
@@ -248,8 +266,13 @@ class Pipeline:
             articles = view.articles([h.chunk.article_id for h in hits])
             snapshot = view.snapshot
         sentences = {h.chunk.id: s for h in hits if (s := snapshot.sentences_of(h.chunk.id)) is not None}
-        analysis = analyse(query.text, self.parts.analyzer, snapshot.lexical.idf,
-                           context=" ".join(h.chunk.text for h in hits), earlier=query.context)
+        analysis = analyse(
+            query.text,
+            self.parts.analyzer,
+            snapshot.lexical.idf,
+            context=" ".join(h.chunk.text for h in hits),
+            earlier=query.context,
+        )
         evidence = Evidence(hits, articles, sentences, question_vector)
         return Prepared(query, analysis, evidence, ranking, started, time.perf_counter())
 
@@ -257,9 +280,15 @@ class Pipeline:
         query = prepared.query
         if not prepared.evidence.hits and (query.since or query.until) and answer.notice is None:
             span = " ".join(f"{name} {value}" for name, value in (("from", query.since), ("to", query.until)) if value)
-            answer = replace(answer, notice=f"No dated article in the index was published {span}. "
-                                            "Widen or clear the dates to search everything.")
+            answer = replace(
+                answer,
+                notice=f"No dated article in the index was published {span}. "
+                "Widen or clear the dates to search everything.",
+            )
         done = time.perf_counter()
-        timings = {"retrieve": prepared.retrieved - prepared.started, "answer": done - prepared.retrieved,
-                   "total": done - prepared.started}
+        timings = {
+            "retrieve": prepared.retrieved - prepared.started,
+            "answer": done - prepared.retrieved,
+            "total": done - prepared.started,
+        }
         return replace(answer, timings_ms={k: round(v * 1000, 1) for k, v in timings.items()})

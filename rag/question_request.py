@@ -26,7 +26,8 @@ class AskRequest(BaseModel):
     until: date | None = Field(None, description="Only articles published on or before this day, YYYY-MM-DD.")
     as_of: date | None = Field(None, description="The time of asking, YYYY-MM-DD: nothing later, recent first.")
     history: list[StrictStr | dict[str, Any]] = Field(
-        default_factory=list, max_length=MAX_HISTORY, description="Earlier questions of the conversation, oldest first.")
+        default_factory=list, max_length=MAX_HISTORY, description="Earlier questions of the conversation, oldest first."
+    )
 
     @field_validator("question")
     @classmethod
@@ -67,8 +68,9 @@ class AskRequest(BaseModel):
         if not question:
             raise BadInput("The question is empty; type a question about the articles.")
         if len(question) > max_question_chars:
-            raise BadInput(f"The question is {len(question):,} characters long; the limit is {max_question_chars:,}. "
-                           "Shorten it.")
+            raise BadInput(
+                f"The question is {len(question):,} characters long; the limit is {max_question_chars:,}. Shorten it."
+            )
         if self.since and self.until and self.since > self.until:
             raise BadInput(f"since {self.since} is after until {self.until}; swap them.")
         history = [h for h in (_tidy(t) for t in self.history) if h]
@@ -79,7 +81,7 @@ class AskRequest(BaseModel):
 
 
 def describe(errors: list[dict]) -> str:
-    """pydantic errors -> "k=0: Input should be greater than or equal to 1; ..." with the field and the bad value first."""
+    """pydantic errors -> "k=0: Input should be greater than or equal to 1; ...": the field and bad value first."""
     parts = []
     for e in errors:
         where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",)) or "body"
@@ -96,8 +98,9 @@ def _valid_unicode(text: str, name: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise ValueError(f"{name} holds invalid Unicode (a lone surrogate at position {e.start}); send UTF-8 text") \
-            from None
+        raise ValueError(
+            f"{name} holds invalid Unicode (a lone surrogate at position {e.start}); send UTF-8 text"
+        ) from None
     return text
 
 

@@ -36,14 +36,25 @@ class Parts:
 
 def build_parts(settings: Settings, embedder: Embedder | None = None) -> Parts:
     s = settings
-    embedder = embedder or Embedder(s.embedding_model, dtype=s.embedding_dtype, batch_size=s.embed_batch_size,
-                                    threads=s.encoder_threads or None, query_encoder=s.query_encoder,
-                                    cache_dir=s.encoder_cache, ingest_encoder=s.ingest_encoder,
-                                    ingest_idle_seconds=s.ingest_encoder_idle)
+    embedder = embedder or Embedder(
+        s.embedding_model,
+        dtype=s.embedding_dtype,
+        batch_size=s.embed_batch_size,
+        threads=s.encoder_threads or None,
+        query_encoder=s.query_encoder,
+        cache_dir=s.encoder_cache,
+        ingest_encoder=s.ingest_encoder,
+        ingest_idle_seconds=s.ingest_encoder_idle,
+    )
 
     def manifest() -> dict:
-        return {"model_id": embedder.model_id, "weights_hash": embedder.weights_hash, "dimension": embedder.dimension,
-                "chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap}
+        return {
+            "model_id": embedder.model_id,
+            "weights_hash": embedder.weights_hash,
+            "dimension": embedder.dimension,
+            "chunk_size": s.chunk_size,
+            "chunk_overlap": s.chunk_overlap,
+        }
 
     index = Index(s, manifest)
     analyzer = Analyzer(cache=ANALYZER_CACHE)
@@ -77,8 +88,12 @@ def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
     from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
     from rag.encoders.onnx import default_cache_dir
 
-    model = QAModel(bundled_model_path(), BUNDLED_SHA256, s.encoder_cache or default_cache_dir(),
-                    threads=s.encoder_threads or os.cpu_count() or 1)
+    model = QAModel(
+        bundled_model_path(),
+        BUNDLED_SHA256,
+        s.encoder_cache or default_cache_dir(),
+        threads=s.encoder_threads or os.cpu_count() or 1,
+    )
     return SpanReader(model, FittedReader(analyzer))
 
 

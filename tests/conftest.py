@@ -102,8 +102,14 @@ def dataset_or_skip(name: str) -> Path:
     return path
 
 
-def run_rag(*args, index_dir: Path, env: dict | None = None, timeout: float = 300, wait: bool = True,
-            crash_at: str | None = None):
+def run_rag(
+    *args,
+    index_dir: Path,
+    env: dict | None = None,
+    timeout: float = 300,
+    wait: bool = True,
+    crash_at: str | None = None,
+):
     """The `rag` command in a process of its own, with no RAG_* setting from the developer's environment;
     with ``crash_at``, killed at that step of an index write (tests/helpers/crash_at.py)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}

@@ -30,10 +30,16 @@ def changes() -> Changes:
         articles.append(Article(aid, f"Title {aid}", text, published="2023-04-01", content_hash=aid))
         vectors = np.stack([unit(rng.normal(size=DIMENSION)) for _ in range(2)])
         codes = np.round(vectors * 100).astype(np.int8)
-        sentences = SentenceVectors(np.array([0, 10], np.int32), np.array([10, len(text)], np.int32), codes,
-                                    np.full(2, 0.01, np.float32))
-        rows.append((Chunk(f"{aid}:0", aid, 0, 0, len(text), text, f"Title {aid}", "2023-04-01"), sentences.pack(),
-                     unit(rng.normal(size=DIMENSION)).astype(np.float32)))
+        sentences = SentenceVectors(
+            np.array([0, 10], np.int32), np.array([10, len(text)], np.int32), codes, np.full(2, 0.01, np.float32)
+        )
+        rows.append(
+            (
+                Chunk(f"{aid}:0", aid, 0, 0, len(text), text, f"Title {aid}", "2023-04-01"),
+                sentences.pack(),
+                unit(rng.normal(size=DIMENSION)).astype(np.float32),
+            )
+        )
     return Changes(frozenset(), articles, {a.id: f"v-{a.id}" for a in articles}, rows, True)
 
 
@@ -45,8 +51,9 @@ def test_a_snapshot_made_in_its_folder_equals_one_made_in_memory(tmp_path):
     assert isinstance(in_folder.sentences.codes, np.memmap)
     in_folder.save(tmp_path / "folder")
     files = sorted(p.relative_to(tmp_path / "memory") for p in (tmp_path / "memory").rglob("*") if p.is_file())
-    assert files and files == sorted(p.relative_to(tmp_path / "folder") for p in (tmp_path / "folder").rglob("*")
-                                     if p.is_file())
+    assert files and files == sorted(
+        p.relative_to(tmp_path / "folder") for p in (tmp_path / "folder").rglob("*") if p.is_file()
+    )
     for f in files:
         assert (tmp_path / "memory" / f).read_bytes() == (tmp_path / "folder" / f).read_bytes(), f
     loaded = Snapshot.load(tmp_path / "folder")

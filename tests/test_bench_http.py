@@ -55,9 +55,14 @@ def test_the_uploads_section_writes_through_the_api_while_a_client_asks(writable
 
     index_dir = writable_bundled.settings.index_dir
     before = [a["id"] for a in writable_bundled.list_articles()]
-    records = [{"title": "Port strike ends", "text": "Dock workers ended their strike on Tuesday. They won a 7% raise.",
-                "published": "2023-06-02"},
-               {"title": "Dam opens", "text": "The Itaipu dam opened on Friday. It cost $19.6 billion to build."}]
+    records = [
+        {
+            "title": "Port strike ends",
+            "text": "Dock workers ended their strike on Tuesday. They won a 7% raise.",
+            "published": "2023-06-02",
+        },
+        {"title": "Dam opens", "text": "The Itaipu dam opened on Friday. It cost $19.6 billion to build."},
+    ]
     result = uploads(index_dir, ["How much aid was announced?"], records, pause=0.2)
     assert len(result["uploads_s"]) == len(result["deletes_s"]) == 2 and min(result["uploads_s"]) > 0
     assert result["questions"] > 0 and result["question_errors"] == {}

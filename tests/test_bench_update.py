@@ -34,7 +34,11 @@ def test_the_peak_rss_of_rag_ingest_is_its_own_not_the_benchs():
     ballast = np.ones(1 << 27)  # 1 GiB, every page touched
     direct = subprocess.Popen([sys.executable, "-c", "pass"])
     charged_direct = os.wait4(direct.pid, 0)[2].ru_maxrss
-    measured = subprocess.run([sys.executable, "-c", update._PEAK_RSS_OF, sys.executable, "-c", "pass"],
-                              capture_output=True, text=True, check=True)
+    measured = subprocess.run(
+        [sys.executable, "-c", update._PEAK_RSS_OF, sys.executable, "-c", "pass"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert charged_direct > ballast.nbytes // 1024  # the trap the small process avoids, still there
     assert int(measured.stdout) < 100 * 1024

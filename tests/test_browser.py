@@ -19,8 +19,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 # Without these, Chromium keeps trying to reach Google's services, which this closed network refuses.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +122,10 @@ def test_date_filters_are_sent_with_the_question(page, server):
     with page.expect_request("**/api/ask/stream") as req:
         answer = ask(page, "How much aid was announced?")
     body = req.value.post_data_json
-    today = page.evaluate("(() => { const d = new Date(); return [d.getFullYear(), String(d.getMonth() + 1).padStart(2, '0'),"
-                          " String(d.getDate()).padStart(2, '0')].join('-'); })()")
+    today = page.evaluate(
+        "(() => { const d = new Date(); return [d.getFullYear(), String(d.getMonth() + 1).padStart(2, '0'),"
+        " String(d.getDate()).padStart(2, '0')].join('-'); })()"
+    )
     assert (body["since"], body["until"], body["as_of"]) == ("2023-05-01", "2023-06-30", today)
     assert "$310 million" in answer.locator(".answer-text").inner_text()
     page.screenshot(path=str(ARTIFACTS / "04b-date-filters.png"), full_page=True)
@@ -196,8 +206,9 @@ def test_llm_answer_marks_unsupported_claims(browser, bundled_index, embedder, t
     d = tmp_path / "index"
     shutil.copytree(bundled_index, d)
     with StubLLM() as stub:
-        pipeline = Pipeline(make_settings(d, llm_base_url=stub.url, llm_model="stub-model", llm_timeout=5.0),
-                            embedder=embedder)
+        pipeline = Pipeline(
+            make_settings(d, llm_base_url=stub.url, llm_model="stub-model", llm_timeout=5.0), embedder=embedder
+        )
         n = next(p.n for p in pipeline.ask("How much aid was announced?").passages if "$310 million" in p.text)
         stub.script(Reply(content=f"Harris announced aid of $410 million [{n}]. She met civil society leaders [{n}]."))
         with LiveServer(create_app(pipeline=pipeline)) as server:

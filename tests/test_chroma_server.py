@@ -31,7 +31,7 @@ def test_ingest_and_ask_through_a_chroma_server(chroma_server, tmp_path, embedde
     assert not (tmp_path / "local" / "chroma").exists()
     a = p.ask("How much aid was announced?")
     assert "$310 million" in a.citations[0].quote
-    assert p.get_article(SEED_ID).text[a.citations[0].start:a.citations[0].end] == a.citations[0].quote
+    assert p.get_article(SEED_ID).text[a.citations[0].start : a.citations[0].end] == a.citations[0].quote
     # A second client (another process's view) sees the same index and skips unchanged content.
     p2 = Pipeline(make_settings(tmp_path / "other-local", chroma_url=chroma_server), embedder=embedder)
     assert p2.index_paths([BUNDLED]).unchanged == 1
@@ -43,8 +43,9 @@ def test_cli_against_server(chroma_server, tmp_path):
     rag = [sys.executable, "-m", "rag.cli"]
     out = subprocess.run(rag + ["ingest", str(BUNDLED), "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    out = subprocess.run(rag + ["ask", "How much aid was announced?"], env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        rag + ["ask", "How much aid was announced?"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert "announced additional aid of $310 million" in out.stdout and "[1]" in out.stdout
 

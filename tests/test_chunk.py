@@ -3,7 +3,7 @@ from rag.documents.parse import make_article
 
 
 def sentences(text):
-    return [text[s.start:s.end] for s in split_sentences(text)]
+    return [text[s.start : s.end] for s in split_sentences(text)]
 
 
 def test_sentence_split_keeps_abbreviations_and_decimals():
@@ -17,8 +17,10 @@ def test_sentence_split_keeps_abbreviations_and_decimals():
 
 
 def test_u_s_mid_sentence_is_not_a_boundary():
-    assert sentences("A senior U.S. official said so. Then he left.") == ["A senior U.S. official said so.",
-                                                                           "Then he left."]
+    assert sentences("A senior U.S. official said so. Then he left.") == [
+        "A senior U.S. official said so.",
+        "Then he left.",
+    ]
 
 
 def test_chunk_offsets_index_the_article_text_and_respect_size():
@@ -27,7 +29,7 @@ def test_chunk_offsets_index_the_article_text_and_respect_size():
     chunks = chunk_article(a, size=300, overlap=1)
     assert len(chunks) > 5
     for c in chunks:
-        assert a.text[c.start:c.end] == c.text
+        assert a.text[c.start : c.end] == c.text
         assert len(c.text) <= 300
         assert not c.text.startswith(" ") and not c.text.endswith(" ")
     # Overlap: each chunk after the first starts with the last sentence of the one before.
@@ -52,7 +54,7 @@ def test_overlong_sentence_is_hard_split():
     a = make_article("a1", "T", "word " * 400)
     chunks = chunk_article(a, size=250, overlap=0)
     assert all(len(c.text) <= 250 for c in chunks)
-    assert all(a.text[c.start:c.end] == c.text for c in chunks)
+    assert all(a.text[c.start : c.end] == c.text for c in chunks)
 
 
 def test_chunk_ids_are_stable_content_hashes():
@@ -68,13 +70,34 @@ import time  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-HOSTILE_PIECES = [".", "...", "Mr. ", "U.S.", " ", "\n", "A", "a", "!", "?", "…", '"', "”", ")", "x" * 50, "1.5",
-                  "Dr.", "\u00a0", "\t"]
+HOSTILE_PIECES = [
+    ".",
+    "...",
+    "Mr. ",
+    "U.S.",
+    " ",
+    "\n",
+    "A",
+    "a",
+    "!",
+    "?",
+    "…",
+    '"',
+    "”",
+    ")",
+    "x" * 50,
+    "1.5",
+    "Dr.",
+    "\u00a0",
+    "\t",
+]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pieces=st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=8),
-       repeat=st.integers(min_value=1000, max_value=25_000))
+@given(
+    pieces=st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=8),
+    repeat=st.integers(min_value=1000, max_value=25_000),
+)
 def test_splitting_and_chunking_hostile_text_is_linear_and_exact(pieces, repeat):
     text = "".join(pieces) * repeat
     started = time.perf_counter()
@@ -86,4 +109,4 @@ def test_splitting_and_chunking_hostile_text_is_linear_and_exact(pieces, repeat)
     assert all(0 <= s.start < s.end <= len(text) for s in spans)
     assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))
     stored = make_article("h", "T", text).text if text.strip() else ""
-    assert all(stored[c.start:c.end] == c.text and len(c.text) <= 1000 for c in chunks)
+    assert all(stored[c.start : c.end] == c.text and len(c.text) <= 1000 for c in chunks)

@@ -16,10 +16,12 @@ def article_table(articles) -> ArticleTable:
 
 
 def sample() -> list[Chunk]:
-    return [Chunk("b:9f", "b", 0, 0, 21, "Streik im Hafen: café", "Hafen – Bericht", "2022-01-02"),
-            Chunk("a:01", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", None),
-            Chunk("a:02", "a", 1, 25, 60, "Talks resume on Monday 🙂", "Port", None),
-            Chunk("c:x", "c", 0, 5, 9, "", "", "2023-05-06")]
+    return [
+        Chunk("b:9f", "b", 0, 0, 21, "Streik im Hafen: café", "Hafen – Bericht", "2022-01-02"),
+        Chunk("a:01", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", None),
+        Chunk("a:02", "a", 1, 25, 60, "Talks resume on Monday 🙂", "Port", None),
+        Chunk("c:x", "c", 0, 5, 9, "", "", "2023-05-06"),
+    ]
 
 
 def test_rows_ids_and_articles_come_back_unchanged(tmp_path):
@@ -57,10 +59,19 @@ def test_files_that_do_not_fit_together_are_refused(tmp_path):
 
 
 def articles() -> list[Article]:
-    return [Article("b", "Hafen – Bericht", "Streik im Hafen: café. 🙂", source="dpa", url="https://x.test/b",
-                    published="2022-01-02", content_hash="h1"),
-            Article("a", "Port", "Dock workers ended their strike.", content_hash="h2"),
-            Article("empty", "", "", content_hash="h3")]
+    return [
+        Article(
+            "b",
+            "Hafen – Bericht",
+            "Streik im Hafen: café. 🙂",
+            source="dpa",
+            url="https://x.test/b",
+            published="2022-01-02",
+            content_hash="h1",
+        ),
+        Article("a", "Port", "Dock workers ended their strike.", content_hash="h2"),
+        Article("empty", "", "", content_hash="h3"),
+    ]
 
 
 def test_articles_come_back_unchanged_by_id(tmp_path):

@@ -29,8 +29,17 @@ def test_ingest_ask_list_delete(tmp_path):
     a = json.loads(r.stdout)
     assert a["short_answer"] in (None, "$310 million") and not a["abstained"]
     assert a["citations"][0]["article_id"] == SEED_ID and "$310 million" in a["citations"][0]["quote"]
-    assert set(a) >= {"question", "answer", "short_answer", "short_answer_confidence", "abstained", "citations",
-                      "passages", "backend", "timings_ms"}
+    assert set(a) >= {
+        "question",
+        "answer",
+        "short_answer",
+        "short_answer_confidence",
+        "abstained",
+        "citations",
+        "passages",
+        "backend",
+        "timings_ms",
+    }
 
     r = rag("list", index_dir=ix)
     assert SEED_ID in r.stdout and "1 articles" in r.stdout
@@ -55,7 +64,9 @@ def test_bench_passes_settings_to_the_measured_server_only_in_rag_form():
     from rag.errors import BadInput
 
     assert _serve_env(["RAG_READER_PROCESS=false", "RAG_QUESTION_THREADS=3"]) == {
-        "RAG_READER_PROCESS": "false", "RAG_QUESTION_THREADS": "3"}
+        "RAG_READER_PROCESS": "false",
+        "RAG_QUESTION_THREADS": "3",
+    }
     assert _serve_env([]) == {}
     for bad in ("READER_PROCESS=false", "RAG_READER_PROCESS", "PATH=/tmp"):
         with pytest.raises(BadInput, match="give RAG_NAME=VALUE"):

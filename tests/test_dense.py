@@ -69,8 +69,34 @@ def test_saved_vectors_are_mapped_back_unchanged(flat, tmp_path):
     assert back.nearest(query, 7, 20220105, None) == vectors.nearest(query, 7, 20220105, None)
 
 
-WORDS = ("flood river dam levee budget council mayor storm rescue bridge school vote election court "
-         "judge strike union wages hospital vaccine drought harvest market shares bank rates").split()
+WORDS = [
+    "flood",
+    "river",
+    "dam",
+    "levee",
+    "budget",
+    "council",
+    "mayor",
+    "storm",
+    "rescue",
+    "bridge",
+    "school",
+    "vote",
+    "election",
+    "court",
+    "judge",
+    "strike",
+    "union",
+    "wages",
+    "hospital",
+    "vaccine",
+    "drought",
+    "harvest",
+    "market",
+    "shares",
+    "bank",
+    "rates",
+]
 
 
 def test_the_snapshots_exact_search_ranks_as_chromas_search(tmp_path, fake_embedder):
@@ -85,9 +111,13 @@ def test_the_snapshots_exact_search_ranks_as_chromas_search(tmp_path, fake_embed
     flat = Pipeline(make_settings(tmp_path / "index"), embedder=fake_embedder)
     flat.index_paths([folder])
     chroma = Pipeline(make_settings(tmp_path / "index", flat_search_limit=0), embedder=fake_embedder)
-    queries = [Query("flood at the dam"), Query("union strike over wages", since="2022-03-01"),
-               Query("vaccine hospital", until="2022-06-30"), Query("bank rates", as_of="2022-05-01"),
-               Query("court judge vote", since="2022-02-01", until="2022-04-30")]
+    queries = [
+        Query("flood at the dam"),
+        Query("union strike over wages", since="2022-03-01"),
+        Query("vaccine hospital", until="2022-06-30"),
+        Query("bank rates", as_of="2022-05-01"),
+        Query("court judge vote", since="2022-02-01", until="2022-04-30"),
+    ]
     for query in queries:
         vector = fake_embedder.embed_query(query.search_text)
         rankings = []
@@ -119,8 +149,11 @@ def large():
 
 def brute_force(vectors, query, n, low=None, high=None):
     scores = vectors.vectors @ query
-    ok = [i for i in range(len(scores)) if (low is None or vectors.dates[i] >= low)
-          and (high is None or vectors.dates[i] <= high)]
+    ok = [
+        i
+        for i in range(len(scores))
+        if (low is None or vectors.dates[i] >= low) and (high is None or vectors.dates[i] <= high)
+    ]
     return sorted(ok, key=lambda i: (-scores[i], i))[:n]
 
 
@@ -129,8 +162,13 @@ def test_the_int8_shortlist_finds_exactly_the_brute_force_top_rows(large):
     assert vectors.columns is not None and vectors.columns.dtype == np.int8
     before = vectors.fallbacks
     for q in queries:
-        for n, low, high in ((60, None, None), (5, None, None), (60, 20200101, None), (60, 1, 20200400),
-                             (60, 20200990, 20201010)):
+        for n, low, high in (
+            (60, None, None),
+            (5, None, None),
+            (60, 20200101, None),
+            (60, 1, 20200400),
+            (60, 20200990, 20201010),
+        ):
             got = vectors.nearest(q, n, low, high)
             assert [i for i, _ in got] == brute_force(vectors, q, n, low, high)
             assert [s for _, s in got] == pytest.approx([float(vectors.vectors[i] @ q) for i, _ in got])
@@ -172,6 +210,8 @@ def test_the_int8_product_is_the_same_with_the_rows_packed_once_or_passed_in_eac
     for q in queries[:3]:
         step = float(np.abs(q).max()) / 127.0
         codes = np.clip(np.rint(q / step), -127, 127).astype(np.int64)
-        exact = (codes @ np.asarray(mapped.columns, dtype=np.int64)).astype(np.float32) * mapped.scales * np.float32(step)
+        exact = (
+            (codes @ np.asarray(mapped.columns, dtype=np.int64)).astype(np.float32) * mapped.scales * np.float32(step)
+        )
         assert np.array_equal(packed.scores(q), passed.scores(q))
         assert np.allclose(packed.scores(q), exact, rtol=1e-6, atol=1e-6)

@@ -33,8 +33,14 @@ FLOORS = {
 def run_eval(args, index_dir, out):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["RAG_INDEX_DIR"] = str(index_dir)
-    r = subprocess.run([sys.executable, "-m", "rag.cli", "eval", *args, "--out", str(out), "--json"], env=env,
-                       capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "eval", *args, "--out", str(out), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
 
@@ -45,9 +51,13 @@ def test_fixed_question_set_meets_the_floors(bundled_index, tmp_path):
     for key, floor in FLOORS.items():
         if key.endswith("_at_most"):
             key = key.removesuffix("_at_most")
-            assert metrics[key] is not None and metrics[key] <= floor, f"{key} = {metrics[key]} is above its cap {floor}"
+            assert metrics[key] is not None and metrics[key] <= floor, (
+                f"{key} = {metrics[key]} is above its cap {floor}"
+            )
         else:
-            assert metrics[key] is not None and metrics[key] >= floor, f"{key} = {metrics[key]} is below its floor {floor}"
+            assert metrics[key] is not None and metrics[key] >= floor, (
+                f"{key} = {metrics[key]} is below its floor {floor}"
+            )
     assert metrics["questions"] >= 48 and metrics["unanswerable"] >= 8
     for name in ("metrics.json", "results.jsonl", "report.md", "report.html"):
         assert (out / name).stat().st_size > 0
@@ -60,8 +70,12 @@ def test_fixed_question_set_meets_the_floors(bundled_index, tmp_path):
 
 
 def test_eval_is_deterministic(bundled_index, tmp_path):
-    a = run_eval(["--questions", str(ROOT / "eval" / "questions.jsonl"), "--limit", "12"], bundled_index, tmp_path / "a")
-    b = run_eval(["--questions", str(ROOT / "eval" / "questions.jsonl"), "--limit", "12"], bundled_index, tmp_path / "b")
+    a = run_eval(
+        ["--questions", str(ROOT / "eval" / "questions.jsonl"), "--limit", "12"], bundled_index, tmp_path / "a"
+    )
+    b = run_eval(
+        ["--questions", str(ROOT / "eval" / "questions.jsonl"), "--limit", "12"], bundled_index, tmp_path / "b"
+    )
     for m in (a, b):
         for k in [k for k in m if k.startswith("latency") or k.endswith("seconds")]:
             m.pop(k)

@@ -64,20 +64,24 @@ def test_a_frozen_store_answers_503_within_the_timeout(served, chroma):
 
 @pytest.fixture
 def app_client(tmp_path, fake_embedder):
-    pipeline = Pipeline(make_settings(tmp_path / "ix", api_token=TOKEN, max_file_bytes=5_000, rate_limit=0),
-                        embedder=fake_embedder)
+    pipeline = Pipeline(
+        make_settings(tmp_path / "ix", api_token=TOKEN, max_file_bytes=5_000, rate_limit=0), embedder=fake_embedder
+    )
     pipeline.index_paths([BUNDLED])
     with LiveServer(create_app(pipeline=pipeline)) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
 
 
-@pytest.mark.parametrize("raw, field", [
-    ('{"question": "Who won?", "k": 1e999}', "k"),
-    ('{"question": "Who won?", "k": -Infinity}', "k"),
-    ('{"question": "Who won?", "k": 2.9}', "k"),
-    ('{"question": "Who won?", "k": true}', "k"),
-    ('{"question": "bad \\ud800 text"}', "question"),
-])
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        ('{"question": "Who won?", "k": 1e999}', "k"),
+        ('{"question": "Who won?", "k": -Infinity}', "k"),
+        ('{"question": "Who won?", "k": 2.9}', "k"),
+        ('{"question": "Who won?", "k": true}', "k"),
+        ('{"question": "bad \\ud800 text"}', "question"),
+    ],
+)
 def test_hostile_json_is_a_400_naming_the_field_on_a_kept_connection(app_client, raw, field):
     r = app_client.post("/api/ask", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"].startswith(f"Bad request: {field}=")
@@ -98,11 +102,17 @@ def test_bodies_are_limited_as_they_stream_whatever_the_encoding(app_client):
         for _ in range(size // 1024):
             yield piece
 
-    upload = app_client.post("/api/articles", content=chunks(105 * 1024),
-                             headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    upload = app_client.post(
+        "/api/articles",
+        content=chunks(105 * 1024),
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
     assert upload.status_code == 413 and "RAG_MAX_FILE_BYTES" in upload.json()["error"]
-    ask = app_client.post("/api/ask", content=chunks(2 * 1024 * 1024),
-                          headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    ask = app_client.post(
+        "/api/ask",
+        content=chunks(2 * 1024 * 1024),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
     assert ask.status_code == 413 and "RAG_MAX_REQUEST_BYTES" in ask.json()["error"]
     declared = app_client.post("/api/ask", content=b"x" * 300_000, headers={"Content-Type": "application/json"})
     assert declared.status_code == 413
@@ -124,8 +134,11 @@ def test_an_upload_does_not_hold_up_other_requests(tmp_path, fake_embedder, monk
         result = {}
 
         def upload():
-            result["r"] = client.post("/api/articles", json={"title": "Dam", "text": "The dam opened on Friday."},
-                                      headers={"Authorization": f"Bearer {TOKEN}"})
+            result["r"] = client.post(
+                "/api/articles",
+                json={"title": "Dam", "text": "The dam opened on Friday."},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
 
         t = threading.Thread(target=upload)
         t.start()
@@ -175,8 +188,13 @@ def test_healthz_answers_while_the_index_loads(tmp_path, fake_embedder):
         started = time.perf_counter()
         body = client.get("/healthz").json()
         assert time.perf_counter() - started < 1.0
-        assert body == {"status": "starting", "model": "ready", "question_encoder": "fake",
-                        "reader": "fitted, in this process", "index": "loading"}
+        assert body == {
+            "status": "starting",
+            "model": "ready",
+            "question_encoder": "fake",
+            "reader": "fitted, in this process",
+            "index": "loading",
+        }
         assert client.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200
         body = client.get("/healthz").json()
         assert body["status"] == "ok" and body["index"] == "ok" and body["articles"] == 1

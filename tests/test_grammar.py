@@ -12,7 +12,9 @@ def test_typed_spans():
     old = "The Mongols invaded in 1237, in the 13th century; the ice retreated 22,000 years ago (9000 BP)."
     assert [f.text for f in grammar.find("date", old)] == ["1237", "13th century", "22,000 years ago", "9000 BP"]
     assert [f.text for f in grammar.find("quantity", "The river rose 4 meters; he weighs 215 pounds.")] == [
-        "4 meters", "215 pounds"]
+        "4 meters",
+        "215 pounds",
+    ]
 
 
 def test_number_and_date_normalisation():

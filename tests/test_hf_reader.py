@@ -33,8 +33,14 @@ def tiny_model(folder, favour: str | None):
         if (source / name).exists():
             shutil.copy(source / name, folder / name)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=0, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=512)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=0,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(0)
     model = BertForQuestionAnswering(config).eval()
     with torch.no_grad():
@@ -70,7 +76,7 @@ def test_loads_offline_checks_its_hash_and_maps_spans_to_exact_offsets(tmp_path)
     reader = ExtractiveQAReader(folder, sha256=file_sha256(weights))
     reading = reader.read(question("How much aid was announced?"), evidence())
     best = reading.spans[0]
-    assert best.text == WANTED and TEXT[best.start:best.end] == best.text
+    assert best.text == WANTED and TEXT[best.start : best.end] == best.text
     assert best.sentence.text == TEXT[0:52] and best.sentence.start == 0
     assert reading.no_answer_probability < 0.5 and best.probability > 0.5
     with pytest.raises(ModelError, match="sha256"):

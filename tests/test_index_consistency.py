@@ -19,8 +19,24 @@ from web.app import create_app
 
 pytestmark = pytest.mark.slow
 
-TOWNS = ["Zorvik", "Quellmar", "Brantoft", "Ysolde", "Kavrin", "Oduna", "Pellamor", "Trussex", "Vandrel", "Wexhaven",
-         "Ilmira", "Corvane", "Habsted", "Mirrow", "Glenvar", "Eskaro"]
+TOWNS = [
+    "Zorvik",
+    "Quellmar",
+    "Brantoft",
+    "Ysolde",
+    "Kavrin",
+    "Oduna",
+    "Pellamor",
+    "Trussex",
+    "Vandrel",
+    "Wexhaven",
+    "Ilmira",
+    "Corvane",
+    "Habsted",
+    "Mirrow",
+    "Glenvar",
+    "Eskaro",
+]
 
 
 def write_articles(folder, prefix, towns):
@@ -29,7 +45,8 @@ def write_articles(folder, prefix, towns):
         (folder / f"{prefix}{i:02d}.md").write_text(
             f"---\ntitle: {town} opens {i + 3} bridges\npublished: 2023-04-{i + 1:02d}\n---\n"
             f"The town of {town} opened {i + 3} new bridges on Monday, the mayor said. "
-            f"Officials in {town} said the bridges cost ${i + 11} million.")
+            f"Officials in {town} said the bridges cost ${i + 11} million."
+        )
 
 
 def cites(citations, words: str) -> bool:
@@ -44,7 +61,7 @@ def vectors_findable(pipeline):
     vectors = store.chunk_vectors([c.id for c in chunks])
     assert all(v is not None for v in vectors.values()), "some chunk vectors cannot be read"
     for c in chunks:
-        (found, _), = store.dense_query(np.asarray(vectors[c.id]), 1)
+        ((found, _),) = store.dense_query(np.asarray(vectors[c.id]), 1)
         assert found == c.id
     return len(chunks)
 
@@ -85,8 +102,11 @@ def test_a_running_server_finds_articles_another_process_added(tmp_path, embedde
 
 
 def test_ids_never_collide(tmp_path, pipeline):
-    page = ("<html><head><title>{t}</title></head><body><article><p>" + "{t} reported that {n} people attended. " * 3
-            + "</p></article></body></html>")
+    page = (
+        "<html><head><title>{t}</title></head><body><article><p>"
+        + "{t} reported that {n} people attended. " * 3
+        + "</p></article></body></html>"
+    )
     for folder, title, n in (("a", "Fair opens", 120), ("b", "Market closes", 45), ("c", "Race ends", 300)):
         (tmp_path / "site" / folder).mkdir(parents=True)
         (tmp_path / "site" / folder / "index.html").write_text(page.format(t=title, n=n))
@@ -159,9 +179,24 @@ def test_check_reports_and_repairs_disagreements(tmp_path, pipeline):
     damaged = file_article_id("r01.md")
     # A half-written article (chunks, no record) and an article that lost its chunks.
     chunk = next(c for c in store.iter_chunks() if c.article_id == damaged)
-    store.chunks.add(ids=["ghost:1"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
-                     documents=["ghost"], metadatas=[{**{"article_id": "ghost", "ordinal": 0, "start": 0, "end": 5,
-                                                         "title": "", "published": "", "published_ord": 0}}])
+    store.chunks.add(
+        ids=["ghost:1"],
+        embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
+        documents=["ghost"],
+        metadatas=[
+            {
+                **{
+                    "article_id": "ghost",
+                    "ordinal": 0,
+                    "start": 0,
+                    "end": 5,
+                    "title": "",
+                    "published": "",
+                    "published_ord": 0,
+                }
+            }
+        ],
+    )
     store.chunks.delete(ids=[chunk.id])
     report = pipeline.check()
     assert not report.ok

@@ -36,11 +36,18 @@ def test_dates_in_several_forms():
 
 def test_markdown_front_matter(tmp_path):
     f = tmp_path / "story.md"
-    f.write_text("---\ntitle: Dam opens\npublished: 2024-02-03\nsource: Example News\nurl: https://example.org/dam\n---\n"
-                 "# Ignored heading\n\nThe dam opened on **Friday** after [six years](https://x.y) of work.\n")
+    f.write_text(
+        "---\ntitle: Dam opens\npublished: 2024-02-03\nsource: Example News\nurl: https://example.org/dam\n---\n"
+        "# Ignored heading\n\nThe dam opened on **Friday** after [six years](https://x.y) of work.\n"
+    )
     a = read_one(f)
-    assert (a.id, a.title, a.published, a.source, a.url) == (file_article_id("story.md"), "Dam opens", "2024-02-03", "Example News",
-                                                              "https://example.org/dam")
+    assert (a.id, a.title, a.published, a.source, a.url) == (
+        file_article_id("story.md"),
+        "Dam opens",
+        "2024-02-03",
+        "Example News",
+        "https://example.org/dam",
+    )
     assert "The dam opened on Friday after six years of work." in a.text
     assert "https://x.y" not in a.text
 
@@ -64,8 +71,12 @@ def test_json_and_jsonl_records(tmp_path):
     (tmp_path / "one.json").write_text(json.dumps(rec))
     a = read_one(tmp_path / "one.json")
     assert (a.id, a.title, a.text, a.source, a.published) == ("r1", "T", "Body text here.", "S", "2022-06-16")
-    lines = [json.dumps({**rec, "id": "r2"}), "{not json", json.dumps({"id": "r3", "text": ""}),
-             json.dumps({**rec, "id": "r4"})]
+    lines = [
+        json.dumps({**rec, "id": "r2"}),
+        "{not json",
+        json.dumps({"id": "r3", "text": ""}),
+        json.dumps({**rec, "id": "r4"}),
+    ]
     (tmp_path / "many.jsonl").write_text("\n".join(lines) + "\n")
     items = list(read_path(tmp_path / "many.jsonl"))
     assert [i.id for i in items if isinstance(i, Article)] == ["r2", "r4"]

@@ -77,7 +77,7 @@ def test_questions_and_article_pages_read_articles_from_the_snapshot(tmp_path, f
     text = p.get_article(SEED_ID).text
     assert "$275 million" in text and "$310 million" not in text
     answer = p.ask("How much additional aid did Harris announce for the region?")
-    assert answer.citations and all(text[c.start:c.end] == c.quote for c in answer.citations)
+    assert answer.citations and all(text[c.start : c.end] == c.quote for c in answer.citations)
     assert any("$275 million" in c.quote for c in answer.citations)
 
 
@@ -151,8 +151,11 @@ def test_an_interrupted_ingest_leaves_a_consistent_index(fake_pipeline, tmp_path
 
 def _three_articles(folder: Path) -> Path:
     folder.mkdir()
-    for name, event in (("a", "The river rose 4 meters."), ("b", "The port closed on Monday."),
-                        ("c", "The mayor resigned on Friday.")):
+    for name, event in (
+        ("a", "The river rose 4 meters."),
+        ("b", "The port closed on Monday."),
+        ("c", "The mayor resigned on Friday."),
+    ):
         (folder / f"{name}.md").write_text(f"# Story {name}\n\n{event} Officials said more would follow.\n")
     return folder
 

@@ -8,9 +8,14 @@ import pytest
 from rag.encoders.embedder import LATE_CHUNK_BATCH
 from rag.encoders.worker import shared_worker
 
-SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
-             "Ukraine received $310 million in aid.", "The council approved the budget.",
-             "Rain is expected all week.", "Shares fell 3% in early trading."]
+SENTENCES = [
+    "The port of Santos reopened on Monday after a strike.",
+    "Dock workers won a 7% raise.",
+    "Ukraine received $310 million in aid.",
+    "The council approved the budget.",
+    "Rain is expected all week.",
+    "Shares fell 3% in early trading.",
+]
 
 
 @pytest.mark.slow

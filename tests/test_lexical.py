@@ -16,10 +16,14 @@ def test_words_are_lowercased_stemmed_and_stopwords_dropped():
     assert Analyzer()("Which team won? The Teams' winning runs.") == ["team", "won", "team", "win", "run"]
 
 
-
 def test_a_whole_index_is_analysed_as_each_text_is_on_its_own():
-    texts = ["Dock workers ended the strike; the workers' union's leaders said it's over.", "", "the a an",
-             "Running runners ran 3,000 km in São Paulo’s 2023 marathon — RUNNING again!", "Guatemala GUATEMALA"]
+    texts = [
+        "Dock workers ended the strike; the workers' union's leaders said it's over.",
+        "",
+        "the a an",
+        "Running runners ran 3,000 km in São Paulo’s 2023 marathon — RUNNING again!",
+        "Guatemala GUATEMALA",
+    ]
     analyzer = Analyzer()
     ids, vocab = analyzer.token_ids(texts)
     words = list(vocab)
@@ -60,8 +64,10 @@ def test_small_index_weights_names_above_common_words():
 
 
 def test_bm25_snapshot_round_trip(tmp_path):
-    chunks = [Chunk("a:1", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", "2022-01-02"),
-              Chunk("b:1", "b", 0, 0, 30, "The council approved the budget.", "Council", None)]
+    chunks = [
+        Chunk("a:1", "a", 0, 0, 30, "Dock workers ended their strike.", "Port", "2022-01-02"),
+        Chunk("b:1", "b", 0, 0, 30, "The council approved the budget.", "Council", None),
+    ]
     built = build(chunks, "g7")
     built.save(tmp_path / "snap")
     loaded = LexicalIndex.load(tmp_path / "snap")
@@ -73,9 +79,19 @@ def test_bm25_snapshot_round_trip(tmp_path):
 
 
 def test_search_ranks_as_bm25_scores_them_ties_by_position():
-    chunks = [Chunk(f"c{i}", f"a{i}", 0, 0, 40, text, "")
-              for i, text in enumerate(["Dock strike ends", "Budget vote", "Dock strike ends", "Strike at the dock",
-                                        "Council meets", "Dock workers strike again over pay"])]
+    chunks = [
+        Chunk(f"c{i}", f"a{i}", 0, 0, 40, text, "")
+        for i, text in enumerate(
+            [
+                "Dock strike ends",
+                "Budget vote",
+                "Dock strike ends",
+                "Strike at the dock",
+                "Council meets",
+                "Dock workers strike again over pay",
+            ]
+        )
+    ]
     index = build(chunks, "g1")
     found = index.search("dock strike", 10)
     scores = index._bm25.get_scores(index.analyzer("dock strike"))

@@ -92,11 +92,13 @@ def test_when_the_export_fails_questions_use_the_model(tmp_path, caplog, monkeyp
 @pytest.mark.slow
 def test_a_process_that_only_answers_never_imports_torch_nor_phones_home(bundled_index, embedder, tmp_path):
     embedder.warm_up()  # the export exists in the default cache, as after any first start
-    script = ("import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\n"
-              f"p = Pipeline(Settings(_env_file=None, index_dir={str(bundled_index)!r}))\np.warm_up()\n"
-              "a = p.ask('How much aid was announced?')\n"
-              "assert '$310 million' in a.answer, a.answer\n"
-              "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
+    script = (
+        "import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\n"
+        f"p = Pipeline(Settings(_env_file=None, index_dir={str(bundled_index)!r}))\np.warm_up()\n"
+        "a = p.ask('How much aid was announced?')\n"
+        "assert '$310 million' in a.answer, a.answer\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
     # ONNX Runtime's telemetry would keep a device id and its unsent events under ~/.cache/Microsoft.
     home = tmp_path / "home"
     out = run_in_own_home(script, home, embedder.cache_dir, timeout=120)

@@ -17,9 +17,14 @@ from tests.conftest import make_settings, run_in_own_home, wait_until
 
 pytestmark = pytest.mark.slow  # the real model
 
-SENTENCES = ["The port of Santos reopened on Monday after a strike.", "Dock workers won a 7% raise.",
-             "Ukraine received $310 million in aid.", "  The council approved the budget.  ",
-             "São Paulo and Zürich: “quotes” — and 東京.", "Shares fell 3% in early trading."]
+SENTENCES = [
+    "The port of Santos reopened on Monday after a strike.",
+    "Dock workers won a 7% raise.",
+    "Ukraine received $310 million in aid.",
+    "  The council approved the budget.  ",
+    "São Paulo and Zürich: “quotes” — and 東京.",
+    "Shares fell 3% in early trading.",
+]
 
 
 def texts_and_spans(count: int) -> tuple[list[str], list[list[tuple[int, int]]]]:
@@ -54,8 +59,9 @@ def test_documents_and_their_spans_match_the_model(reference, dtype):
     texts, spans = texts_and_spans(LATE_CHUNK_BATCH + 9)
     openvino = Embedder(dtype=dtype)
     vectors, pooled = openvino.embed_with_spans(texts, spans)
-    assert openvino.ingest_backend == f"openvino ({'bf16' if dtype == 'auto' and cpu_has_bf16() else 'f32'})", \
+    assert openvino.ingest_backend == f"openvino ({'bf16' if dtype == 'auto' and cpu_has_bf16() else 'f32'})", (
         openvino.ingest_problem
+    )
     expected, expected_pooled = reference.embed_with_spans(texts, spans)
     assert reference.ingest_backend == "torch" and reference.ingest_problem == "RAG_INGEST_ENCODER=torch"
     # float32 is the same computation; bfloat16 rounds (0.99997 at worst over 699 news chunks here).
@@ -114,16 +120,18 @@ def test_openvino_that_disagrees_with_the_export_is_not_used(caplog, monkeypatch
 
 def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tmp_path):
     embedder.warm_up()  # the export exists in the default cache, as after any first start
-    script = ("import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\n"
-              "from rag.types import Article\n"
-              f"p = Pipeline(Settings(_env_file=None, index_dir={str(tmp_path / 'index')!r}))\n"
-              "p.index_articles([Article(id='dam', title='Dam opens', text='The Itaipu dam opened on Friday. "
-              "It cost $19.6 billion to build.')])\n"
-              "a = p.ask('How much did the dam cost?')\n"
-              "assert '$19.6 billion' in a.answer, a.answer\n"
-              "print(p.ingest_encoder)\n"
-              "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino_telemetry') "
-              "if sys.modules.get(m) is not None))")
+    script = (
+        "import sys\nfrom rag.pipeline import Pipeline\nfrom rag.config import Settings\n"
+        "from rag.types import Article\n"
+        f"p = Pipeline(Settings(_env_file=None, index_dir={str(tmp_path / 'index')!r}))\n"
+        "p.index_articles([Article(id='dam', title='Dam opens', text='The Itaipu dam opened on Friday. "
+        "It cost $19.6 billion to build.')])\n"
+        "a = p.ask('How much did the dam cost?')\n"
+        "assert '$19.6 billion' in a.answer, a.answer\n"
+        "print(p.ingest_encoder)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino_telemetry') "
+        "if sys.modules.get(m) is not None))"
+    )
     # OpenVINO's telemetry would write a client id under ~/intel, ONNX Runtime's its events under ~/.cache.
     home = tmp_path / "home"
     backend, modules = run_in_own_home(script, home, embedder.cache_dir).strip().splitlines()[-2:]

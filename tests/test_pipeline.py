@@ -1,6 +1,5 @@
 """The core pipeline end to end: real model, real embedded Chroma, real BM25."""
 
-
 import pytest
 
 from rag.documents.sources import file_article_id
@@ -9,6 +8,7 @@ from rag.pipeline import Pipeline
 from tests.conftest import SEED_ID, make_settings
 
 pytestmark = pytest.mark.slow  # the real model, and real servers where a test starts one
+
 
 @pytest.fixture
 def reader(settings, embedder) -> Pipeline:
@@ -22,8 +22,10 @@ def bundled_reader(bundled_index, embedder) -> Pipeline:
     return Pipeline(make_settings(bundled_index, short_answer_threshold=0.0), embedder=embedder)
 
 
-SEED_TEXT_SENTENCE = ("Since then, Harris has met with civil society leaders, announced additional aid of $310 million "
-                      "for the region, and secured investment commitments from companies included Microsoft .")
+SEED_TEXT_SENTENCE = (
+    "Since then, Harris has met with civil society leaders, announced additional aid of $310 million "
+    "for the region, and secured investment commitments from companies included Microsoft ."
+)
 
 
 def test_310_million_answer_with_exact_offsets(bundled, bundled_reader):
@@ -38,7 +40,7 @@ def test_310_million_answer_with_exact_offsets(bundled, bundled_reader):
     assert c.article_id == SEED_ID
     assert c.quote == SEED_TEXT_SENTENCE
     text = bundled.get_article(SEED_ID).text
-    assert text[c.start:c.end] == c.quote
+    assert text[c.start : c.end] == c.quote
     assert text.index(SEED_TEXT_SENTENCE) == c.start
     assert c.published == "2023-05-31"
     assert set(a.timings_ms) == {"retrieve", "answer", "total"}
@@ -47,18 +49,23 @@ def test_310_million_answer_with_exact_offsets(bundled, bundled_reader):
 def test_every_marker_resolves_and_every_citation_is_used(bundled):
     import re
 
-    for q in ["When did Harris land in Guatemala?", "Who is the president of the Migration Policy Institute?",
-              "How many regional politicians were labeled as corrupt?"]:
+    for q in [
+        "When did Harris land in Guatemala?",
+        "Who is the president of the Migration Policy Institute?",
+        "How many regional politicians were labeled as corrupt?",
+    ]:
         a = bundled.ask(q)
         assert not a.abstained, q
         markers = {int(m) for m in re.findall(r"\[(\d+)\]", a.answer)}
         assert markers == {c.n for c in a.citations}
         text = bundled.get_article(SEED_ID).text
-        assert all(text[c.start:c.end] == c.quote for c in a.citations)
+        assert all(text[c.start : c.end] == c.quote for c in a.citations)
 
 
-@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2022 World Cup final?",
-                                      "What is the recipe for banana bread?"])
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of France?", "Who won the 2022 World Cup final?", "What is the recipe for banana bread?"],
+)
 def test_off_topic_questions_abstain(bundled, question):
     a = bundled.ask(question)
     assert a.abstained
@@ -67,11 +74,20 @@ def test_off_topic_questions_abstain(bundled, question):
     assert a.passages, "the passages read are still reported"
 
 
-@pytest.mark.parametrize("question", [
-    pytest.param("How much aid did Mexico announce for Guatemala?", marks=pytest.mark.xfail(
-        strict=True, reason="near misses are the fitted reader's known weakness: its best sentence scores 0.097 "
-                            "against the fitted abstain threshold of 0.096 (bundled abstention recall 0.5)")),
-    "How many vaccine doses will be shared with Guatemala?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        pytest.param(
+            "How much aid did Mexico announce for Guatemala?",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="near misses are the fitted reader's known weakness: its best sentence scores 0.097 "
+                "against the fitted abstain threshold of 0.096 (bundled abstention recall 0.5)",
+            ),
+        ),
+        "How many vaccine doses will be shared with Guatemala?",
+    ],
+)
 def test_near_misses_abstain(bundled, question):
     """The article's words, someone else's story: the $310 million was Harris's, for the whole region."""
     a = bundled.ask(question)
@@ -90,10 +106,6 @@ def test_a_one_article_index_still_answers_with_common_words(bundled):
     a = bundled.ask("How long is Harris's trip?")
     assert not a.abstained
     assert "three-day trip" in a.answer
-
-
-
-
 
 
 def test_other_model_path_mismatch_is_detected(bundled_index, embedder, tmp_path):
@@ -148,17 +160,21 @@ def test_date_filters(bundled):
         bundled.ask("How much aid was announced?", since="2024-01-01", until="2023-01-01")
     a = bundled.ask("How much aid was announced?", since="2024-01-01")
     assert a.abstained and a.passages == []
-    assert a.notice == ("No dated article in the index was published from 2024-01-01. "
-                        "Widen or clear the dates to search everything.")
+    assert a.notice == (
+        "No dated article in the index was published from 2024-01-01. Widen or clear the dates to search everything."
+    )
 
 
 DAM, LEVEE = file_article_id("dam.md"), file_article_id("levee.md")
 
 
 def test_a_date_range_drops_undated_articles_but_the_time_of_asking_keeps_them(pipeline, reader, tmp_path):
-    (tmp_path / "dam.md").write_text("---\ntitle: Dam repair\n---\nThe county spent $4 million repairing the Oakfield dam.")
-    (tmp_path / "levee.md").write_text("---\ntitle: Levee repair\npublished: 2022-03-01\n---\n"
-                                       "The city spent $9 million repairing the Riverside levee.")
+    (tmp_path / "dam.md").write_text(
+        "---\ntitle: Dam repair\n---\nThe county spent $4 million repairing the Oakfield dam."
+    )
+    (tmp_path / "levee.md").write_text(
+        "---\ntitle: Levee repair\npublished: 2022-03-01\n---\nThe city spent $9 million repairing the Riverside levee."
+    )
     pipeline.index_paths([tmp_path / "dam.md", tmp_path / "levee.md"])
     q = "How much did the county spend repairing the Oakfield dam?"
     asked_today = reader.ask(q, as_of="2022-03-10")
@@ -172,10 +188,13 @@ def test_which_country_is_answered_with_a_country_and_never_the_dateline(reader,
     (tmp_path / "lanka.md").write_text(
         "---\ntitle: Debt crisis\npublished: 2022-07-05\n---\n"
         "Colombo, Sri Lanka (CNN) Sri Lanka is “bankrupt,” Prime Minister Ranil Wickremesinghe said Tuesday, "
-        "as the country suffers its worst financial crisis in decades.")
+        "as the country suffers its worst financial crisis in decades."
+    )
     (tmp_path / "sprite.md").write_text(
         "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
-        "Atlanta (CNN Business) Retiring its green plastic bottles after 60 years is the plan at Sprite, the company said.")
+        "Atlanta (CNN Business) Retiring its green plastic bottles after 60 years is the plan at Sprite, "
+        "the company said."
+    )
     reader.index_paths([tmp_path])
     assert reader.ask("Which country is now bankrupt, according to its prime minister?").short_answer == "Sri Lanka"
     assert reader.ask("Which beverage is retiring its green plastic bottles?").short_answer == "Sprite"
@@ -184,10 +203,12 @@ def test_which_country_is_answered_with_a_country_and_never_the_dateline(reader,
 def test_a_which_phrase_after_a_preamble_or_a_preposition_is_answered_with_a_name(reader, tmp_path):
     (tmp_path / "visit.md").write_text(
         "---\ntitle: The visit\npublished: 2022-08-02\n---\n"
-        "(CNN) House Speaker Nancy Pelosi's visit to Taiwan has set off a fierce response from China.")
+        "(CNN) House Speaker Nancy Pelosi's visit to Taiwan has set off a fierce response from China."
+    )
     (tmp_path / "bottles.md").write_text(
         "---\ntitle: New bottles\npublished: 2022-07-27\n---\n"
-        "New York (CNN Business) Sprite is retiring its green plastic bottles after more than 60 years.")
+        "New York (CNN Business) Sprite is retiring its green plastic bottles after more than 60 years."
+    )
     reader.index_paths([tmp_path])
     visit = reader.ask("House Speaker Nancy Pelosi made a controversial visit to which area, angering China?")
     assert visit.short_answer == "Taiwan"  # before: "CNN", from the credit
@@ -195,33 +216,39 @@ def test_a_which_phrase_after_a_preamble_or_a_preposition_is_answered_with_a_nam
     assert bottles.short_answer == "Sprite"  # before: "York", from the dateline
 
 
-
-
 def test_a_question_in_an_article_is_never_cited_as_the_answer(pipeline, tmp_path):
     src = tmp_path / "quiz.md"
-    src.write_text("---\ntitle: News quiz\npublished: 2022-06-16\n---\n"
-                   "Which wildly popular show was recently green lit for a new season?\n\n"
-                   "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday.")
+    src.write_text(
+        "---\ntitle: News quiz\npublished: 2022-06-16\n---\n"
+        "Which wildly popular show was recently green lit for a new season?\n\n"
+        "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday."
+    )
     pipeline.index_paths([src])
     a = pipeline.ask("Which wildly popular show was recently green lit for a new season?")
     assert not a.abstained
     assert [c.quote for c in a.citations] == [
-        "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday."]
+        "Netflix said its wildly popular show Squid Game was green lit for a new season on Sunday."
+    ]
 
 
 def test_follow_up_questions_are_searched_with_the_earlier_question(reader, tmp_path):
-    (tmp_path / "harris.md").write_text("---\ntitle: Harris visits Guatemala\npublished: 2021-06-07\n---\n"
-                                        "Vice President Kamala Harris landed in Guatemala on Sunday for talks on migration.")
-    (tmp_path / "pilot.md").write_text("---\ntitle: Record solo flight ends\npublished: 2021-06-09\n---\n"
-                                       "Pilot Maria Lopez landed in Denver on Thursday after a record solo flight.")
+    (tmp_path / "harris.md").write_text(
+        "---\ntitle: Harris visits Guatemala\npublished: 2021-06-07\n---\n"
+        "Vice President Kamala Harris landed in Guatemala on Sunday for talks on migration."
+    )
+    (tmp_path / "pilot.md").write_text(
+        "---\ntitle: Record solo flight ends\npublished: 2021-06-09\n---\n"
+        "Pilot Maria Lopez landed in Denver on Thursday after a record solo flight."
+    )
     reader.index_paths([tmp_path])
     harris = reader.ask("When did she land?", history=["What did Kamala Harris do in Guatemala?"])
     pilot = reader.ask("When did she land?", history=[{"question": "Which pilot made a record solo flight?"}])
     assert harris.short_answer == "Sunday" and harris.citations[0].article_id == file_article_id("harris.md")
     assert pilot.short_answer == "Thursday" and pilot.citations[0].article_id == file_article_id("pilot.md")
     # A question that does not refer back is searched on its own words.
-    q = reader.prepare(reader.request("Where did Maria Lopez land?",
-                                      history=["What did Kamala Harris do in Guatemala?"])).query
+    q = reader.prepare(
+        reader.request("Where did Maria Lopez land?", history=["What did Kamala Harris do in Guatemala?"])
+    ).query
     assert q.context == "" and q.search_text == "Where did Maria Lopez land?"
     with pytest.raises(BadInput, match="history"):
         reader.ask("When did she land?", history="not a list")
@@ -230,7 +257,8 @@ def test_follow_up_questions_are_searched_with_the_earlier_question(reader, tmp_
 def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it(reader, tmp_path):
     (tmp_path / "prices.md").write_text(
         "---\ntitle: Inflation report\npublished: 2022-07-13\n---\n"
-        "Gasoline prices in the U.S. were up nearly 60% over the year, the Labor Department said on Wednesday.")
+        "Gasoline prices in the U.S. were up nearly 60% over the year, the Labor Department said on Wednesday."
+    )
     reader.index_paths([tmp_path])
     a = reader.ask("Despite dropping slightly, how much have gasoline prices increased over the past year?")
     # "Despite" opens the question and is no name (rule "opening-word-names").
@@ -245,4 +273,8 @@ def test_an_answer_does_not_depend_on_what_was_asked_before(bundled_index, embed
     in_turn = [shared.ask(q) for q in reversed(questions)][::-1]
     for a, b in zip(fresh, in_turn):
         assert (a.answer, a.confidence, a.short_answer_confidence, a.citations) == (
-            b.answer, b.confidence, b.short_answer_confidence, b.citations)
+            b.answer,
+            b.confidence,
+            b.short_answer_confidence,
+            b.citations,
+        )

@@ -34,11 +34,19 @@ def test_only_a_question_that_asks_how_many_is_a_count_question():
 
 
 def test_which_phrases_that_ask_for_a_named_thing():
-    asks = ["Which show won?", "After more than 60 years, which popular beverage got a new bottle?",
-            "Pelosi made a visit to which area this week?", "Vin Scully died this week. Which team did he call?"]
+    asks = [
+        "Which show won?",
+        "After more than 60 years, which popular beverage got a new bottle?",
+        "Pelosi made a visit to which area this week?",
+        "Vin Scully died this week. Which team did he call?",
+    ]
     assert all(NAMED_FOCUS.search(q) for q in asks)
-    others = ["What did Harris say?", "Which is larger?", "What types of schools opened?",
-              "The company, which is based in Ohio, sold what?"]
+    others = [
+        "What did Harris say?",
+        "Which is larger?",
+        "What types of schools opened?",
+        "The company, which is based in Ohio, sold what?",
+    ]
     assert not any(NAMED_FOCUS.search(q) for q in others)
     assert analysis("Which show won?").focus == "show"
 
@@ -71,8 +79,7 @@ def test_a_span_that_only_repeats_the_question_is_not_an_answer():
 
 
 def test_weighted_terms_and_place_lists():
-    a = analyse("Which country will require a common charger?", Analyzer(),
-                lambda t: {"charger": 3.0}.get(t, 1.0))
+    a = analyse("Which country will require a common charger?", Analyzer(), lambda t: {"charger": 3.0}.get(t, 1.0))
     assert a.answer_type == "place" and a.places and "Guatemala" in a.places and not a.asks_several
     assert a.overlap({"charger"}) == 3.0 / sum(a.weights.values())
     assert analysis("Voters in which states rejected the amendment?").asks_several

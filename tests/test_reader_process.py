@@ -21,8 +21,13 @@ from tests.conftest import make_settings, wait_until
 
 pytestmark = pytest.mark.slow  # the real model, and child processes
 
-QUESTIONS = ["How much aid was announced?", "When did Harris land in Guatemala?", "Who is Andrew Selee?",
-             "What is the capital of Mongolia?", "How many regional politicians were labeled as corrupt?"]
+QUESTIONS = [
+    "How much aid was announced?",
+    "When did Harris land in Guatemala?",
+    "Who is Andrew Selee?",
+    "What is the capital of Mongolia?",
+    "How many regional politicians were labeled as corrupt?",
+]
 
 
 def comparable(answer) -> dict:
@@ -84,8 +89,9 @@ def test_rules_switched_off_for_a_question_are_off_in_the_child(pipelines):
     prepared = here.prepare(here.request(q))
 
     def spans(reader):
-        return [(s.text, s.kind, round(s.probability, 9))
-                for s in reader.read(prepared.analysis, prepared.evidence).spans]
+        return [
+            (s.text, s.kind, round(s.probability, 9)) for s in reader.read(prepared.analysis, prepared.evidence).spans
+        ]
 
     in_flight = child.parts.in_flight
     with in_flight.held(), in_flight.held():  # two questions at once: the child reads

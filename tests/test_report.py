@@ -8,14 +8,39 @@ from rag.evaluation.runner import precision_coverage, summarize
 
 
 def row(qid, right, abstained=False, shown=True, confidence=0.9, ms=40.0):
-    return {"id": qid, "question": f"q{qid}?", "answerable": True, "gold_answers": ["x"], "gold_article_ids": ["a"],
-            "answer": "x [1]", "short_answer": "x" if shown else None, "short_answer_candidate": "x" if right else "y",
-            "short_answer_confidence": confidence, "abstained": abstained, "confidence": 0.8, "citations": [],
-            "retrieved_article_ids": ["a"], "total_ms": ms, "retrieve_ms": ms / 2, "answer_ms": ms / 4,
-            "gold_rank": 1, "hit@1": 1.0, "hit@3": 1.0, "hit@5": 1.0, "hit@10": 1.0, "rr@10": 1.0,
-            "contained_answer": 1.0, "short_right": float(right) if shown else None, "candidate_right": float(right),
-            "em": float(right), "f1": float(right), "em_candidate": float(right), "f1_candidate": float(right),
-            "offsets_valid": [True], "markers_resolve": True}
+    return {
+        "id": qid,
+        "question": f"q{qid}?",
+        "answerable": True,
+        "gold_answers": ["x"],
+        "gold_article_ids": ["a"],
+        "answer": "x [1]",
+        "short_answer": "x" if shown else None,
+        "short_answer_candidate": "x" if right else "y",
+        "short_answer_confidence": confidence,
+        "abstained": abstained,
+        "confidence": 0.8,
+        "citations": [],
+        "retrieved_article_ids": ["a"],
+        "total_ms": ms,
+        "retrieve_ms": ms / 2,
+        "answer_ms": ms / 4,
+        "gold_rank": 1,
+        "hit@1": 1.0,
+        "hit@3": 1.0,
+        "hit@5": 1.0,
+        "hit@10": 1.0,
+        "rr@10": 1.0,
+        "contained_answer": 1.0,
+        "short_right": float(right) if shown else None,
+        "candidate_right": float(right),
+        "em": float(right),
+        "f1": float(right),
+        "em_candidate": float(right),
+        "f1_candidate": float(right),
+        "offsets_valid": [True],
+        "markers_resolve": True,
+    }
 
 
 def test_short_answers_are_judged_strictly():

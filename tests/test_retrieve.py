@@ -12,8 +12,12 @@ def chunk(cid, aid, published=None):
 
 def test_reciprocal_rank_fusion_sums_each_list_and_lifts_whole_articles():
     a1, a2, b1 = chunk("a:1", "a"), chunk("a:2", "a"), chunk("b:1", "b")
-    ranking = HybridRetriever.fuse(dense=[(b1, 0.9), (a1, 0.8)], lexical=[(a1, 5.0), (a2, 4.0)],
-                                   dense_articles=[("a", 0.7)], lexical_articles=[("a", 3.0), ("b", 1.0)])
+    ranking = HybridRetriever.fuse(
+        dense=[(b1, 0.9), (a1, 0.8)],
+        lexical=[(a1, 5.0), (a2, 4.0)],
+        dense_articles=[("a", 0.7)],
+        lexical_articles=[("a", 3.0), ("b", 1.0)],
+    )
     assert [h.chunk.id for h in ranking.hits] == ["a:1", "a:2", "b:1"]
     assert ranking.articles == ["a", "b"]
     top = ranking.hits[0].score

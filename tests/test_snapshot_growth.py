@@ -24,9 +24,11 @@ TOWNS = ["Zorvik", "Quellmar", "Brantoft", "Ysolde", "Kavrin", "Oduna", "Pellamo
 def write(folder, i, town, bridges):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"t{i:02d}.md"
-    path.write_text(f"---\ntitle: {town} opens {bridges} bridges\npublished: 2023-04-{i + 1:02d}\n---\n"
-                    f"The town of {town} opened {bridges} new bridges on Monday, the mayor said. "
-                    f"Officials in {town} said the bridges cost ${i + 11} million. " + "Traffic was light. " * i)
+    path.write_text(
+        f"---\ntitle: {town} opens {bridges} bridges\npublished: 2023-04-{i + 1:02d}\n---\n"
+        f"The town of {town} opened {bridges} new bridges on Monday, the mayor said. "
+        f"Officials in {town} said the bridges cost ${i + 11} million. " + "Traffic was light. " * i
+    )
     return path
 
 
@@ -104,8 +106,9 @@ def test_a_snapshot_of_another_analysis_is_not_grown_on(tmp_path, embedder, monk
     monkeypatch.setattr(Analyzer, "signature", staticmethod(lambda: "another analysis"))
     whole_store_reads = []
     read_all = ChromaStore.iter_chunk_rows
-    monkeypatch.setattr(ChromaStore, "iter_chunk_rows",
-                        lambda self, *a, **kw: whole_store_reads.append(1) or read_all(self, *a, **kw))
+    monkeypatch.setattr(
+        ChromaStore, "iter_chunk_rows", lambda self, *a, **kw: whole_store_reads.append(1) or read_all(self, *a, **kw)
+    )
     p.index_paths([write(src, 1, TOWNS[1], 4)])
     assert whole_store_reads
     assert json.loads((snapshot_folder(p) / "snapshot.json").read_text())["analyzer"] == "another analysis"

@@ -90,35 +90,48 @@ def test_the_shipped_readers_best_answer_to_the_flagship_question_is_right_and_c
     assert "<strong>$310 million</strong>" in page
 
 
-HOSTILE = ("Zoë Ångström, café owner in Reykjavík, said the fund—worth ₤4.5 million—was “announced” on 3 March 2024. "
-           "The grant of 🇺🇦 $310 million [2] came from the ministry. "
-           "北京 officials said 12,500 households would get aid. "
-           "Her cousin, Đorđe, said the payment of $7\u200b billion was a mistake. "
-           "A second payment of e\u0301 200 euros (about $215) followed on Tuesday.")
+HOSTILE = (
+    "Zoë Ångström, café owner in Reykjavík, said the fund—worth ₤4.5 million—was “announced” on 3 March 2024. "
+    "The grant of 🇺🇦 $310 million [2] came from the ministry. "
+    "北京 officials said 12,500 households would get aid. "
+    "Her cousin, Đorđe, said the payment of $7\u200b billion was a mistake. "
+    "A second payment of e\u0301 200 euros (about $215) followed on Tuesday."
+)
 
 
 @pytest.mark.slow
 def test_offsets_are_exact_on_hostile_text(tmp_path, embedder):
     p = Pipeline(make_settings(tmp_path / "index", reader="span"), embedder=embedder)
-    p.index_articles([__import__("rag.types", fromlist=["Article"]).Article(
-        id="hostile", title="Aid — “grants” & ₤ 🇺🇦", text=HOSTILE, published="2024-03-04")])
+    p.index_articles(
+        [
+            __import__("rag.types", fromlist=["Article"]).Article(
+                id="hostile", title="Aid — “grants” & ₤ 🇺🇦", text=HOSTILE, published="2024-03-04"
+            )
+        ]
+    )
     reader = p.parts.reader
-    questions = ["How much was the grant?", "Who owns a café?", "How many households would get aid?",
-                 "How much was the payment?", "When was it announced?", "Which city are the officials from?"]
+    questions = [
+        "How much was the grant?",
+        "Who owns a café?",
+        "How many households would get aid?",
+        "How much was the payment?",
+        "When was it announced?",
+        "Which city are the officials from?",
+    ]
     seen = 0
     for q in questions:
         prepared = p.prepare(p.request(q))
         sentences, spans = reader.candidates(prepared.analysis, prepared.evidence)
         text = prepared.evidence.articles["hostile"].text
         for c in sentences:
-            assert text[c.start:c.end] == c.text
+            assert text[c.start : c.end] == c.text
         for s in spans:
             seen += 1
-            assert text[s.start:s.end] == s.text and s.text == s.text.strip() and s.text
+            assert text[s.start : s.end] == s.text and s.text == s.text.strip() and s.text
             assert s.sentence.start <= s.start < s.end <= s.sentence.end
         answer = p.ask(q)
         for c in answer.citations:
-            assert text[c.start:c.end] == c.quote
+            assert text[c.start : c.end] == c.quote
         if answer.short_answer:
             assert answer.short_answer in " ".join(c.quote for c in answer.citations)
     assert seen >= len(questions)

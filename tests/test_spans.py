@@ -11,14 +11,18 @@ def names(text):
 
 def test_a_dateline_is_not_what_a_sentence_is_about():
     def strip(s):
-        return s[spans.dateline_length(s):]
+        return s[spans.dateline_length(s) :]
 
     assert strip("WASHINGTON – The United States is expected") == "The United States is expected"
     assert strip("KYIV, Ukraine (AP) — Russian forces shelled") == "Russian forces shelled"
     assert strip("(CNN) A wildfire raging") == "A wildfire raging"
     assert strip("New York (CNN Business) Sprite is retiring") == "Sprite is retiring"
-    for kept in ("U.S. officials said on Monday", "The US – and its allies – said", "I think so",
-                 "Senator Smith (D) said"):
+    for kept in (
+        "U.S. officials said on Monday",
+        "The US – and its allies – said",
+        "I think so",
+        "Senator Smith (D) said",
+    ):
         assert strip(kept) == kept
     with disabled("dateline"):
         assert strip("(CNN) A wildfire raging") == "(CNN) A wildfire raging"
@@ -27,7 +31,11 @@ def test_a_dateline_is_not_what_a_sentence_is_about():
 def test_country_state_and_continent_lists():
     text = "Sri Lanka is bankrupt, unlike South Sudan or the Philippines; Colombia's vote."
     assert [s.text for s in spans.places(text, lexicon.COUNTRIES, False)] == [
-        "Sri Lanka", "South Sudan", "Philippines", "Colombia"]
+        "Sri Lanka",
+        "South Sudan",
+        "Philippines",
+        "Colombia",
+    ]
     assert spans.places("a china cup and a turkey dinner", lexicon.COUNTRIES, False) == []
     assert spans.places("migrants from Latin America", lexicon.COUNTRIES, False) == []
     text = "trips to Guatemala and Mexico, then Kansas, Ohio and Utah"
@@ -44,9 +52,11 @@ def test_phrases_are_the_runs_between_the_question_words():
     found = [p.text for p in spans.phrases(s, lambda w: bool(set(a(w)) & question))]
     assert "vaccines" in found
     s = "Heat waves swept through several European countries on Monday."
-    assert [p.text for p in spans.phrases(s, lambda w: w.lower().strip(".") in {"swept", "countries"})][0] == "Heat waves"
+    assert [p.text for p in spans.phrases(s, lambda w: w.lower().strip(".") in {"swept", "countries"})][
+        0
+    ] == "Heat waves"
     assert all(p.text not in ("on Monday", "Monday") for p in spans.phrases(s, lambda w: False))
 
 
 def test_quoted_titles():
-    assert [s.text for s in spans.quoted('Netflix renewed “Squid Game,” its biggest hit.')] == ["Squid Game"]
+    assert [s.text for s in spans.quoted("Netflix renewed “Squid Game,” its biggest hit.")] == ["Squid Game"]

@@ -29,8 +29,11 @@ def new_store(request, tmp_path_factory):
 
     def make() -> ChromaStore:
         prefix = f"t{len(made)}x"
-        store = ChromaStore(url=server.url, prefix=prefix) if server else ChromaStore(
-            path=tmp_path_factory.mktemp("chroma"), prefix=prefix)
+        store = (
+            ChromaStore(url=server.url, prefix=prefix)
+            if server
+            else ChromaStore(path=tmp_path_factory.mktemp("chroma"), prefix=prefix)
+        )
         made.append(store)
         return store
 
@@ -41,10 +44,19 @@ def new_store(request, tmp_path_factory):
 
 def article(i: int, published: str | None = None, text: str | None = None):
     text = text or f"Story number {i}."
-    art = Article(id=f"a{i:02d}", title=f"Story {i}", text=text, published=published, content_hash=str(i),
-                  origin=f"/src/{i}.txt")
-    chunk = Chunk(id=f"a{i:02d}:0", article_id=art.id, ordinal=0, start=0, end=len(text), text=text,
-                  title=art.title, published=published)
+    art = Article(
+        id=f"a{i:02d}", title=f"Story {i}", text=text, published=published, content_hash=str(i), origin=f"/src/{i}.txt"
+    )
+    chunk = Chunk(
+        id=f"a{i:02d}:0",
+        article_id=art.id,
+        ordinal=0,
+        start=0,
+        end=len(text),
+        text=text,
+        title=art.title,
+        published=published,
+    )
     return art, chunk
 
 
@@ -69,18 +81,27 @@ def nearest(vectors, dates, query, n, keep):
     return ranked[:n]
 
 
-@pytest.mark.parametrize("since, until, keep_undated", [
-    (None, "2022-02-20", True),   # most of the index: answered by the plain search
-    (None, "2022-02-20", False),
-    ("2022-01-10", None, False),
-    ("2022-01-05", "2022-01-07", False),  # three days of sixty: too few in the plain top 4n, so Chroma filters
-    ("2023-01-01", None, False),  # nothing in range
-])
-def test_date_bounded_search_returns_the_nearest_articles_in_range(dated_store, since, until, keep_undated, monkeypatch):
+@pytest.mark.parametrize(
+    "since, until, keep_undated",
+    [
+        (None, "2022-02-20", True),  # most of the index: answered by the plain search
+        (None, "2022-02-20", False),
+        ("2022-01-10", None, False),
+        ("2022-01-05", "2022-01-07", False),  # three days of sixty: too few in the plain top 4n, so Chroma filters
+        ("2023-01-01", None, False),  # nothing in range
+    ],
+)
+def test_date_bounded_search_returns_the_nearest_articles_in_range(
+    dated_store, since, until, keep_undated, monkeypatch
+):
     store, vectors, dates = dated_store
     filters = []
     search = store._search
-    monkeypatch.setattr(store, "_search", lambda col, vec, k, where, include: filters.append(where) or search(col, vec, k, where, include))
+    monkeypatch.setattr(
+        store,
+        "_search",
+        lambda col, vec, k, where, include: filters.append(where) or search(col, vec, k, where, include),
+    )
 
     def published(aid):
         return dates.get(aid.split(":")[0], False)
@@ -96,10 +117,12 @@ def test_date_bounded_search_returns_the_nearest_articles_in_range(dated_store, 
     query = np.random.default_rng(11).normal(size=16).astype(np.float32)
     query /= np.linalg.norm(query)
     expected = nearest(vectors, dates, query, n, keep)
-    got_articles = [a for a, _ in nearest_in_range(store.dense_article_query, query, n, since, until, keep_undated,
-                                                   published)]
-    got_chunks = [c.split(":")[0] for c, _ in nearest_in_range(store.dense_query, query, n, since, until, keep_undated,
-                                                               published)]
+    got_articles = [
+        a for a, _ in nearest_in_range(store.dense_article_query, query, n, since, until, keep_undated, published)
+    ]
+    got_chunks = [
+        c.split(":")[0] for c, _ in nearest_in_range(store.dense_query, query, n, since, until, keep_undated, published)
+    ]
     assert got_articles == expected
     assert got_chunks == expected
     narrow = since == "2022-01-05" or since == "2023-01-01"
@@ -140,9 +163,22 @@ def test_orphans_and_unreadable_vectors_are_found(new_store):
     rng = np.random.default_rng(2)
     a, c = article(2)
     store.write_articles([EmbeddedArticle(a, [c], unit(rng), [""])], replacing=set())
-    store.chunks.add(ids=["ghost:0"], embeddings=unit(rng), documents=["ghost"],
-                     metadatas=[{"article_id": "ghost", "ordinal": 0, "start": 0, "end": 5, "title": "",
-                                 "published": "", "published_ord": 0}])
+    store.chunks.add(
+        ids=["ghost:0"],
+        embeddings=unit(rng),
+        documents=["ghost"],
+        metadatas=[
+            {
+                "article_id": "ghost",
+                "ordinal": 0,
+                "start": 0,
+                "end": 5,
+                "title": "",
+                "published": "",
+                "published_ord": 0,
+            }
+        ],
+    )
     assert store.orphan_articles() == ["ghost"]
     store.remove_chunks_of(["ghost"])
     assert store.orphan_articles() == [] and store.count_chunks() == 1

@@ -39,7 +39,7 @@ def test_weights_equal_bm25s_bit_for_bit():
         assert np.array_equal(counts.docs[ours], scores["indices"][theirs]), term
         assert np.array_equal(weights[ours], scores["data"][theirs]), term  # exact, not close
     empty = [i for i, d in enumerate(ids) if not d]
-    assert empty and all(counts.docs[counts.indptr[counts.terms.index("_")]:][:len(empty)] == empty)
+    assert empty and all(counts.docs[counts.indptr[counts.terms.index("_")] :][: len(empty)] == empty)
 
 
 def test_combined_counts_equal_counts_built_at_once():
@@ -54,8 +54,9 @@ def test_combined_counts_equal_counts_built_at_once():
     position_new = np.full(len(new), -1)
     for at, (kind, i) in enumerate(order):
         (position_old if kind == "old" else position_new)[i] = at
-    combined = TermCounts.combine([(whole, position_old), (TermCounts.from_token_ids(*analyse(new)), position_new)],
-                                  len(order))
+    combined = TermCounts.combine(
+        [(whole, position_old), (TermCounts.from_token_ids(*analyse(new)), position_new)], len(order)
+    )
     direct = TermCounts.from_token_ids(*analyse([docs[i] if kind == "old" else new[i] for kind, i in order]))
     assert combined.terms == direct.terms and "zorvik" in combined.terms
     for name in ("indptr", "docs", "counts"):
@@ -66,9 +67,15 @@ def test_combined_counts_equal_counts_built_at_once():
     assert gone and not set(gone) & set(combined.terms)
 
 
-@pytest.mark.parametrize("new", [["Dock workers in Rotterdam ended their strike", "Zorvik opened seven bridges", ""],
-                                 [], ["Every word here is left out"]], ids=["added and removed", "removed only",
-                                                                            "added, then left out"])
+@pytest.mark.parametrize(
+    "new",
+    [
+        ["Dock workers in Rotterdam ended their strike", "Zorvik opened seven bridges", ""],
+        [],
+        ["Every word here is left out"],
+    ],
+    ids=["added and removed", "removed only", "added, then left out"],
+)
 def test_counts_grown_in_order_equal_counts_built_at_once(new):
     """A snapshot's case: the kept documents keep their order, so their entries are kept as they are and the new
     ones inserted among them (`TermCounts._grown`). The same arrays as analysing everything, and as the general
@@ -100,8 +107,9 @@ def test_counts_grown_in_order_equal_counts_built_at_once(new):
 def test_counts_of_nothing():
     nothing = TermCounts.from_token_ids([], {})
     assert nothing.n_docs == 0 and nothing.terms == [] and len(nothing.weights()) == 0
-    everything_removed = TermCounts.combine([(TermCounts.from_token_ids(*Analyzer().token_ids(["a strike"])),
-                                              np.array([-1]))], 0)
+    everything_removed = TermCounts.combine(
+        [(TermCounts.from_token_ids(*Analyzer().token_ids(["a strike"])), np.array([-1]))], 0
+    )
     assert everything_removed.terms == [] and list(everything_removed.indptr) == [0]
 
 
@@ -111,7 +119,11 @@ def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
     assert plan.base.tolist() == [0, 1, -1, 3, 4, -1] and plan.new.tolist() == [-1, -1, 0, -1, -1, 1]
     base_rows, new_rows = np.array([10, 11, 12, 13, 14]), np.array([20, 21])
     assert [(p.source is base_rows, p.start, p.stop) for p in plan.pieces(base_rows, new_rows)] == [
-        (True, 0, 2), (False, 0, 1), (True, 3, 5), (False, 1, 2)]  # runs of base rows are copied as slices
+        (True, 0, 2),
+        (False, 0, 1),
+        (True, 3, 5),
+        (False, 1, 2),
+    ]  # runs of base rows are copied as slices
     base_position, new_position = plan.positions(5, 2)
     assert base_position.tolist() == [0, 1, -1, 3, 4] and new_position.tolist() == [2, 5]
     rows = plan.fill(base_rows, new_rows)
@@ -124,18 +136,27 @@ def test_a_row_plan_orders_by_key_and_copies_runs_of_base_rows():
     assert np.diff(offsets).tolist() == [1, 2, 2, 4, 5, 2]
     pieces = plan.pieces(base_values, new_values, base_offsets, new_offsets)
     # Two runs of base rows, each new row on its own: four pieces, not six rows.
-    assert [(p.source is base_values, p.start, p.stop) for p in pieces] == [(True, 0, 3), (False, 0, 2),
-                                                                           (True, 6, 15), (False, 2, 4)]
+    assert [(p.source is base_values, p.start, p.stop) for p in pieces] == [
+        (True, 0, 3),
+        (False, 0, 2),
+        (True, 6, 15),
+        (False, 2, 4),
+    ]
     out = arrays.assemble(pieces, (int(offsets[-1]),), np.int64)
-    expected = [base_values[base_offsets[r]:base_offsets[r + 1]].tolist() if r >= 0 else
-                new_values[new_offsets[n]:new_offsets[n + 1]].tolist() for r, n in zip(plan.base, plan.new)]
+    expected = [
+        base_values[base_offsets[r] : base_offsets[r + 1]].tolist()
+        if r >= 0
+        else new_values[new_offsets[n] : new_offsets[n + 1]].tolist()
+        for r, n in zip(plan.base, plan.new)
+    ]
     assert out.tolist() == sum(expected, [])
     assert ragged_rows(base_offsets, np.array([4, 0])).tolist() == [10, 11, 12, 13, 14, 0]
 
 
 @pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "blocks"])
-def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_bytes(tmp_path, monkeypatch,
-                                                                                     kernel_copy):
+def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_bytes(
+    tmp_path, monkeypatch, kernel_copy
+):
     """The kernel's file-to-file copy (or, where the OS has none, blocks read and written), and the same table
     assembled in memory: one file, byte for byte."""
     if not kernel_copy:
@@ -156,5 +177,4 @@ def test_planned_rows_from_a_mapped_file_are_copied_from_the_file_into_the_same_
     assert (tmp_path / "made.npy").read_bytes() == (tmp_path / "saved.npy").read_bytes()
     (tmp_path / "base.npy").write_bytes((tmp_path / "base.npy").read_bytes()[:-8])  # cut short under the mapping
     with pytest.raises(ValueError, match="cut short"):
-        arrays.assemble(plan.pieces(base, new), (len(plan), 3), np.float32,
-                        tmp_path / "again.npy")
+        arrays.assemble(plan.pieces(base, new), (len(plan), 3), np.float32, tmp_path / "again.npy")

@@ -5,8 +5,10 @@ from rag.index.lexical import Analyzer
 from rag.language import markers
 from rag.types import Article, Chunk, Hit
 
-TEXT = ("Harris announced additional aid of $310 million for the region. She landed in Guatemala on Sunday. "
-        "The trip lasts three days.")
+TEXT = (
+    "Harris announced additional aid of $310 million for the region. She landed in Guatemala on Sunday. "
+    "The trip lasts three days."
+)
 ARTICLE = Article("a1", "Harris visits Guatemala", TEXT, published="2021-06-07")
 HITS = [Hit(Chunk("a1:0", "a1", 0, 0, len(TEXT), TEXT, ARTICLE.title), 1.0)]
 
@@ -19,7 +21,7 @@ def test_a_supported_sentence_is_kept_with_exact_offsets():
     v = check("Harris announced $310 million in aid for the region [1].")
     assert v.supported == 1 and v.answer == "Harris announced $310 million in aid for the region [1]."
     (c,) = v.citations
-    assert TEXT[c.start:c.end] == c.quote == "Harris announced additional aid of $310 million for the region."
+    assert TEXT[c.start : c.end] == c.quote == "Harris announced additional aid of $310 million for the region."
 
 
 def test_a_number_or_date_not_in_the_cited_passage_is_not_supported():
@@ -44,6 +46,9 @@ def test_unrelated_claims_and_uncited_sentences_are_not_supported():
 
 def test_marker_helpers():
     assert markers.numbers("A [1]. B [2][1].") == [1, 2, 1]
-    assert markers.strip("A [1]. B [2].") == "A. B."
-    assert markers.split("aid [1] more") == [{"text": "aid ", "n": None}, {"text": "[1]", "n": 1},
-                                            {"text": " more", "n": None}]
+    assert markers.strip("A [1]. B [2].") == "A. B."  # noqa: B005 (our function, not str.strip)
+    assert markers.split("aid [1] more") == [
+        {"text": "aid ", "n": None},
+        {"text": "[1]", "n": 1},
+        {"text": " more", "n": None},
+    ]

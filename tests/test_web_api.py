@@ -54,13 +54,9 @@ def test_ask_returns_the_answer_object(live):
     assert a["short_answer"] in (None, "$310 million") and "short_answer_confidence" in a
     assert set(c) >= {"n", "article_id", "title", "url", "published", "chunk_id", "start", "end", "quote"}
     article = live.get(f"/api/articles/{c['article_id']}").json()
-    assert article["text"][c["start"]:c["end"]] == c["quote"]
+    assert article["text"][c["start"] : c["end"]] == c["quote"]
     assert set(a["timings_ms"]) == {"retrieve", "answer", "total"}
     assert all(set(p) >= {"n", "article_id", "chunk_id", "score", "text"} for p in a["passages"])
-
-
-
-
 
 
 def test_article_page_highlights_the_range(live):
@@ -73,13 +69,15 @@ def test_article_page_highlights_the_range(live):
     assert live.get(f"/articles/{SEED_ID}", params={"hl": "0-999999"}).status_code == 400
 
 
-
-
 def test_token_protected_ingest_ask_delete(live):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    rec = {"id": "volcano-1", "title": "Volcano erupts in Iceland", "published": "2024-03-17",
-           "text": "A volcano on the Reykjanes peninsula erupted on Saturday. Authorities evacuated 3,700 people "
-                   "from the town of Grindavik and the Blue Lagoon spa."}
+    rec = {
+        "id": "volcano-1",
+        "title": "Volcano erupts in Iceland",
+        "published": "2024-03-17",
+        "text": "A volcano on the Reykjanes peninsula erupted on Saturday. Authorities evacuated 3,700 people "
+        "from the town of Grindavik and the Blue Lagoon spa.",
+    }
     r = live.post("/api/articles", json=rec, headers=auth)
     assert r.status_code == 201 and r.json()["added"] == 1
     assert live.get("/healthz").json()["ingest_encoder"] == f"openvino ({'bf16' if cpu_has_bf16() else 'f32'})"
@@ -95,7 +93,11 @@ def test_token_protected_ingest_ask_delete(live):
 
 def test_upload_a_file(live):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    html = b"<html><head><title>Port strike ends</title></head><body><article><p>" + b"Dock workers ended their strike on Monday after 12 days. " * 3 + b"</p></article></body></html>"
+    html = (
+        b"<html><head><title>Port strike ends</title></head><body><article><p>"
+        + b"Dock workers ended their strike on Monday after 12 days. " * 3
+        + b"</p></article></body></html>"
+    )
     r = live.post("/api/articles", files={"file": ("port.html", html, "text/html")}, headers=auth)
     assert r.status_code == 201, r.text
     (article_id,) = r.json()["articles"]
@@ -108,9 +110,13 @@ def test_upload_a_file(live):
 
 def test_hostile_article_and_question_are_escaped(live):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    rec = {"id": "hostile", "title": "<script>alert('t')</script>Evil title", "url": "javascript:alert(document.cookie)",
-           "text": "The mayor said <script>alert('x')</script> the budget grew by $5 million this year. "
-                   "<img src=x onerror=alert(1)> More text follows here."}
+    rec = {
+        "id": "hostile",
+        "title": "<script>alert('t')</script>Evil title",
+        "url": "javascript:alert(document.cookie)",
+        "text": "The mayor said <script>alert('x')</script> the budget grew by $5 million this year. "
+        "<img src=x onerror=alert(1)> More text follows here.",
+    }
     assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
     try:
         page = live.get("/articles/hostile").text
@@ -129,7 +135,7 @@ def test_hostile_article_and_question_are_escaped(live):
 def test_no_js_form_renders_the_answer_partial(live):
     r = live.post("/", data={"question": "How much aid was announced?"})
     assert r.status_code == 200
-    assert "$310 million" in r.text and f'/articles/{SEED_ID}?hl=' in r.text
+    assert "$310 million" in r.text and f"/articles/{SEED_ID}?hl=" in r.text
     assert ('class="evidence-label"' in r.text) != ('class="short-answer"' in r.text)
     r = live.post("/", data={"question": "What is the capital of France?"})
     assert 'class="answer abstained"' in r.text
@@ -149,7 +155,7 @@ def test_no_js_form_applies_and_keeps_the_date_filters(live):
     q = "How much aid was announced?"
     r = live.post("/", data={"question": q, "since": "2024-01-01", "until": ""})
     assert 'class="answer abstained"' in r.text
-    assert 'name="since" value="2024-01-01"' in r.text and "<details class=\"filters\" open>" in r.text
+    assert 'name="since" value="2024-01-01"' in r.text and '<details class="filters" open>' in r.text
     r = live.post("/", data={"question": q, "since": "2023-05-01", "until": "2023-06-30", "recent": "1"})
     assert "$310 million" in r.text and 'name="recent" value="1" checked' in r.text
     r = live.post("/", data={"question": q, "since": "May 2023"})
@@ -163,11 +169,11 @@ def test_writes_disabled_without_a_token(bundled_index, embedder):
         assert r.status_code == 403 and "RAG_API_TOKEN" in r.json()["error"]
 
 
-
-
 def test_history_is_accepted_and_validated(live):
-    r = live.post("/api/ask", json={"question": "How much aid did she announce?",
-                                    "history": ["What did Kamala Harris do in the region?"]})
+    r = live.post(
+        "/api/ask",
+        json={"question": "How much aid did she announce?", "history": ["What did Kamala Harris do in the region?"]},
+    )
     assert r.status_code == 200 and "$310 million" in r.json()["citations"][0]["quote"]
     r = live.post("/api/ask", json={"question": "How much?", "history": [{"no": "question"}]})
     assert r.status_code == 400 and "each turn must be" in r.json()["error"]

@@ -28,18 +28,30 @@ def events(response):
     out = []
     for block in response.text.strip().split("\n\n"):
         lines = block.split("\n")
-        out.append((lines[0].removeprefix("event: "), json.loads("\n".join(x.removeprefix("data: ") for x in lines[1:]))))
+        out.append(
+            (lines[0].removeprefix("event: "), json.loads("\n".join(x.removeprefix("data: ") for x in lines[1:])))
+        )
     return out
 
 
 def test_the_answer_object(client):
     a = client.post("/api/ask", json={"question": "How much aid was announced?"}).json()
-    assert set(a) >= {"question", "answer", "short_answer", "short_answer_confidence", "abstained", "citations",
-                      "passages", "backend", "timings_ms", "confidence"}
+    assert set(a) >= {
+        "question",
+        "answer",
+        "short_answer",
+        "short_answer_confidence",
+        "abstained",
+        "citations",
+        "passages",
+        "backend",
+        "timings_ms",
+        "confidence",
+    }
     assert set(a["timings_ms"]) == {"retrieve", "answer", "total"}
     for c in a["citations"]:
         article = client.get(f"/api/articles/{c['article_id']}").json()
-        assert article["text"][c["start"]:c["end"]] == c["quote"] and "origin" not in article
+        assert article["text"][c["start"] : c["end"]] == c["quote"] and "origin" not in article
     assert (a["short_answer"] is None) == (a["short_answer_confidence"] is None)
 
 
@@ -51,20 +63,23 @@ def test_the_stream_sends_passages_tokens_the_answer_and_its_rendering(client):
     assert names[0] == "passages" and names[-2:] == ["answer", "html"] and set(names[1:-2]) <= {"token"}
     answer, html = evs[-2][1], evs[-1][1]
     assert "".join(d for e, d in evs if e == "token") == answer["answer"]
-    assert html.lstrip().startswith("<article class=\"answer")
+    assert html.lstrip().startswith('<article class="answer')
     direct = client.post("/api/ask", json={"question": "How much aid was announced?"}).json()
     answer.pop("timings_ms"), direct.pop("timings_ms")
     assert answer == direct
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"question": ""}, "The question is empty"),
-    ({}, "The question is empty"),
-    ({"question": "x" * 2001}, "the limit is 2,000"),
-    ({"question": "aid?", "k": "lots"}, "k='lots': Input should be a valid integer"),
-    ({"question": "aid?", "since": "yesterday"}, "YYYY-MM-DD"),
-    ({"question": "aid?", "history": [{"no": "question"}]}, "history"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"question": ""}, "The question is empty"),
+        ({}, "The question is empty"),
+        ({"question": "x" * 2001}, "the limit is 2,000"),
+        ({"question": "aid?", "k": "lots"}, "k='lots': Input should be a valid integer"),
+        ({"question": "aid?", "since": "yesterday"}, "YYYY-MM-DD"),
+        ({"question": "aid?", "history": [{"no": "question"}]}, "history"),
+    ],
+)
 def test_bad_requests_are_400_json_naming_the_problem(client, payload, message):
     for route in ("/api/ask", "/api/ask/stream"):
         r = client.post(route, json=payload)
@@ -75,7 +90,9 @@ def test_malformed_json_and_unknown_pages(client):
     r = client.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
     assert client.get("/api/articles/nope").json() == {
-        "error": "No article with id 'nope'; `rag list` shows the ids in the index.", "status": 404}
+        "error": "No article with id 'nope'; `rag list` shows the ids in the index.",
+        "status": 404,
+    }
     page = client.get("/articles/nope")
     assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "No article" in page.text
     assert client.get("/no/such/page").status_code == 404
@@ -89,9 +106,13 @@ def test_writes_need_the_right_token(client):
     assert r.status_code == 201 and r.json()["added"] == 1
     (article_id,) = r.json()["articles"]
     assert client.delete(f"/api/articles/{article_id}", headers={"Authorization": f"Bearer {TOKEN}"}).json() == {
-        "deleted": article_id}
-    upload = client.post("/api/articles", files={"file": ("x.exe", b"MZ", "application/octet-stream")},
-                         headers={"Authorization": f"Bearer {TOKEN}"})
+        "deleted": article_id
+    }
+    upload = client.post(
+        "/api/articles",
+        files={"file": ("x.exe", b"MZ", "application/octet-stream")},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
     assert upload.status_code == 400 and "unsupported extension" in upload.json()["error"]
 
 

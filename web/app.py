@@ -55,8 +55,13 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         threading.Thread(target=warm, name="warm-up", daemon=True).start()
         yield
 
-    app = FastAPI(title="News QA", lifespan=lifespan, docs_url="/api/docs" if settings.api_docs else None,
-                  redoc_url=None, openapi_url="/api/openapi.json" if settings.api_docs else None)
+    app = FastAPI(
+        title="News QA",
+        lifespan=lifespan,
+        docs_url="/api/docs" if settings.api_docs else None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json" if settings.api_docs else None,
+    )
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.warm_up_error = None
@@ -68,8 +73,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
     # Outermost last: headers on every response, then the rate limit, then the body limit.
-    app.add_middleware(BodyLimit, default=settings.max_request_bytes,
-                       uploads=settings.max_file_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(
+        BodyLimit, default=settings.max_request_bytes, uploads=settings.max_file_bytes + MULTIPART_OVERHEAD
+    )
     app.add_middleware(RateLimit, per_minute=settings.rate_limit)
     app.add_middleware(SecurityHeaders)
 
@@ -83,8 +89,9 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     def respond(request: Request, status: int, message: str, headers: dict | None = None):
         if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
-        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
-                                          status_code=status, headers=headers)
+        return templates.TemplateResponse(
+            request, "error.html", {"status": status, "message": message}, status_code=status, headers=headers
+        )
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError):

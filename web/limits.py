@@ -71,13 +71,23 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         setting = "RAG_MAX_FILE_BYTES" if limit == self.uploads else "RAG_MAX_REQUEST_BYTES"
         message = f"The request body is over the {limit:,}-byte limit for {scope['path']} ({setting})."
-        wants_json = scope["path"].startswith("/api/") or b"application/json" in dict(scope["headers"]).get(b"accept", b"")
+        wants_json = scope["path"].startswith("/api/") or b"application/json" in dict(scope["headers"]).get(
+            b"accept", b""
+        )
         if wants_json:
             body, ctype = json.dumps({"error": message, "status": 413}).encode(), b"application/json"
         else:
             body, ctype = f"<!doctype html><title>413</title><p>{message}</p>".encode(), b"text/html; charset=utf-8"
         # The unread rest of the body is not drained: the connection is closed instead.
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", ctype),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

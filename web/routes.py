@@ -62,8 +62,9 @@ NO_FILTERS = {"since": None, "until": None, "recent": False}
 
 @router.get("/", response_class=HTMLResponse)
 def chat_page(request: Request):
-    return _render(request, "chat.html", {"index": _index_summary(request), "answer": None, "question": "",
-                                          "filters": NO_FILTERS})
+    return _render(
+        request, "chat.html", {"index": _index_summary(request), "answer": None, "question": "", "filters": NO_FILTERS}
+    )
 
 
 async def _answering(request: Request, fn, *args, **kwargs):
@@ -72,22 +73,31 @@ async def _answering(request: Request, fn, *args, **kwargs):
     limiter = getattr(request.app.state, "question_limiter", None)
     if limiter is None:  # made here, inside the running event loop, on the first question
         limiter = request.app.state.question_limiter = anyio.CapacityLimiter(
-            request.app.state.settings.question_threads)
+            request.app.state.settings.question_threads
+        )
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
 
 
 @router.post("/", response_class=HTMLResponse)
-async def chat_form(request: Request, question: str = Form(""), k: str = Form(""), since: str = Form(""),
-                    until: str = Form(""), recent: str = Form("")):
+async def chat_form(
+    request: Request,
+    question: str = Form(""),
+    k: str = Form(""),
+    since: str = Form(""),
+    until: str = Form(""),
+    recent: str = Form(""),
+):
     """The no-JavaScript path: a plain form POST rendered through the same _answer.html partial."""
     filters = {"since": since or None, "until": until or None, "recent": bool(recent)}
     # Without JavaScript the browser's own date is unknown; the server's today stands in for it.
     as_of = date.today().isoformat() if recent else None
-    answer = await _answering(request, _pipeline(request).ask, question, k=_k(k), since=since or None,
-                              until=until or None, as_of=as_of)
+    answer = await _answering(
+        request, _pipeline(request).ask, question, k=_k(k), since=since or None, until=until or None, as_of=as_of
+    )
     index = await run_in_threadpool(_index_summary, request)
-    return _render(request, "chat.html", {"index": index, "answer": answer.to_dict(), "question": question,
-                                          "filters": filters})
+    return _render(
+        request, "chat.html", {"index": index, "answer": answer.to_dict(), "question": question, "filters": filters}
+    )
 
 
 @router.post("/api/ask")
@@ -118,16 +128,20 @@ async def api_ask_stream(body: AskRequest, request: Request):
         except Exception:
             yield _sse("error", {"error": "Something went wrong on the server; the error was logged.", "status": 500})
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
 def article_page(request: Request, article_id: str, hl: list[str] = Query(default=[])):
     article = _pipeline(request).get_article(article_id)
     ranges = parse_ranges(hl, len(article.text))
-    return _render(request, "article.html", {"article": article, "segments": segments(article.text, ranges),
-                                             "highlighted": bool(ranges)})
+    return _render(
+        request,
+        "article.html",
+        {"article": article, "segments": segments(article.text, ranges), "highlighted": bool(ranges)},
+    )
 
 
 @router.get("/api/articles")
@@ -170,8 +184,7 @@ async def api_add_articles(request: Request):
         if upload is None or not hasattr(upload, "read"):
             raise BadInput("Send the article file in a multipart field named 'file'.")
         data = await upload.read()
-        report = await run_in_threadpool(pipeline.index_upload, upload.filename or "upload.txt", data,
-                                         UPLOAD_LOCK_WAIT)
+        report = await run_in_threadpool(pipeline.index_upload, upload.filename or "upload.txt", data, UPLOAD_LOCK_WAIT)
     else:
         try:
             payload = json.loads(await request.body())

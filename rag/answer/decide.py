@@ -39,7 +39,12 @@ def decide(reading: Reading, thresholds: Thresholds) -> Decision:
         if all(c.text != o.text for o in cited):
             cited.append(c)
     chosen = {(c.article_id, c.start) for c in cited}
-    short = next((s for s in reading.spans
-                  if (s.sentence.article_id, s.sentence.start) in chosen and s.probability >= thresholds.short_answer),
-                 None)
+    short = next(
+        (
+            s
+            for s in reading.spans
+            if (s.sentence.article_id, s.sentence.start) in chosen and s.probability >= thresholds.short_answer
+        ),
+        None,
+    )
     return Decision(False, cited, short, support)

@@ -23,15 +23,32 @@ ABSTAIN_TEXT = "The articles in the index do not contain an answer to this quest
 
 def to_passages(hits: list[Hit]) -> list[Passage]:
     return [
-        Passage(n=i, article_id=h.chunk.article_id, chunk_id=h.chunk.id, score=round(h.score, 6),
-                text=h.chunk.text, title=h.chunk.title, start=h.chunk.start, end=h.chunk.end)
+        Passage(
+            n=i,
+            article_id=h.chunk.article_id,
+            chunk_id=h.chunk.id,
+            score=round(h.score, 6),
+            text=h.chunk.text,
+            title=h.chunk.title,
+            start=h.chunk.start,
+            end=h.chunk.end,
+        )
         for i, h in enumerate(hits, 1)
     ]
 
 
 def abstention(question: str, passages: list[Passage], backend: str, support: float = 0.0, **extra) -> Answer:
-    return Answer(question=question, answer=ABSTAIN_TEXT, short_answer=None, abstained=True, citations=[],
-                  passages=passages, backend=backend, confidence=round(support, 4), **extra)
+    return Answer(
+        question=question,
+        answer=ABSTAIN_TEXT,
+        short_answer=None,
+        abstained=True,
+        citations=[],
+        passages=passages,
+        backend=backend,
+        confidence=round(support, 4),
+        **extra,
+    )
 
 
 class ExtractiveAnswerer:
@@ -68,12 +85,23 @@ class ExtractiveAnswerer:
         citations, parts = [], []
         for c in decision.cited:
             article = evidence.articles.get(c.article_id)
-            if article is None or article.text[c.start:c.end] != c.text:
+            if article is None or article.text[c.start : c.end] != c.text:
                 continue  # never cite what the stored article does not say at these offsets
             n = len(citations) + 1
-            citations.append(Citation(n=n, article_id=article.id, title=article.title, url=article.url,
-                                      published=article.published, chunk_id=c.hit.chunk.id, start=c.start, end=c.end,
-                                      quote=c.text, source=article.source))
+            citations.append(
+                Citation(
+                    n=n,
+                    article_id=article.id,
+                    title=article.title,
+                    url=article.url,
+                    published=article.published,
+                    chunk_id=c.hit.chunk.id,
+                    start=c.start,
+                    end=c.end,
+                    quote=c.text,
+                    source=article.source,
+                )
+            )
             parts.append(f"{c.text} [{n}]")
         if not citations:
             return abstention(question.text, passages, self.backend, decision.support)
@@ -81,7 +109,14 @@ class ExtractiveAnswerer:
         cited = {(c.article_id, c.start) for c in citations}
         if short is not None and (short.sentence.article_id, short.sentence.start) not in cited:
             short = None
-        return Answer(question=question.text, answer=" ".join(parts), short_answer=short.text if short else None,
-                      short_answer_confidence=round(short.probability, 4) if short else None, abstained=False,
-                      citations=citations, passages=passages, backend=self.backend,
-                      confidence=round(decision.support, 4))
+        return Answer(
+            question=question.text,
+            answer=" ".join(parts),
+            short_answer=short.text if short else None,
+            short_answer_confidence=round(short.probability, 4) if short else None,
+            abstained=False,
+            citations=citations,
+            passages=passages,
+            backend=self.backend,
+            confidence=round(decision.support, 4),
+        )

@@ -21,23 +21,69 @@ SPAN_SENTENCES = 4  # short answers are looked for in this many of the best sent
 FREQUENCY_SENTENCES = 10  # a short answer's support is counted over this many of the best sentences
 
 SENTENCE_FEATURES = (
-    "dense", "dense_gap", "overlap", "overlap_gap", "window_overlap", "passage_overlap", "title_overlap", "bigrams",
-    "names", "names_passage", "has_names", "type_present", "has_type", "count_missing", "passage_rank",
-    "article_rank", "position", "length", "opens_with_quote", "retrieval_score",
+    "dense",
+    "dense_gap",
+    "overlap",
+    "overlap_gap",
+    "window_overlap",
+    "passage_overlap",
+    "title_overlap",
+    "bigrams",
+    "names",
+    "names_passage",
+    "has_names",
+    "type_present",
+    "has_type",
+    "count_missing",
+    "passage_rank",
+    "article_rank",
+    "position",
+    "length",
+    "opens_with_quote",
+    "retrieval_score",
 )
 SPAN_KINDS = ("money", "percent", "quantity", "number", "date", "name", "place", "quoted", "phrase")
 QUESTION_TYPES = ("money", "percent", "number", "date", "person", "place", None)
 SPAN_FEATURES = (
-    "sentence_logit", "sentence_rank", "kind_match", "kind_compatible",
-    *(f"kind_{k}" for k in SPAN_KINDS), *(f"asks_{t or 'other'}" for t in QUESTION_TYPES), "named_focus",
-    "question_words", "near_question", "near_rare_question_word", "question_word_left", "question_word_right",
-    "frequency", "articles", "words", "capitalised", "in_title", "position", "focus_near", "in_dateline_sentence",
+    "sentence_logit",
+    "sentence_rank",
+    "kind_match",
+    "kind_compatible",
+    *(f"kind_{k}" for k in SPAN_KINDS),
+    *(f"asks_{t or 'other'}" for t in QUESTION_TYPES),
+    "named_focus",
+    "question_words",
+    "near_question",
+    "near_rare_question_word",
+    "question_word_left",
+    "question_word_right",
+    "frequency",
+    "articles",
+    "words",
+    "capitalised",
+    "in_title",
+    "position",
+    "focus_near",
+    "in_dateline_sentence",
 )
 # What each question type is answered by, and what can stand in for it ("How much...?" -> "up 60%").
-MATCHES = {"money": {"money"}, "percent": {"percent"}, "number": {"number", "quantity"}, "date": {"date"},
-           "person": {"name"}, "place": {"place", "name"}}
-COMPATIBLE = {"money": {"percent", "quantity", "number"}, "percent": {"number"}, "number": set(), "date": set(),
-              "person": {"quoted"}, "place": set(), None: {"name", "quoted", "phrase"}}
+MATCHES = {
+    "money": {"money"},
+    "percent": {"percent"},
+    "number": {"number", "quantity"},
+    "date": {"date"},
+    "person": {"name"},
+    "place": {"place", "name"},
+}
+COMPATIBLE = {
+    "money": {"percent", "quantity", "number"},
+    "percent": {"number"},
+    "number": set(),
+    "date": set(),
+    "person": {"quoted"},
+    "place": set(),
+    None: {"name", "quoted", "phrase"},
+}
 _WORD = re.compile(r"\w+")
 
 
@@ -76,18 +122,35 @@ class SentenceFeaturizer:
                 lead = spans.dateline_length(text)
                 content = text[lead:]
                 content_terms = set(self.analyzer(content)) if lead else terms[j]
-                window = content_terms | (terms[j - 1] if j else set()) | (terms[j + 1] if j + 1 < len(terms) else set())
+                window = (
+                    content_terms | (terms[j - 1] if j else set()) | (terms[j + 1] if j + 1 < len(terms) else set())
+                )
                 tokens = self.analyzer(content) if lead else tokens_of[j]
                 typed = _typed_spans(q, content, self.analyzer)
-                rows.append([
-                    float(max(dense[j], 0.0)), 0.0, q.overlap(content_terms), 0.0, q.overlap(window),
-                    q.overlap(passage_terms), q.overlap(title_terms), q.bigram_overlap(tokens),
-                    name_coverage(q.names, content), passage_names, float(bool(q.names)),
-                    float(bool(typed)) if q.answer_type else 0.0, float(bool(q.answer_type)),
-                    float(q.asks_count and not typed), 1.0 / n, 1.0 / article_rank[chunk.article_id],
-                    start / max(len(article.text), 1), math.log1p(len(text)) / math.log(1000.0),
-                    float(text[:1] in "\"“‘'"), hit.score / top_score,
-                ])
+                rows.append(
+                    [
+                        float(max(dense[j], 0.0)),
+                        0.0,
+                        q.overlap(content_terms),
+                        0.0,
+                        q.overlap(window),
+                        q.overlap(passage_terms),
+                        q.overlap(title_terms),
+                        q.bigram_overlap(tokens),
+                        name_coverage(q.names, content),
+                        passage_names,
+                        float(bool(q.names)),
+                        float(bool(typed)) if q.answer_type else 0.0,
+                        float(bool(q.answer_type)),
+                        float(q.asks_count and not typed),
+                        1.0 / n,
+                        1.0 / article_rank[chunk.article_id],
+                        start / max(len(article.text), 1),
+                        math.log1p(len(text)) / math.log(1000.0),
+                        float(text[:1] in "\"“‘'"),
+                        hit.score / top_score,
+                    ]
+                )
                 cands.append(SentenceCandidate(n, hit, start, end, text, content_start=lead))
         if cands:
             x = np.asarray(rows, dtype=np.float32)
@@ -102,8 +165,9 @@ class SpanFeaturizer:
     def __init__(self, analyzer: Callable[[str], list[str]]) -> None:
         self.analyzer = analyzer
 
-    def candidates(self, q: QuestionAnalysis, ranked: list[SentenceCandidate],
-                   logit: Callable[[float], float]) -> list[SpanCandidate]:
+    def candidates(
+        self, q: QuestionAnalysis, ranked: list[SentenceCandidate], logit: Callable[[float], float]
+    ) -> list[SpanCandidate]:
         """Short answers in the best sentences (``ranked`` best first), one per distinct text, with features."""
         pool = [_normalize(c.text) for c in ranked[:FREQUENCY_SENTENCES]]
         pool_articles = [c.article_id for c in ranked[:FREQUENCY_SENTENCES]]
@@ -123,27 +187,47 @@ class SpanFeaturizer:
                 first = inside[0] if inside else 0
                 last = inside[-1] if inside else 0
                 span_terms = set(self.analyzer(span.text))
-                distances = [abs(i - first) if i < first else abs(i - last) for i, w in enumerate(weights)
-                             if w > 0 and not (first <= i <= last)]
-                weighted = [w / rare / (1 + abs(i - (first if i < first else last)))
-                            for i, w in enumerate(weights) if w > 0 and not (first <= i <= last)]
+                distances = [
+                    abs(i - first) if i < first else abs(i - last)
+                    for i, w in enumerate(weights)
+                    if w > 0 and not (first <= i <= last)
+                ]
+                weighted = [
+                    w / rare / (1 + abs(i - (first if i < first else last)))
+                    for i, w in enumerate(weights)
+                    if w > 0 and not (first <= i <= last)
+                ]
                 occurrences = [i for i, p in enumerate(pool) if f" {key} " in f" {p} "]
                 row = [
-                    logit(sentence.probability), 1.0 / rank,
+                    logit(sentence.probability),
+                    1.0 / rank,
                     float(span.kind in MATCHES.get(q.answer_type, set())),
                     float(span.kind in COMPATIBLE.get(q.answer_type, set())),
                     *(float(span.kind == k) for k in SPAN_KINDS),
-                    *(float(q.answer_type == t) for t in QUESTION_TYPES), float(q.named_focus),
+                    *(float(q.answer_type == t) for t in QUESTION_TYPES),
+                    float(q.named_focus),
                     len(span_terms & q.terms) / max(len(span_terms), 1),
-                    1.0 / (1 + min(distances, default=50)), max(weighted, default=0.0),
-                    float(any(w > 0 for w in weights[max(0, first - 3):first])),
-                    float(any(w > 0 for w in weights[last + 1:last + 4])),
-                    math.log1p(len(occurrences)), math.log1p(len({pool_articles[i] for i in occurrences})),
-                    min(len(inside), 10) / 10, float(span.text[:1].isupper()), float(f" {key} " in f" {title} "),
-                    a / max(len(text), 1), float(_focus_near(q, text, a, b)), float(lead > 0),
+                    1.0 / (1 + min(distances, default=50)),
+                    max(weighted, default=0.0),
+                    float(any(w > 0 for w in weights[max(0, first - 3) : first])),
+                    float(any(w > 0 for w in weights[last + 1 : last + 4])),
+                    math.log1p(len(occurrences)),
+                    math.log1p(len({pool_articles[i] for i in occurrences})),
+                    min(len(inside), 10) / 10,
+                    float(span.text[:1].isupper()),
+                    float(f" {key} " in f" {title} "),
+                    a / max(len(text), 1),
+                    float(_focus_near(q, text, a, b)),
+                    float(lead > 0),
                 ]
-                best[key] = SpanCandidate(sentence, sentence.start + a, sentence.start + b, span.text, span.kind,
-                                          np.asarray(row, dtype=np.float32))
+                best[key] = SpanCandidate(
+                    sentence,
+                    sentence.start + a,
+                    sentence.start + b,
+                    span.text,
+                    span.kind,
+                    np.asarray(row, dtype=np.float32),
+                )
         return list(best.values())
 
 
@@ -192,7 +276,7 @@ def _focus_near(q: QuestionAnalysis, text: str, a: int, b: int) -> bool:
     """Whether the thing a which/what phrase asks about sits next to the span ("the beverage Sprite")."""
     if not q.focus or q.focus in lexicon.STOPWORDS:
         return False
-    window = text[max(0, a - 40):min(len(text), b + 40)].lower()
+    window = text[max(0, a - 40) : min(len(text), b + 40)].lower()
     return re.search(rf"\b{re.escape(q.focus[:5])}", window) is not None
 
 

@@ -14,8 +14,10 @@ from rag.errors import RagError
 from rag.types import Passage
 
 NOT_IN_SOURCES = "NOT_IN_SOURCES"
-UNCHECKED = ("The model's answer could not be checked against the sources (struck through below); this is the "
-             "answer quoted from them.")
+UNCHECKED = (
+    "The model's answer could not be checked against the sources (struck through below); this is the "
+    "answer quoted from them."
+)
 
 SYSTEM_PROMPT = f"""You answer questions about news articles using only the numbered passages you are given.
 Rules:
@@ -45,16 +47,19 @@ def build_messages(question: str, passages: Sequence[Passage], published: dict[s
     for p in passages:
         date = published.get(p.article_id) or "unknown"
         blocks.append(f'<passage n="{p.n}" title="{_quote(p.title)}" published="{date}">\n{_quote(p.text)}\n</passage>')
-    user = ("Passages:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\n"
-            f"Answer from the passages only, citing them as [n], or reply {NOT_IN_SOURCES}.")
+    user = (
+        "Passages:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\n"
+        f"Answer from the passages only, citing them as [n], or reply {NOT_IN_SOURCES}."
+    )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 class ChatCompletionsLLM:
     """Streams a completion. ``stream(messages)`` yields text pieces or raises LLMUnavailable."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0,
-                 max_retries: int = 1) -> None:
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0, max_retries: int = 1
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -68,16 +73,21 @@ class ChatCompletionsLLM:
             import openai
 
             # Local servers (Ollama, llama.cpp) ignore the key, but the client insists on one.
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
-                                         timeout=self.timeout, max_retries=self.max_retries)
+            self._client = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=self.api_key or "not-needed",
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
         return self._client
 
     def stream(self, messages: list[dict]) -> Iterator[str]:
         import openai
 
         try:
-            stream = self.client.chat.completions.create(model=self.model, messages=messages, stream=True,
-                                                         temperature=0)
+            stream = self.client.chat.completions.create(
+                model=self.model, messages=messages, stream=True, temperature=0
+            )
             finished = received = False
             for chunk in stream:
                 if not getattr(chunk, "choices", None):
@@ -148,21 +158,46 @@ class LLMAnswerer:
             yield "answer", abstention(question.text, passages, self.backend, extractive=kept, sentences=[])
             return
         v = verify(text, evidence.hits, evidence.articles, self.analyzer)
-        stats = {"sentences": len(v.sentences), "supported": v.supported, "invalid_markers": v.invalid_markers,
-                 "facts_checked": v.facts_checked, "facts_supported": v.facts_supported}
+        stats = {
+            "sentences": len(v.sentences),
+            "supported": v.supported,
+            "invalid_markers": v.invalid_markers,
+            "facts_checked": v.facts_checked,
+            "facts_supported": v.facts_supported,
+        }
         if not v.supported:
             # The model wrote something the sources do not bear out. That says nothing about whether they hold
             # an answer: the extractive answer stands, with the model's sentences shown struck through.
             if extractive.abstained:
-                yield "answer", abstention(question.text, passages, self.backend, extractive=kept,
-                                           sentences=v.sentences, verification=stats)
+                yield (
+                    "answer",
+                    abstention(
+                        question.text,
+                        passages,
+                        self.backend,
+                        extractive=kept,
+                        sentences=v.sentences,
+                        verification=stats,
+                    ),
+                )
                 return
             yield "answer", replace(extractive, sentences=v.sentences, verification=stats, notice=UNCHECKED)
             return
         # The extractive short answer leads only if the verified answer says it too.
         short = extractive.short_answer if extractive.short_answer and extractive.short_answer in v.answer else None
-        yield "answer", replace(
-            extractive, answer=v.answer, short_answer=short,
-            short_answer_confidence=extractive.short_answer_confidence if short else None, citations=v.citations,
-            backend=self.backend, confidence=round(v.supported / len(v.sentences), 4), sentences=v.sentences,
-            extractive=kept, verification=stats, notice=None)
+        yield (
+            "answer",
+            replace(
+                extractive,
+                answer=v.answer,
+                short_answer=short,
+                short_answer_confidence=extractive.short_answer_confidence if short else None,
+                citations=v.citations,
+                backend=self.backend,
+                confidence=round(v.supported / len(v.sentences), 4),
+                sentences=v.sentences,
+                extractive=kept,
+                verification=stats,
+                notice=None,
+            ),
+        )

@@ -20,10 +20,13 @@ _PLACE_NOUNS = r"(?:countr(?:y|ies)|cit(?:y|ies)|states?|regions?|continents?|na
 NAMED_FOCUS = re.compile(
     r"(?:^\s*|[.?!,;:]\s+|\b(?:at|to|in|into|of|for|from|with|by|on|near|about|against|behind|under|over)\s+)"
     r"(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|may|might|"
-    r"kinds?|types?|sorts?|happened|happens)\b)([a-z]+)", re.I)
+    r"kinds?|types?|sorts?|happened|happens)\b)([a-z]+)",
+    re.I,
+)
 # "How many" as the question's own wh-phrase, not inside another ("How was it decided how many...").
-ASKS_COUNT = re.compile(r"^(?:(?!\b(?:what|which|who|whom|whose|when|where|why|how)\b).)*\bhow many\b((?:\s+[\w-]+){1,3})?",
-                        re.I)
+ASKS_COUNT = re.compile(
+    r"^(?:(?!\b(?:what|which|who|whom|whose|when|where|why|how)\b).)*\bhow many\b((?:\s+[\w-]+){1,3})?", re.I
+)
 _ASKED_PLACE = re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+)?(countr(?:y|ies)|nations?|states?|continents?)\b", re.I)
 _WORD = re.compile(r"[\w$%][\w$%.,’'-]*|[.?!:;“”\"]")
 
@@ -64,8 +67,13 @@ class QuestionAnalysis:
         return _normalize(_strip_possessive(span)) in self.normalized or (bool(terms) and terms <= self.terms)
 
 
-def analyse(question: str, analyzer: Callable[[str], list[str]], idf: Callable[[str], float],
-            context: str | None = None, earlier: str = "") -> QuestionAnalysis:
+def analyse(
+    question: str,
+    analyzer: Callable[[str], list[str]],
+    idf: Callable[[str], float],
+    context: str | None = None,
+    earlier: str = "",
+) -> QuestionAnalysis:
     """``context`` is the text of the passages found: it tells a name from a capitalised sentence opener.
     ``earlier`` is the question a follow-up refers back to: "When did she land?" after "What did Kamala Harris do
     in Guatemala?" asks about the names of the earlier question."""
@@ -104,11 +112,17 @@ def expected_type(question: str) -> str | None:
         return "percent"
     if re.search(r"\bhow many\b|\bhow (?:old|long|far|tall|big|large|high|deep)\b|\bwhat (?:number|age)\b", q):
         return "number"
-    if re.search(r"\bwhen\b|\bwhat (?:years?|dates?|days?|months?|time|decades?|century|centuries)\b"
-                 r"|\bwhich (?:years?|dates?|days?|months?)\b|\bsince when\b", q):
+    if re.search(
+        r"\bwhen\b|\bwhat (?:years?|dates?|days?|months?|time|decades?|century|centuries)\b"
+        r"|\bwhich (?:years?|dates?|days?|months?)\b|\bsince when\b",
+        q,
+    ):
         return "date"
-    if re.search(r"^(?:who|whom|whose)\b|\bwho\b|\bwhich (?:person|man|woman|leader|official|president|company|"
-                 r"organization|group|team)\b", q):
+    if re.search(
+        r"^(?:who|whom|whose)\b|\bwho\b|\bwhich (?:person|man|woman|leader|official|president|company|"
+        r"organization|group|team)\b",
+        q,
+    ):
         return "person"
     if re.search(rf"\bwhere\b|\b(?:which|what)\s(?:\w+\s)?{_PLACE_NOUNS}\b", q):
         return "place"
@@ -135,8 +149,12 @@ def question_names(question: str, context: str | None = None) -> list[str]:
         if any(ch.isdigit() for ch in w) or w.lower() in months:
             found.append(w)
         elif w[0].isupper() and w.lower() not in lexicon.QUESTION_WORDS:
-            if (was_opening and context is not None and rules.enabled("opening-word-names")
-                    and not re.search(rf"(?<=[a-z0-9,;’'] ){re.escape(w)}\b", context)):
+            if (
+                was_opening
+                and context is not None
+                and rules.enabled("opening-word-names")
+                and not re.search(rf"(?<=[a-z0-9,;’'] ){re.escape(w)}\b", context)
+            ):
                 continue
             found.append(w)
     return found

@@ -37,13 +37,23 @@ class Logistic:
         return 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -30, 30)))
 
     def to_dict(self) -> dict:
-        return {"features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "coef": self.coef.tolist(), "intercept": float(self.intercept)}
+        return {
+            "features": list(self.features),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": float(self.intercept),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Logistic:
-        return cls(tuple(d["features"]), np.asarray(d["mean"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
-                   np.asarray(d["coef"], dtype=np.float64), float(d["intercept"]))
+        return cls(
+            tuple(d["features"]),
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["scale"], dtype=np.float64),
+            np.asarray(d["coef"], dtype=np.float64),
+            float(d["intercept"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -54,24 +64,39 @@ class ScoringModel:
     meta: dict
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS, sentence_features: tuple[str, ...] = SENTENCE_FEATURES,
-             span_features: tuple[str, ...] = SPAN_FEATURES) -> ScoringModel:
+    def load(
+        cls,
+        path: Path = WEIGHTS,
+        sentence_features: tuple[str, ...] = SENTENCE_FEATURES,
+        span_features: tuple[str, ...] = SPAN_FEATURES,
+    ) -> ScoringModel:
         try:
             d = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
-            raise ModelError(f"Cannot read the answer-scoring weights at {path} ({e}); refit them with "
-                             "`python eval/fit_scoring.py`.") from e
-        model = cls(Logistic.from_dict(d["sentence"]), Logistic.from_dict(d["span"]), Thresholds(**d["thresholds"]),
-                    {k: v for k, v in d.items() if k not in ("sentence", "span", "thresholds")})
+            raise ModelError(
+                f"Cannot read the answer-scoring weights at {path} ({e}); refit them with `python eval/fit_scoring.py`."
+            ) from e
+        model = cls(
+            Logistic.from_dict(d["sentence"]),
+            Logistic.from_dict(d["span"]),
+            Thresholds(**d["thresholds"]),
+            {k: v for k, v in d.items() if k not in ("sentence", "span", "thresholds")},
+        )
         for part, names in (("sentence", sentence_features), ("span", span_features)):
             if getattr(model, part).features != names:
-                raise ModelError(f"The {part} weights in {path} were fitted for other features than this version "
-                                 "computes; refit them with `python eval/fit_scoring.py`.")
+                raise ModelError(
+                    f"The {part} weights in {path} were fitted for other features than this version "
+                    "computes; refit them with `python eval/fit_scoring.py`."
+                )
         return model
 
     def to_dict(self) -> dict:
-        return {**self.meta, "sentence": self.sentence.to_dict(), "span": self.span.to_dict(),
-                "thresholds": self.thresholds.__dict__}
+        return {
+            **self.meta,
+            "sentence": self.sentence.to_dict(),
+            "span": self.span.to_dict(),
+            "thresholds": self.thresholds.__dict__,
+        }
 
 
 def logit(p: float) -> float:

@@ -15,7 +15,9 @@ _AGENCIES = "|".join(lexicon.NEWS_AGENCIES)
 # sent it, at the start of its first sentence.
 DATELINE = re.compile(
     r"^[A-Z][A-Z.'’ -]{1,40}(?:,\s[A-Z][\w. ]{1,30})?(?:\s\([\w. ]{1,20}\))?\s*[–—-]{1,2}\s+"
-    rf"|^(?:[A-Z][\w.'’ -]{{1,40}}(?:,\s[A-Z][\w. ]{{1,30}})?\s)?\((?:{_AGENCIES})(?:\s[A-Z][a-z]+)?\)\s*(?:[–—-]{{1,2}}\s*)?")
+    rf"|^(?:[A-Z][\w.'’ -]{{1,40}}(?:,\s[A-Z][\w. ]{{1,30}})?\s)?"
+    rf"\((?:{_AGENCIES})(?:\s[A-Z][a-z]+)?\)\s*(?:[–—-]{{1,2}}\s*)?"
+)
 QUOTED = re.compile(r"[“\"]([^”\"]{2,80}?)[,.]?[”\"]")
 _CAP = r"[A-Z][\w’'.-]*[\w]"
 _JOINERS = "|".join(lexicon.NAME_JOINERS)
@@ -68,7 +70,7 @@ def places(sentence: str, listed: tuple[str, ...], several: bool) -> list[Span]:
     if several:
         joined: list[tuple[int, int]] = []
         for a, b in found:
-            if joined and re.fullmatch(r",?\s+(?:and|&)\s+|,\s+", sentence[joined[-1][1]:a]):
+            if joined and re.fullmatch(r",?\s+(?:and|&)\s+|,\s+", sentence[joined[-1][1] : a]):
                 joined[-1] = (joined[-1][0], b)
             else:
                 joined.append((a, b))

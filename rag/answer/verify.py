@@ -51,7 +51,8 @@ class _Check:
             return entry
         best = self._support(text, valid)
         entry["reason"] = self._missing_facts(text, valid) or (
-            "the cited passage does not say this" if best is None or best[0] < self.min_overlap else "")
+            "the cited passage does not say this" if best is None or best[0] < self.min_overlap else ""
+        )
         if best is not None:
             n = self._cite(*best[1:])
             entry["citations"] = [n] if n else []
@@ -65,7 +66,7 @@ class _Check:
         for n in valid:
             chunk = self.hits[n - 1].chunk
             for s in split_sentences(chunk.text, offset=chunk.start):
-                quote = chunk.text[s.start - chunk.start:s.end - chunk.start]
+                quote = chunk.text[s.start - chunk.start : s.end - chunk.start]
                 overlap = len(words & set(self.analyzer(quote))) / max(len(words), 1)
                 if best is None or overlap > best[0]:
                     best = (overlap, n, s.start, s.end, quote)
@@ -92,9 +93,20 @@ class _Check:
         key = (art.id, start)
         if key not in self.by_source:
             self.by_source[key] = len(self.citations) + 1
-            self.citations.append(Citation(n=self.by_source[key], article_id=art.id, title=art.title, url=art.url,
-                                           published=art.published, chunk_id=chunk.id, start=start, end=end,
-                                           quote=quote, source=art.source))
+            self.citations.append(
+                Citation(
+                    n=self.by_source[key],
+                    article_id=art.id,
+                    title=art.title,
+                    url=art.url,
+                    published=art.published,
+                    chunk_id=chunk.id,
+                    start=start,
+                    end=end,
+                    quote=quote,
+                    source=art.source,
+                )
+            )
         return self.by_source[key]
 
 
@@ -102,21 +114,28 @@ def verify(draft: str, hits: list[Hit], articles: dict[str, Article], analyzer, 
     """Check ``draft`` (sentences ending in [n] markers, n indexing ``hits`` from 1) against the passages."""
     check = _Check(hits, articles, analyzer, min_overlap)
     draft = draft.strip()
-    sentences = [e for sp in split_sentences(draft) if (e := check.sentence(draft[sp.start:sp.end])) is not None]
+    sentences = [e for sp in split_sentences(draft) if (e := check.sentence(draft[sp.start : sp.end])) is not None]
     # Only citations that a supported sentence uses stay; renumber them in order of use.
     used: list[int] = []
     for e in sentences:
         if e["supported"]:
             used.extend(n for n in e["citations"] if n not in used)
     renumber = {old: new for new, old in enumerate(used, 1)}
-    kept = sorted((Citation(**{**c.__dict__, "n": renumber[c.n]}) for c in check.citations if c.n in renumber),
-                  key=lambda c: c.n)
+    kept = sorted(
+        (Citation(**{**c.__dict__, "n": renumber[c.n]}) for c in check.citations if c.n in renumber), key=lambda c: c.n
+    )
     parts = []
     for e in sentences:
         e["citations"] = [renumber[n] for n in e["citations"] if n in renumber] if e["supported"] else []
         if e["supported"]:
             body, end = re.match(r"(.*?)([.!?]*[\"'”’)]*)$", e["text"], re.S).groups()
             parts.append(f"{body} [{e['citations'][0]}]{end}")
-    return Verified(answer=" ".join(parts), citations=kept, sentences=sentences, invalid_markers=check.invalid,
-                    facts_checked=check.checked, facts_supported=check.ok,
-                    supported=sum(e["supported"] for e in sentences))
+    return Verified(
+        answer=" ".join(parts),
+        citations=kept,
+        sentences=sentences,
+        invalid_markers=check.invalid,
+        facts_checked=check.checked,
+        facts_supported=check.ok,
+        supported=sum(e["supported"] for e in sentences),
+    )

@@ -34,15 +34,19 @@ def run_cli(args) -> int:
     serve_env = _serve_env(args.serve_env or [])
     if only - set(SECTIONS):
         raise BadInput(f"--only takes {', '.join(SECTIONS)}.")
-    result: dict[str, Any] = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                                          "commit": _commit()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    result: dict[str, Any] = {
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(), "commit": _commit()},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     if "ingest" in only:
         articles, questions = ingest.load_dataset(data / "realtimeqa-cnn-2022")
         result["ingest"] = ingest.run(_spread(articles, questions, args.ingest_articles), questions, args.repeats)
         _show("ingest", result["ingest"])
     index_dir = Path(args.index_dir)
-    queries = [json.loads(line) for line in (data / "realtimeqa-news-scale" / "queries_unlabeled.jsonl")
-               .read_text().splitlines()][: args.queries]
+    queries = [
+        json.loads(line)
+        for line in (data / "realtimeqa-news-scale" / "queries_unlabeled.jsonl").read_text().splitlines()
+    ][: args.queries]
     if only & {"query", "update", "http", "load", "uploads"}:
         result["index"] = _ensure_index(index_dir, data)
     if "query" in only:
@@ -59,7 +63,9 @@ def run_cli(args) -> int:
         result["http"] = http.concurrency(index_dir, texts, workers=args.serve_workers, env=serve_env)
         _show("http", result["http"])
     if "load" in only:
-        ids = [json.loads(line)["id"] for line in (data / "realtimeqa-cnn-2022" / "corpus.jsonl").read_text().splitlines()]
+        ids = [
+            json.loads(line)["id"] for line in (data / "realtimeqa-cnn-2022" / "corpus.jsonl").read_text().splitlines()
+        ]
         result["load"] = http.mixed_load(index_dir, texts, ids[:500], workers=args.serve_workers, env=serve_env)
         _show("load", result["load"])
     if "uploads" in only:
@@ -97,18 +103,25 @@ def _ensure_index(index_dir: Path, data: Path) -> dict:
     # The corpora are one JSON-lines file each, larger than the default limit on one input file.
     p = Pipeline(Settings(index_dir=index_dir, max_file_bytes=1 << 31))
     started = time.perf_counter()
-    report = p.index_paths([data / "realtimeqa-cnn-2022" / "corpus.jsonl", data / "realtimeqa-news-scale" / "corpus.jsonl"])
+    report = p.index_paths(
+        [data / "realtimeqa-cnn-2022" / "corpus.jsonl", data / "realtimeqa-news-scale" / "corpus.jsonl"]
+    )
     if report.skipped:
         raise BadInput(f"Building the bench index skipped {len(report.skipped)} input(s), first: {report.skipped[0]}")
     stats = p.stats()
-    return {"articles": stats["articles"], "chunks": stats["chunks"], "added_now": report.added,
-            "seconds_now": round(time.perf_counter() - started, 1)}
+    return {
+        "articles": stats["articles"],
+        "chunks": stats["chunks"],
+        "added_now": report.added,
+        "seconds_now": round(time.perf_counter() - started, 1),
+    }
 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except OSError:
         return ""
 

@@ -32,9 +32,12 @@ class Server:
 
     def __enter__(self) -> Server:
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port),
-                                      "--workers", str(self.workers)],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -63,9 +66,13 @@ class Server:
                         pss += int(line.split()[1]) / 1024
             except OSError:
                 continue
-        return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1),
-                "pss_mb": round(pss, 1), "anon_mb": round(fields["RssAnon"], 1),
-                "processes": len(_process_tree(self.proc.pid))}
+        return {
+            "rss_mb": round(fields["VmRSS"], 1),
+            "peak_rss_mb": round(fields["VmHWM"], 1),
+            "pss_mb": round(pss, 1),
+            "anon_mb": round(fields["RssAnon"], 1),
+            "processes": len(_process_tree(self.proc.pid)),
+        }
 
     def first_answer(self, question: str, timeout: float = 300) -> dict:
         """Seconds from start until /healthz first answers, and until the first answer."""
@@ -79,8 +86,14 @@ class Server:
                 try:
                     if health is None and client.get(f"{self.url}/healthz").status_code in (200, 503):
                         health = time.perf_counter() - self.started
-                    if health is not None and client.post(f"{self.url}/api/ask", json={"question": question}).status_code == 200:
-                        return {"healthz_s": round(health, 2), "first_answer_s": round(time.perf_counter() - self.started, 2)}
+                    if (
+                        health is not None
+                        and client.post(f"{self.url}/api/ask", json={"question": question}).status_code == 200
+                    ):
+                        return {
+                            "healthz_s": round(health, 2),
+                            "first_answer_s": round(time.perf_counter() - self.started, 2),
+                        }
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.05)
@@ -117,8 +130,7 @@ async def _hammer(url: str, requests: list[tuple[str, str, dict | None]], client
                 status, keep = await asyncio.wait_for(_exchange(*conn, f"{host}:{port}", method, path, body), 120)
                 if not keep:
                     conn = _close(conn)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ValueError) as e:
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
                 status = 0
                 errors.append(type(e).__name__)
                 conn = _close(conn)
@@ -132,8 +144,9 @@ async def _hammer(url: str, requests: list[tuple[str, str, dict | None]], client
     return _summary(clients, len(requests), seconds, latencies, statuses, errors)
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, method: str, path: str,
-                    body: dict | None) -> tuple[int, bool]:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, method: str, path: str, body: dict | None
+) -> tuple[int, bool]:
     """One request and its whole response: (status, whether the connection stays open)."""
     data = json.dumps(body).encode() if body is not None else b""
     head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(data)}\r\n"
@@ -166,13 +179,20 @@ def _close(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> No
         conn[1].close()
 
 
-def _summary(clients: int, requests: int, seconds: float, latencies: list[float], statuses: dict[int, int],
-             errors: list[str]) -> dict:
-    return {"clients": clients, "requests": requests, "seconds": round(seconds, 2),
-            "requests_per_s": round(requests / seconds, 2), **percentiles(latencies),
-            "statuses": {str(k): v for k, v in sorted(statuses.items())},
-            "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0), "client_errors": errors[:5],
-            "latencies_ms": latencies}
+def _summary(
+    clients: int, requests: int, seconds: float, latencies: list[float], statuses: dict[int, int], errors: list[str]
+) -> dict:
+    return {
+        "clients": clients,
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(requests / seconds, 2),
+        **percentiles(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "server_errors": sum(v for k, v in statuses.items() if k >= 500 or k == 0),
+        "client_errors": errors[:5],
+        "latencies_ms": latencies,
+    }
 
 
 def _merged(rounds: list[dict]) -> dict:
@@ -181,9 +201,14 @@ def _merged(rounds: list[dict]) -> dict:
     for r in rounds:
         for k, v in r["statuses"].items():
             statuses[int(k)] = statuses.get(int(k), 0) + v
-    return _summary(rounds[0]["clients"], sum(r["requests"] for r in rounds), sum(r["seconds"] for r in rounds),
-                    [x for r in rounds for x in r["latencies_ms"]], statuses,
-                    [e for r in rounds for e in r["client_errors"]])
+    return _summary(
+        rounds[0]["clients"],
+        sum(r["requests"] for r in rounds),
+        sum(r["seconds"] for r in rounds),
+        [x for r in rounds for x in r["latencies_ms"]],
+        statuses,
+        [e for r in rounds for e in r["client_errors"]],
+    )
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -200,8 +225,15 @@ def _process_tree(pid: int) -> list[int]:
     return found
 
 
-def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_level: int = 480, rounds: int = 3,
-                workers: int = 1, env: dict | None = None) -> dict:
+def concurrency(
+    index_dir: Path,
+    questions: list[str],
+    levels=(1, 8, 32),
+    per_level: int = 480,
+    rounds: int = 3,
+    workers: int = 1,
+    env: dict | None = None,
+) -> dict:
     """Requests/s and latency at each count of clients. The levels take turns, ``rounds`` times, so that a
     noisy machine's slow minutes fall on every level alike (here, the same level measured twice in a row
     differed by up to 15%)."""
@@ -213,8 +245,10 @@ def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_le
         asked = 0
         for _ in range(rounds):
             for clients in levels:
-                asks = [("POST", "/api/ask", {"question": questions[(asked + i) % len(questions)]})
-                        for i in range(per_level // rounds)]
+                asks = [
+                    ("POST", "/api/ask", {"question": questions[(asked + i) % len(questions)]})
+                    for i in range(per_level // rounds)
+                ]
                 asked += len(asks)
                 runs[clients].append(hammer(server.url, asks, clients))
         for clients in levels:
@@ -225,12 +259,22 @@ def concurrency(index_dir: Path, questions: list[str], levels=(1, 8, 32), per_le
             section.pop("latencies_ms", None)
     one = out["clients_1"]["requests_per_s"]
     for clients in levels[1:]:
-        out[f"clients_{clients}"]["throughput_vs_one_client"] = round(out[f"clients_{clients}"]["requests_per_s"] / one, 2)
+        out[f"clients_{clients}"]["throughput_vs_one_client"] = round(
+            out[f"clients_{clients}"]["requests_per_s"] / one, 2
+        )
     return out
 
 
-def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], total: int = 2000, clients: int = 16,
-               warm: int = 200, workers: int = 1, env: dict | None = None) -> dict:
+def mixed_load(
+    index_dir: Path,
+    questions: list[str],
+    article_ids: list[str],
+    total: int = 2000,
+    clients: int = 16,
+    warm: int = 200,
+    workers: int = 1,
+    env: dict | None = None,
+) -> dict:
     """Every kind of request, good and bad, from many clients: no 5xx, and memory flat after warm-up."""
     rng = random.Random(7)
 
@@ -247,9 +291,17 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
             return "GET", "/healthz", None
         if kind < 0.8:
             return "GET", f"/api/articles/{rng.choice(article_ids)}", None
-        bad = [{"question": ""}, {"question": q, "k": 1e300}, {"question": q, "k": "x"}, {"question": q * 100},
-               {"question": q, "since": "2022-13-40"}, {"history": "nope", "question": q}]
-        return ("POST", "/api/ask", rng.choice(bad)) if kind < 0.95 else ("GET", "/articles/nope?hl=1-" + "9" * 50, None)
+        bad = [
+            {"question": ""},
+            {"question": q, "k": 1e300},
+            {"question": q, "k": "x"},
+            {"question": q * 100},
+            {"question": q, "since": "2022-13-40"},
+            {"history": "nope", "question": q},
+        ]
+        return (
+            ("POST", "/api/ask", rng.choice(bad)) if kind < 0.95 else ("GET", "/articles/nope?hl=1-" + "9" * 50, None)
+        )
 
     with Server(index_dir, env=env, workers=workers) as server:
         server.first_answer(questions[0])
@@ -259,18 +311,31 @@ def mixed_load(index_dir: Path, questions: list[str], article_ids: list[str], to
         after = server.rss_mb()
     for section in (warmup, load):
         section.pop("latencies_ms")
+
     def growth(key: str) -> float | None:
         return round((after[key] - before[key]) / before[key], 4) if before.get(key) else None
 
     # RSS also counts the pages of the memory-mapped snapshot that questions have read so far (bounded by the
     # files' size, and the kernel's to reclaim); the anonymous part is the process's own heap, where a leak
     # would show.
-    return {"warm_up": warmup, "load": load, "rss_before_mb": before, "rss_after_mb": after,
-            "rss_growth": growth("rss_mb"), "anon_growth": growth("anon_mb")}
+    return {
+        "warm_up": warmup,
+        "load": load,
+        "rss_before_mb": before,
+        "rss_after_mb": after,
+        "rss_growth": growth("rss_mb"),
+        "anon_growth": growth("anon_mb"),
+    }
 
 
-def uploads(index_dir: Path, questions: list[str], records: list[dict], workers: int = 1, env: dict | None = None,
-            pause: float = 0.5) -> dict:
+def uploads(
+    index_dir: Path,
+    questions: list[str],
+    records: list[dict],
+    workers: int = 1,
+    env: dict | None = None,
+    pause: float = 0.5,
+) -> dict:
     """Each record uploaded through the API and deleted again, while one client asks without pause: how long each
     write takes, how long a question waits meanwhile, and the server's memory at its peak. The peak is each
     process's high-water mark, kept by the kernel, so no sample can miss it; the index is left as it was found."""
@@ -308,9 +373,12 @@ def uploads(index_dir: Path, questions: list[str], records: list[dict], workers:
             stop.set()
             asker.join(120)
         out["rss_after_mb"] = server.rss_mb()
-    out.update(questions=len(waits), question_errors=failed,
-               **{f"question_{k}": v for k, v in percentiles([w * 1000 for w in waits]).items()},
-               longest_question_s=round(max(waits), 3) if waits else None)
+    out.update(
+        questions=len(waits),
+        question_errors=failed,
+        **{f"question_{k}": v for k, v in percentiles([w * 1000 for w in waits]).items()},
+        longest_question_s=round(max(waits), 3) if waits else None,
+    )
     return out
 
 
@@ -320,10 +388,10 @@ def _upload_and_delete(url: str, token: str, records: list[dict], out: dict, pau
     with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {token}"}) as client:
         for k, record in enumerate(records):
             article_id = f"bench-upload-{k}"
-            for method, path, body, want, times in (("POST", "/api/articles", {**record, "id": article_id}, 201,
-                                                     out["uploads_s"]),
-                                                    ("DELETE", f"/api/articles/{article_id}", None, 200,
-                                                     out["deletes_s"])):
+            for method, path, body, want, times in (
+                ("POST", "/api/articles", {**record, "id": article_id}, 201, out["uploads_s"]),
+                ("DELETE", f"/api/articles/{article_id}", None, 200, out["deletes_s"]),
+            ):
                 started = time.perf_counter()
                 response = client.request(method, path, json=body)
                 if response.status_code != want:

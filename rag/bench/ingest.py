@@ -33,16 +33,27 @@ def ours(articles: list[Article], work: Path, questions: list[dict]) -> dict:
     done = time.perf_counter()
     texts = [c.embedding_text() for c in p.lexical.chunks]
     hits = [any(a in q["doc_ids"] for a in p.ask_ranked(q["question"])[1][:5]) for q in questions]
-    return {"seconds": done - loaded, "seconds_with_model_load": done - started, "chunks": report.chunks,
-            "raw_encode_seconds": raw_encode(texts), "raw_encode_texts": len(texts), "hit@5": _mean(hits)}
+    return {
+        "seconds": done - loaded,
+        "seconds_with_model_load": done - started,
+        "chunks": report.chunks,
+        "raw_encode_seconds": raw_encode(texts),
+        "raw_encode_texts": len(texts),
+        "hit@5": _mean(hits),
+    }
 
 
 def raw_encode(texts: list[str]) -> float:
     """Seconds for the encoder's own `encode` over ``texts``, from a loaded model in a fresh process: the state the
     pipeline is timed in. Here, after the pipeline's run, the model's kernels are already built for these input
     shapes, which the raw encoder would get for free."""
-    done = subprocess.run([sys.executable, "-c", "from rag.bench.ingest import _raw_encode; _raw_encode()"],
-                          input=json.dumps(texts), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", "from rag.bench.ingest import _raw_encode; _raw_encode()"],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"The raw encoder's run failed: {done.stderr.strip()[-2000:]}")
     return float(done.stdout.strip().splitlines()[-1])
@@ -85,8 +96,12 @@ def langchain(articles: list[Article], work: Path, questions: list[dict]) -> dic
         found = [d.metadata["article_id"] for d in store.similarity_search(q["question"], k=20)]
         ranked = list(dict.fromkeys(found))[:5]
         hits.append(any(a in q["doc_ids"] for a in ranked))
-    return {"seconds": done - loaded, "seconds_with_model_load": done - started, "chunks": len(texts),
-            "hit@5": _mean(hits)}
+    return {
+        "seconds": done - loaded,
+        "seconds_with_model_load": done - started,
+        "chunks": len(texts),
+        "hit@5": _mean(hits),
+    }
 
 
 def run(articles: list[Article], questions: list[dict], repeats: int = 1) -> dict:
@@ -98,12 +113,19 @@ def run(articles: list[Article], questions: list[dict], repeats: int = 1) -> dic
         for name, fn in (("langchain", langchain), ("ours", ours)):
             with tempfile.TemporaryDirectory() as d:
                 runs[name].append(fn(articles, Path(d), asked))
-    result = {"articles": len(articles), "characters": sum(len(a.text) for a in articles), "questions": len(asked),
-              "ours": _median_run(runs["ours"], ("raw_encode_seconds",)), "langchain": _median_run(runs["langchain"])}
+    result = {
+        "articles": len(articles),
+        "characters": sum(len(a.text) for a in articles),
+        "questions": len(asked),
+        "ours": _median_run(runs["ours"], ("raw_encode_seconds",)),
+        "langchain": _median_run(runs["langchain"]),
+    }
     o, lc = result["ours"], result["langchain"]
     if "error" not in lc:
         result["speedup_vs_langchain"] = round(lc["seconds"] / o["seconds"], 2)
-        result["speedup_vs_langchain_with_model_load"] = round(lc["seconds_with_model_load"] / o["seconds_with_model_load"], 2)
+        result["speedup_vs_langchain_with_model_load"] = round(
+            lc["seconds_with_model_load"] / o["seconds_with_model_load"], 2
+        )
     result["pipeline_vs_raw_encoder"] = round(o["raw_encode_seconds"] / o["seconds"], 3)
     return result
 

@@ -12,8 +12,12 @@ def percentiles(values: list[float]) -> dict:
     if not values:
         return {}
     v = np.asarray(values)
-    return {"p50_ms": round(float(np.percentile(v, 50)), 1), "p95_ms": round(float(np.percentile(v, 95)), 1),
-            "p99_ms": round(float(np.percentile(v, 99)), 1), "mean_ms": round(statistics.fmean(values), 1)}
+    return {
+        "p50_ms": round(float(np.percentile(v, 50)), 1),
+        "p95_ms": round(float(np.percentile(v, 95)), 1),
+        "p99_ms": round(float(np.percentile(v, 99)), 1),
+        "mean_ms": round(statistics.fmean(values), 1),
+    }
 
 
 def run(pipeline, questions: list[dict], use_dates: bool = True) -> dict:
@@ -32,8 +36,15 @@ def run(pipeline, questions: list[dict], use_dates: bool = True) -> dict:
         answer = pipeline.ask(q["question"], as_of=as_of)
         full.append(answer.timings_ms["total"])
         answer_step.append(answer.timings_ms["answer"])
-    out = {"questions": len(questions), "dates": use_dates, "bare_dense_lookup": percentiles(bare),
-           "retrieval": percentiles(retrieval), "retrieve_and_answer": percentiles(full),
-           "answer_step": percentiles(answer_step)}
-    out["retrieve_and_answer_vs_bare_p50"] = round(out["retrieve_and_answer"]["p50_ms"] / out["bare_dense_lookup"]["p50_ms"], 2)
+    out = {
+        "questions": len(questions),
+        "dates": use_dates,
+        "bare_dense_lookup": percentiles(bare),
+        "retrieval": percentiles(retrieval),
+        "retrieve_and_answer": percentiles(full),
+        "answer_step": percentiles(answer_step),
+    }
+    out["retrieve_and_answer_vs_bare_p50"] = round(
+        out["retrieve_and_answer"]["p50_ms"] / out["bare_dense_lookup"]["p50_ms"], 2
+    )
     return out

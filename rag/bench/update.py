@@ -65,11 +65,27 @@ def _cli_ingest(index_dir: Path, article: Article) -> dict:
     """`rag ingest` of one article in a new process: wall time, model load included, and its peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "one.jsonl"
-        path.write_text(json.dumps({"id": article.id, "title": article.title, "text": article.text,
-                                    "published": article.published}) + "\n")
+        path.write_text(
+            json.dumps({"id": article.id, "title": article.title, "text": article.text, "published": article.published})
+            + "\n"
+        )
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _PEAK_RSS_OF, sys.executable, "-m", "rag.cli", "--index-dir",
-                               str(index_dir), "ingest", str(path)], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PEAK_RSS_OF,
+                sys.executable,
+                "-m",
+                "rag.cli",
+                "--index-dir",
+                str(index_dir),
+                "ingest",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         if done.returncode:
             raise RuntimeError(f"rag ingest exited with {done.returncode}: {done.stderr[-500:]}")

@@ -35,7 +35,9 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
         p_start, p_end = para.start(), para.end()
         seg_start = p_start
         for m in _BOUNDARY.finditer(text, p_start, p_end):
-            if m.group(0).startswith(".") and _abbreviation_before(text, max(seg_start, m.start() - _LOOKBACK), m.start()):
+            if m.group(0).startswith(".") and _abbreviation_before(
+                text, max(seg_start, m.start() - _LOOKBACK), m.start()
+            ):
                 continue
             spans.append(Span(seg_start, m.end()))
             seg_start = m.end()

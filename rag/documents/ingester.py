@@ -48,13 +48,15 @@ class Ingester:
         self.embedder = embedder
 
     # -- entry points ----------------------------------------------------------------------------
-    def ingest_paths(self, paths: Iterable[str | Path], progress: Progress | None = None,
-                     timeout: float | None = None) -> IngestReport:
+    def ingest_paths(
+        self, paths: Iterable[str | Path], progress: Progress | None = None, timeout: float | None = None
+    ) -> IngestReport:
         """Add or update articles from files and folders."""
         started = time.perf_counter()
         report = IngestReport()
-        articles = self._collect(read_paths(paths, self.settings.max_file_bytes, exclude=[self.settings.index_dir]),
-                                 report)
+        articles = self._collect(
+            read_paths(paths, self.settings.max_file_bytes, exclude=[self.settings.index_dir]), report
+        )
         self.ingest_articles(articles, report, progress, timeout)
         report.seconds = time.perf_counter() - started
         return report
@@ -66,8 +68,10 @@ class Ingester:
         if ext not in SUPPORTED:
             raise BadInput(f"'{name}' has an unsupported extension; use one of {', '.join(sorted(SUPPORTED))}.")
         if len(data) > self.settings.max_file_bytes:
-            raise BadInput(f"The upload is {len(data):,} bytes; the limit is {self.settings.max_file_bytes:,} "
-                           "(RAG_MAX_FILE_BYTES).")
+            raise BadInput(
+                f"The upload is {len(data):,} bytes; the limit is {self.settings.max_file_bytes:,} "
+                "(RAG_MAX_FILE_BYTES)."
+            )
         report = IngestReport()
         articles = self._collect(read_bytes(data, name, ext, file_article_id(name), f"upload:{name}"), report)
         if not articles:
@@ -87,13 +91,20 @@ class Ingester:
             if isinstance(rec, dict) and rec.get("id") not in (None, ""):
                 articles.append(Article(**{**got.to_dict(), "origin": RECORD_ORIGIN}))
             else:
-                articles.append(Article(**{**got.to_dict(), "id": f"api-{got.content_hash[:16]}", "origin": API_ORIGIN}))
+                articles.append(
+                    Article(**{**got.to_dict(), "id": f"api-{got.content_hash[:16]}", "origin": API_ORIGIN})
+                )
         if not articles:
             raise BadInput("No usable article: " + "; ".join(f"{s.path} {s.reason}" for s in report.skipped))
         return self.ingest_articles(articles, report, timeout=timeout)
 
-    def ingest_articles(self, articles: Sequence[Article], report: IngestReport | None = None,
-                        progress: Progress | None = None, timeout: float | None = None) -> IngestReport:
+    def ingest_articles(
+        self,
+        articles: Sequence[Article],
+        report: IngestReport | None = None,
+        progress: Progress | None = None,
+        timeout: float | None = None,
+    ) -> IngestReport:
         report = report or IngestReport()
         progress = progress or Progress()
         with self.index.writing("ingesting", timeout) as writer:
@@ -127,8 +138,9 @@ class Ingester:
             work = [(a, chunk_article(a, self.settings.chunk_size, self.settings.chunk_overlap)) for a in articles]
             origins = {a.id: stamps[a.id].origin for a in articles if a.id in stamps}
             for start in range(0, len(work), 64):
-                self._write_group(writer, work[start:start + 64], {a.id for a in articles}, report, Progress(),
-                                  origins)
+                self._write_group(
+                    writer, work[start : start + 64], {a.id for a in articles}, report, Progress(), origins
+                )
             self.embedder.release_ingest_buffers()
         return len(articles)
 
@@ -154,17 +166,25 @@ class Ingester:
         for a in articles:
             held = stored.get(a.id)
             if a.id in seen:
-                report.skipped.append(Skipped(_where(a), f"another input in this batch also has id '{a.id}'; "
-                                                         "the first was kept"))
+                report.skipped.append(
+                    Skipped(_where(a), f"another input in this batch also has id '{a.id}'; the first was kept")
+                )
             elif held and held.content_hash == a.content_hash:
                 report.unchanged += 1
             elif held and held.origin and a.origin and held.origin != a.origin:
-                report.skipped.append(Skipped(_where(a), (
-                    f"its id '{a.id}' is already held by {held.origin}; it was not overwritten. Ingest the folder that "
-                    f"holds both so their paths differ, or `rag delete {a.id}` first to replace it.")))
+                report.skipped.append(
+                    Skipped(
+                        _where(a),
+                        (
+                            f"its id '{a.id}' is already held by {held.origin}; it was not overwritten. Ingest the "
+                            f"folder that holds both so their paths differ, or `rag delete {a.id}` first to replace it."
+                        ),
+                    )
+                )
             elif not held and a.origin not in (RECORD_ORIGIN, API_ORIGIN) and a.content_hash in by_hash:
-                report.skipped.append(Skipped(_where(a), f"same text as article '{by_hash[a.content_hash]}', "
-                                                         "which is already indexed"))
+                report.skipped.append(
+                    Skipped(_where(a), f"same text as article '{by_hash[a.content_hash]}', which is already indexed")
+                )
             else:
                 seen[a.id] = a
                 by_hash[a.content_hash] = a.id
@@ -173,8 +193,15 @@ class Ingester:
                     plan.replacing.add(a.id)
         return plan
 
-    def _write_group(self, writer: Writer, group: list[tuple[Article, list[Chunk]]], replacing: set[str],
-                     report: IngestReport, progress: Progress, origins: dict[str, str] | None = None) -> None:
+    def _write_group(
+        self,
+        writer: Writer,
+        group: list[tuple[Article, list[Chunk]]],
+        replacing: set[str],
+        report: IngestReport,
+        progress: Progress,
+        origins: dict[str, str] | None = None,
+    ) -> None:
         writer.write(self.embed(group), replacing, origins or {a.id: a.origin for a, _ in group})
         for article, chunks in group:
             report.articles.append(article.id)
@@ -203,7 +230,7 @@ class Ingester:
                 offsets = [(a - lead + c.start, b - lead + c.start) for a, b in spans[k]]
                 blobs.append(SentenceVectors.quantize(offsets, sentence_vectors[k]).pack())
                 k += 1
-            out.append(EmbeddedArticle(article, cs, vectors[k - len(cs):k], blobs))
+            out.append(EmbeddedArticle(article, cs, vectors[k - len(cs) : k], blobs))
         return out
 
 

@@ -23,6 +23,7 @@ from rag.types import Article, Skipped, Warned
 
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
 
+
 def content_hash(*parts: str | None) -> str:
     h = hashlib.sha256()
     for p in parts:
@@ -106,7 +107,7 @@ def article_from_markdown(raw: str, article_id: str) -> tuple[Article | None, st
             if ":" in line:
                 k, v = line.split(":", 1)
                 meta[k.strip().lower()] = v.strip().strip("'\"")
-        raw = raw[m.end():]
+        raw = raw[m.end() :]
     title = meta.get("title", "")
     out: list[str] = []
     for line in raw.split("\n"):
@@ -125,8 +126,9 @@ def article_from_markdown(raw: str, article_id: str) -> tuple[Article | None, st
     given = meta.get("published") or meta.get("date")
     if not text:
         return None, given
-    return make_article(article_id, title, text, source=meta.get("source"), url=meta.get("url"),
-                        published=parse_date(given)), given
+    return make_article(
+        article_id, title, text, source=meta.get("source"), url=meta.get("url"), published=parse_date(given)
+    ), given
 
 
 class _TextOnly(HTMLParser):
@@ -198,7 +200,11 @@ def article_from_record(rec: object, fallback_id: str) -> Article | str:
     title = rec.get("title") if isinstance(rec.get("title"), str) else ""
     published = parse_date(rec.get("published"))
     return make_article(
-        article_id, title or "", text, source=_opt_str(rec.get("source")), url=_opt_str(rec.get("url")),
+        article_id,
+        title or "",
+        text,
+        source=_opt_str(rec.get("source")),
+        url=_opt_str(rec.get("url")),
         published=published,
     )
 
@@ -225,8 +231,9 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
-def read_paths(paths: Iterable[str | Path], max_bytes: int = 20_000_000,
-               exclude: Iterable[Path] = ()) -> Iterator[Article | Skipped | Warned]:
+def read_paths(
+    paths: Iterable[str | Path], max_bytes: int = 20_000_000, exclude: Iterable[Path] = ()
+) -> Iterator[Article | Skipped | Warned]:
     """Every file under ``paths`` -> Articles, with a Skipped entry for each file or record not ingested."""
     for src in iter_sources(paths, exclude):
         yield from (read_source(src, max_bytes) if isinstance(src, Source) else [src])

@@ -76,9 +76,17 @@ class Embedder:
     model's weights are checked against their published sha256 before use.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, dtype: str = "auto", batch_size: int = 8,
-                 threads: int | None = None, query_encoder: str = "auto", cache_dir: Path | None = None,
-                 ingest_encoder: str = "auto", ingest_idle_seconds: float = 0) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        dtype: str = "auto",
+        batch_size: int = 8,
+        threads: int | None = None,
+        query_encoder: str = "auto",
+        cache_dir: Path | None = None,
+        ingest_encoder: str = "auto",
+        ingest_idle_seconds: float = 0,
+    ) -> None:
         self.model_name = model
         self.dtype = dtype
         self.batch_size = batch_size
@@ -94,8 +102,9 @@ class Embedder:
         self._onnx_tried = False
         self.onnx_problem: str | None = None  # why questions are encoded with torch, when they are
         # OpenVINO's encoder, dropped after ingest_idle_seconds without a document to encode (0: kept)
-        self._documents: IdleSlot[OpenVinoEncoder] = IdleSlot(self._open_documents, ingest_idle_seconds,
-                                                                   "ingest encoder")
+        self._documents: IdleSlot[OpenVinoEncoder] = IdleSlot(
+            self._open_documents, ingest_idle_seconds, "ingest encoder"
+        )
         self._documents_precision = ""  # what the last OpenVINO encoder ran in, reported after it is dropped
         self.ingest_problem: str | None = None  # why documents are encoded with torch, when they are
 
@@ -240,11 +249,13 @@ class Embedder:
         texts = list(texts)
         # Longest first over the whole call, then in small background jobs, so questions go between them.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        slices = [order[i:i + INGEST_JOB] for i in range(0, len(order), INGEST_JOB)]
-        jobs = [shared_worker().submit(self._encode_documents, [texts[i] for i in rows], encoder, priority=BACKGROUND)
-                if encoder is not None else
-                shared_worker().submit(self._encode, [texts[i] for i in rows], self.threads, priority=BACKGROUND)
-                for rows in slices]
+        slices = [order[i : i + INGEST_JOB] for i in range(0, len(order), INGEST_JOB)]
+        jobs = [
+            shared_worker().submit(self._encode_documents, [texts[i] for i in rows], encoder, priority=BACKGROUND)
+            if encoder is not None
+            else shared_worker().submit(self._encode, [texts[i] for i in rows], self.threads, priority=BACKGROUND)
+            for rows in slices
+        ]
         done: Future = Future()
 
         def gather(_) -> None:
@@ -290,8 +301,9 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_batch([text])[0]
 
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-                         ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Each text's vector, and a vector for each character span of it, from one pass ("late chunking").
 
         A span's vector is the normalised mean of the model's token outputs inside it, in the context of the
@@ -312,9 +324,14 @@ class Embedder:
             # background job at a time: a question waits for one such job, never for a whole upload.
             order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             for first in range(0, len(order), INGEST_JOB):
-                rows = order[first:first + INGEST_JOB]
-                part = shared_worker().run(self._encode_with_spans, [texts[i] for i in rows],
-                                           [spans[i] for i in rows], encoder, priority=BACKGROUND)
+                rows = order[first : first + INGEST_JOB]
+                part = shared_worker().run(
+                    self._encode_with_spans,
+                    [texts[i] for i in rows],
+                    [spans[i] for i in rows],
+                    encoder,
+                    priority=BACKGROUND,
+                )
                 for k, i in enumerate(rows):
                     vectors[i] = part[0][k]
                     pooled[i] = part[1][k]
@@ -337,8 +354,9 @@ class Embedder:
             shared_worker().run(encoder.release_buffers)
             give_back_freed_heap()
 
-    def _encode_with_spans(self, texts: list[str], spans: list, encoder: OpenVinoEncoder | None
-                           ) -> tuple[np.ndarray, list[np.ndarray], list]:
+    def _encode_with_spans(
+        self, texts: list[str], spans: list, encoder: OpenVinoEncoder | None
+    ) -> tuple[np.ndarray, list[np.ndarray], list]:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
         missing: list[tuple[int, int, int, int]] = []
@@ -368,7 +386,7 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         # Token outputs are large (a token is a vector): a few dozen texts at a time.
         for first in range(0, len(order), LATE_CHUNK_BATCH):
-            rows_of = order[first:first + LATE_CHUNK_BATCH]
+            rows_of = order[first : first + LATE_CHUNK_BATCH]
             part = [texts[i] for i in rows_of]
             if encoder is not None:
                 for i, tokens in zip(rows_of, encoder.token_passes(part)):
@@ -380,17 +398,21 @@ class Embedder:
     def _torch_passes(self, part: list[str]) -> list[tuple[np.ndarray, TokenPass]]:
         model = self._load()
         use_torch_threads(self.threads)
-        outs = model.encode(part, batch_size=self.batch_size, output_value=None, convert_to_numpy=False,
-                            show_progress_bar=False)
-        enc = model.tokenizer([t.strip() for t in part], return_offsets_mapping=True, truncation=True,
-                              max_length=model.max_seq_length)
+        outs = model.encode(
+            part, batch_size=self.batch_size, output_value=None, convert_to_numpy=False, show_progress_bar=False
+        )
+        enc = model.tokenizer(
+            [t.strip() for t in part], return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+        )
         passes = []
         for k, (text, out) in enumerate(zip(part, outs)):
             n = int(out["attention_mask"].sum())  # outputs are padded (to the batch's longest, rounded up)
             ids = out["input_ids"][:n].tolist()
             if list(enc["input_ids"][k]) != ids:
-                raise ModelError(f"The tokenizer of {self.model_path} tokenised a text differently from the "
-                                 "model's own pass, so token offsets cannot be trusted.")
+                raise ModelError(
+                    f"The tokenizer of {self.model_path} tokenised a text differently from the "
+                    "model's own pass, so token offsets cannot be trusted."
+                )
             shift = len(text) - len(text.lstrip())
             offsets = np.asarray(enc["offset_mapping"][k], dtype=np.int64).reshape(-1, 2)
             starts = np.where(offsets[:, 1] > offsets[:, 0], offsets[:, 0] + shift, -1)
@@ -418,14 +440,12 @@ class Embedder:
             return None
         folder = export_folder(self.cache_dir, self.weights_hash)
         reference = self._onnx or self._open_export(folder) or self._export(folder)
-        encoder = OpenVinoEncoder(folder, reference.spec, self.threads, self._bfloat16(), self.batch_size,
-                                  PAD_MULTIPLE)
+        encoder = OpenVinoEncoder(folder, reference.spec, self.threads, self._bfloat16(), self.batch_size, PAD_MULTIPLE)
         got = np.stack([_unit(pool(t.outputs, reference.spec.pooling)) for t in encoder.token_passes(PROBES)])
         lowest = float(np.min(np.sum(got * reference.encode_each(list(PROBES)), axis=1)))
         if lowest < MIN_INGEST_COSINE:
             raise ModelError(f"OpenVINO's vectors disagree with the ONNX export's (lowest cosine {lowest:.6f}).")
-        log.info("Documents are encoded with OpenVINO in %s (cosine to the export >= %.6f).", encoder.precision,
-                 lowest)
+        log.info("Documents are encoded with OpenVINO in %s (cosine to the export >= %.6f).", encoder.precision, lowest)
         return encoder
 
     # -- the question encoder: the model exported to ONNX --------------------------------------------
@@ -462,13 +482,16 @@ class Embedder:
 
         _ = self.weights_hash  # verified before anything is loaded
         use_torch_threads(self.threads)
-        model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True,
-                                    model_kwargs={"torch_dtype": torch.float32})
+        model = SentenceTransformer(
+            str(self.model_path), device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch.float32}
+        )
         modules = list(model)
         kinds = [type(m).__name__ for m in modules]
         if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]):
-            raise ModelError(f"{self.model_path} has the modules {kinds}; only Transformer, Pooling and an optional "
-                             "Normalize are exported.")
+            raise ModelError(
+                f"{self.model_path} has the modules {kinds}; only Transformer, Pooling and an optional "
+                "Normalize are exported."
+            )
         pooling = modules[1].pooling_mode
         if pooling not in POOLINGS:
             raise ModelError(f"{self.model_path} pools with {pooling!r}; the export knows {', '.join(POOLINGS)}.")
@@ -493,13 +516,26 @@ class Embedder:
         try:
             with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                 warnings.simplefilter("ignore")  # the exporter's deprecation notices are for torch's developers
-                torch.onnx.export(TokenOutputs().eval(), tuple(sample[k] for k in inputs), str(work / "model.onnx"),
-                                  input_names=list(inputs), output_names=["token_embeddings"], opset_version=17,
-                                  dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*inputs, "token_embeddings")},
-                                  dynamo=False)
+                torch.onnx.export(
+                    TokenOutputs().eval(),
+                    tuple(sample[k] for k in inputs),
+                    str(work / "model.onnx"),
+                    input_names=list(inputs),
+                    output_names=["token_embeddings"],
+                    opset_version=17,
+                    dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*inputs, "token_embeddings")},
+                    dynamo=False,
+                )
             model.tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
-            spec = EncoderSpec(self.weights_hash, pooling, kinds[2:] == ["Normalize"], int(model.max_seq_length),
-                               inputs, int(model.get_embedding_dimension()), 0.0)
+            spec = EncoderSpec(
+                self.weights_hash,
+                pooling,
+                kinds[2:] == ["Normalize"],
+                int(model.max_seq_length),
+                inputs,
+                int(model.get_embedding_dimension()),
+                0.0,
+            )
             spec = _checked(model, OnnxEncoder(work, spec, threads=1), spec)
             spec.write(work)
             try:

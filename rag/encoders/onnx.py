@@ -84,8 +84,9 @@ class OnnxEncoder:
             self._session = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         except Exception as e:
-            raise ModelError(f"Could not open the exported encoder in {folder}: {e}. Delete that folder to "
-                             "export it again.") from e
+            raise ModelError(
+                f"Could not open the exported encoder in {folder}: {e}. Delete that folder to export it again."
+            ) from e
         # The saved tokenizer pads to a fixed length for batches; one text needs neither padding nor more tokens
         # than the model reads.
         tokenizer.no_padding()
@@ -178,8 +179,9 @@ class Int8DotProduct:
         self._columns = np.ascontiguousarray(columns)
         self._rows = None
         if constant_rows and hasattr(options, "add_external_initializers_from_files_in_memory"):
-            rows = TensorProto(name="rows", data_type=TensorProto.INT8, dims=[dimension, count],
-                               data_location=TensorProto.EXTERNAL)
+            rows = TensorProto(
+                name="rows", data_type=TensorProto.INT8, dims=[dimension, count], data_location=TensorProto.EXTERNAL
+            )
             for key, value in (("location", self.ROWS_FILE), ("offset", "0"), ("length", str(self._columns.nbytes))):
                 rows.external_data.add(key=key, value=value)
             data = self._columns.reshape(-1).view(np.uint8)
@@ -210,8 +212,8 @@ def quantize_columns(vectors: np.ndarray, block: int = 8192) -> tuple[np.ndarray
     columns = np.empty((vectors.shape[1], len(vectors)), dtype=np.int8)
     scales = np.empty(len(vectors), dtype=np.float32)
     for start in range(0, len(vectors), block):
-        part = np.asarray(vectors[start:start + block], dtype=np.float32)
+        part = np.asarray(vectors[start : start + block], dtype=np.float32)
         step = np.maximum(np.abs(part).max(axis=1), 1e-12) / 127.0
-        columns[:, start:start + block] = np.clip(np.rint(part / step[:, None]), -127, 127).T
-        scales[start:start + block] = step
+        columns[:, start : start + block] = np.clip(np.rint(part / step[:, None]), -127, 127).T
+        scales[start : start + block] = step
     return columns, scales

@@ -54,8 +54,9 @@ class OpenVinoEncoder:
     """Texts in batches, each batch of texts of like length padded to a multiple of ``pad_multiple`` tokens (the
     padding is masked, so it does not change a vector). Not thread-safe: meant to run on the model worker."""
 
-    def __init__(self, folder: Path, spec: EncoderSpec, threads: int, bfloat16: bool, batch_size: int = 8,
-                 pad_multiple: int = 32) -> None:
+    def __init__(
+        self, folder: Path, spec: EncoderSpec, threads: int, bfloat16: bool, batch_size: int = 8, pad_multiple: int = 32
+    ) -> None:
         from tokenizers import Tokenizer
 
         try:
@@ -66,8 +67,11 @@ class OpenVinoEncoder:
         self.precision = "bf16" if bfloat16 else "f32"
         self.batch_size = batch_size
         self.pad_multiple = pad_multiple
-        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": self.precision,
-                  "PERFORMANCE_HINT": "LATENCY"}
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": self.precision,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         try:
             core = ov.Core()
             self._model = core.compile_model(core.read_model(str(folder / MODEL_FILE)), "CPU", config)
@@ -95,7 +99,7 @@ class OpenVinoEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         passes: list[TokenPass | None] = [None] * len(texts)
         for first in range(0, len(order), self.batch_size):
-            rows = order[first:first + self.batch_size]
+            rows = order[first : first + self.batch_size]
             longest = max(len(encodings[i].ids) for i in rows)
             width = -(-longest // self.pad_multiple) * self.pad_multiple
             ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -111,6 +115,7 @@ class OpenVinoEncoder:
                 n = len(enc.ids)
                 offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
                 starts = np.where(offsets[:, 1] > offsets[:, 0], offsets[:, 0] + shifts[i], -1)
-                passes[i] = TokenPass(list(enc.ids), np.array(outputs[k, :n], dtype=np.float32), starts,
-                                      offsets[:, 1] + shifts[i])
+                passes[i] = TokenPass(
+                    list(enc.ids), np.array(outputs[k, :n], dtype=np.float32), starts, offsets[:, 1] + shifts[i]
+                )
         return passes  # type: ignore[return-value]

@@ -1,17 +1,16 @@
 """One thread that runs every model in the process: the encoder, and an extractive-QA reader if there is one.
 
-On two cores, requests that each ran torch on their own threads oversubscribed the CPU and slowed 5x under
-contention. Here every model call from every thread is a job for one owner thread, so only one model computes
-at a time and its own thread count is the only pool. Each job sets the threads it computes with: a question runs
-on one (`rag.encoders.embedder` says why), an ingest's batches on every core they may use. Jobs run one at a time and are
-never merged, so a result never depends on what else was asked at the same moment.
+On two cores, requests that each ran a model on their own threads oversubscribed the CPU and slowed several
+times over under contention. Here every model call from every thread is a job for one owner thread, so only one
+model computes at a time and its own thread count is the only pool. Each job sets the threads it computes with:
+a question runs on one (`rag.encoders.embedder` says why), an ingest's batches on every core they may use. Jobs
+run one at a time and are never merged, so a result never depends on what else was asked at the same moment.
 
 Questions come first: a job submitted as BACKGROUND (an ingest's, cut into small jobs) runs only when no
 question's job is waiting, so a question waits for at most one small ingest job, however large the upload.
 
-Loading a model is not a job here: the ingest encoder takes about 1 s to load on OpenVINO (5 s as torch's model),
-and a server's questions, queued behind it, would wait that long (`rag.encoders.embedder` loads it on the thread that needs
-it).
+Loading a model is not a job here: a server's questions, queued behind a load, would wait for it
+(`rag.encoders.embedder` loads a model on the thread that needs it).
 """
 
 from __future__ import annotations

@@ -30,8 +30,11 @@ def run_cli(args, settings: Settings) -> int:
     extra: dict[str, Any] = {}
     if args.dataset:
         pipeline, report = dataset_pipeline(Path(args.dataset), settings, progress)
-        extra = {"index_seconds": round(report.seconds, 1), "index_added": report.added + report.updated,
-                 "index_chunks_added": report.chunks}
+        extra = {
+            "index_seconds": round(report.seconds, 1),
+            "index_added": report.added + report.updated,
+            "index_chunks_added": report.chunks,
+        }
         qpath = Path(args.dataset) / "questions.jsonl"
     else:
         from rag.pipeline import Pipeline
@@ -43,11 +46,18 @@ def run_cli(args, settings: Settings) -> int:
     threshold = pipeline.parts.reader.thresholds.short_answer
     started = time.perf_counter()
     rows, metrics = run(pipeline, questions, threshold, use_as_of=args.use_as_of, progress=progress)
-    metrics = {**metrics, **extra, "eval_seconds": round(time.perf_counter() - started, 1), "as_of": bool(args.use_as_of),
-               "questions_file": str(qpath), "ablated": sorted(args.ablate or [])}
+    metrics = {
+        **metrics,
+        **extra,
+        "eval_seconds": round(time.perf_counter() - started, 1),
+        "as_of": bool(args.use_as_of),
+        "questions_file": str(qpath),
+        "ablated": sorted(args.ablate or []),
+    }
     titles = {a["id"]: a["title"] for a in pipeline.list_articles()}
-    write_outputs(Path(args.out), metrics, rows, titles, precision_coverage(rows),
-                  Path(args.baseline) if args.baseline else None)
+    write_outputs(
+        Path(args.out), metrics, rows, titles, precision_coverage(rows), Path(args.baseline) if args.baseline else None
+    )
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:

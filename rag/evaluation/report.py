@@ -14,43 +14,99 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Retrieval", [("retrieval_hit@1", "Gold article first"), ("retrieval_hit@3", "Gold article in top 3"),
-                   ("retrieval_hit@5", "Gold article in top 5"), ("retrieval_hit@10", "Gold article in top 10"),
-                   ("retrieval_mrr@5", "MRR@5"), ("retrieval_mrr@10", "MRR@10")]),
-    ("Answers", [("answer_contained_answer", "Gold answer in the cited sentences"),
-                 ("short_answer_precision", "Short answers right, of those shown"),
-                 ("short_answer_coverage", "Short answer shown, of answerable questions"),
-                 ("short_answer_threshold", "Short-answer threshold (probability)"),
-                 ("short_answer_candidate_right", "Best candidate right, shown or not"),
-                 ("answer_em", "Exact match (shown short answers)"), ("answer_f1", "Token F1 (shown short answers)"),
-                 ("answer_em_candidate", "Exact match (best candidate)"), ("answer_f1_candidate", "Token F1 (best candidate)"),
-                 ("answer_choice_correct", "Multiple choice picked right")]),
-    ("Citations", [("citation_count", "Citations"), ("citation_offset_validity", "Offsets exact"),
-                   ("citation_markers_resolve", "Every [n] resolves, every citation used"),
-                   ("citation_precision", "Citations that hold the answer or the evidence")]),
-    ("Abstention", [("abstention_rate", "Abstained"), ("abstention_precision", "Abstentions that were right"),
-                    ("abstention_recall", "Unanswerable questions abstained on"),
-                    ("false_abstention_rate", "Answerable questions abstained on")]),
-    ("Latency", [("latency_median_ms", "Question, median (ms)"), ("latency_p95_ms", "Question, p95 (ms)"),
-                 ("latency_retrieve_median_ms", "Retrieval, median (ms)"), ("latency_answer_median_ms", "Answer step, median (ms)")]),
+    (
+        "Retrieval",
+        [
+            ("retrieval_hit@1", "Gold article first"),
+            ("retrieval_hit@3", "Gold article in top 3"),
+            ("retrieval_hit@5", "Gold article in top 5"),
+            ("retrieval_hit@10", "Gold article in top 10"),
+            ("retrieval_mrr@5", "MRR@5"),
+            ("retrieval_mrr@10", "MRR@10"),
+        ],
+    ),
+    (
+        "Answers",
+        [
+            ("answer_contained_answer", "Gold answer in the cited sentences"),
+            ("short_answer_precision", "Short answers right, of those shown"),
+            ("short_answer_coverage", "Short answer shown, of answerable questions"),
+            ("short_answer_threshold", "Short-answer threshold (probability)"),
+            ("short_answer_candidate_right", "Best candidate right, shown or not"),
+            ("answer_em", "Exact match (shown short answers)"),
+            ("answer_f1", "Token F1 (shown short answers)"),
+            ("answer_em_candidate", "Exact match (best candidate)"),
+            ("answer_f1_candidate", "Token F1 (best candidate)"),
+            ("answer_choice_correct", "Multiple choice picked right"),
+        ],
+    ),
+    (
+        "Citations",
+        [
+            ("citation_count", "Citations"),
+            ("citation_offset_validity", "Offsets exact"),
+            ("citation_markers_resolve", "Every [n] resolves, every citation used"),
+            ("citation_precision", "Citations that hold the answer or the evidence"),
+        ],
+    ),
+    (
+        "Abstention",
+        [
+            ("abstention_rate", "Abstained"),
+            ("abstention_precision", "Abstentions that were right"),
+            ("abstention_recall", "Unanswerable questions abstained on"),
+            ("false_abstention_rate", "Answerable questions abstained on"),
+        ],
+    ),
+    (
+        "Latency",
+        [
+            ("latency_median_ms", "Question, median (ms)"),
+            ("latency_p95_ms", "Question, p95 (ms)"),
+            ("latency_retrieve_median_ms", "Retrieval, median (ms)"),
+            ("latency_answer_median_ms", "Answer step, median (ms)"),
+        ],
+    ),
 ]
-LOWER_IS_BETTER = {"false_abstention_rate", "latency_median_ms", "latency_p95_ms", "latency_retrieve_median_ms",
-                   "latency_answer_median_ms", "latency_retrieve_p95_ms", "latency_answer_p95_ms", "abstention_rate"}
+LOWER_IS_BETTER = {
+    "false_abstention_rate",
+    "latency_median_ms",
+    "latency_p95_ms",
+    "latency_retrieve_median_ms",
+    "latency_answer_median_ms",
+    "latency_retrieve_p95_ms",
+    "latency_answer_p95_ms",
+    "abstention_rate",
+}
 
 
-def write_outputs(out: Path, metrics: dict[str, Any], rows: list[dict[str, Any]], titles: dict[str, str],
-                  curve: list[tuple[float, float, float]], baseline: Path | None = None) -> None:
+def write_outputs(
+    out: Path,
+    metrics: dict[str, Any],
+    rows: list[dict[str, Any]],
+    titles: dict[str, str],
+    curve: list[tuple[float, float, float]],
+    baseline: Path | None = None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     with open(out / "results.jsonl", "w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
     comparison = compare(metrics, rows, baseline) if baseline else None
-    context = {"metrics": metrics, "groups": grouped(metrics, comparison), "failures": failures(rows),
-               "titles": titles, "histogram": histogram([r["total_ms"] for r in rows]), "curve": curve,
-               "comparison": comparison, "other": other_metrics(metrics)}
-    env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                      autoescape=select_autoescape(["html"]))
+    context = {
+        "metrics": metrics,
+        "groups": grouped(metrics, comparison),
+        "failures": failures(rows),
+        "titles": titles,
+        "histogram": histogram([r["total_ms"] for r in rows]),
+        "curve": curve,
+        "comparison": comparison,
+        "other": other_metrics(metrics),
+    }
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape(["html"])
+    )
     (out / "report.html").write_text(env.get_template("report.html").render(context))
     (out / "report.md").write_text(env.get_template("report.md").render(context))
 
@@ -92,15 +148,25 @@ def compare(metrics: dict[str, Any], rows: list[dict[str, Any]], baseline: Path)
         old = before_rows.get(r["id"])
         if old is None:
             continue
-        for what, now_ok, then_ok in (("abstained", not r["abstained"], not old["abstained"]),
-                                      ("gold in cited sentences", r.get("contained_answer"), old.get("contained_answer")),
-                                      ("short answer right", r.get("short_right"), old.get("short_right"))):
+        for what, now_ok, then_ok in (
+            ("abstained", not r["abstained"], not old["abstained"]),
+            ("gold in cited sentences", r.get("contained_answer"), old.get("contained_answer")),
+            ("short answer right", r.get("short_right"), old.get("short_right")),
+        ):
             if now_ok is None or then_ok is None or bool(now_ok) == bool(then_ok):
                 continue
             if what == "abstained" and not r["answerable"]:
                 now_ok, then_ok = not now_ok, not then_ok
-            flips.append({"id": r["id"], "question": r["question"], "what": what, "better": bool(now_ok),
-                          "before": old.get("short_answer") or old["answer"][:120], "after": r.get("short_answer") or r["answer"][:120]})
+            flips.append(
+                {
+                    "id": r["id"],
+                    "question": r["question"],
+                    "what": what,
+                    "better": bool(now_ok),
+                    "before": old.get("short_answer") or old["answer"][:120],
+                    "after": r.get("short_answer") or r["answer"][:120],
+                }
+            )
     return {"baseline": str(baseline), "deltas": deltas, "flips": flips}
 
 
@@ -112,8 +178,10 @@ def histogram(values: list[float], bins: int = 20) -> dict:
     counts = [0] * bins
     for v in values:
         counts[min(int(v / width), bins - 1)] += 1
-    return {"bars": [{"low": round(i * width), "high": round((i + 1) * width), "count": c} for i, c in enumerate(counts)],
-            "max": max(counts)}
+    return {
+        "bars": [{"low": round(i * width), "high": round((i + 1) * width), "count": c} for i, c in enumerate(counts)],
+        "max": max(counts),
+    }
 
 
 def failures(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -69,12 +69,22 @@ def evaluate_question(pipeline, q: dict[str, Any], short_threshold: float, use_a
     candidate = a["short_answer"]
     shown = candidate if candidate and (a["short_answer_confidence"] or 0) >= short_threshold else None
     row: dict[str, Any] = {
-        "id": q["id"], "question": q["question"], "answerable": q["answerable"], "gold_answers": golds,
-        "gold_article_ids": sorted(gold_ids), "answer": a["answer"], "short_answer": shown,
-        "short_answer_candidate": candidate, "short_answer_confidence": a["short_answer_confidence"],
-        "abstained": a["abstained"], "confidence": a["confidence"], "citations": a["citations"],
-        "retrieved_article_ids": ranking[:10], "total_ms": a["timings_ms"].get("total", 0.0),
-        "retrieve_ms": a["timings_ms"].get("retrieve", 0.0), "answer_ms": a["timings_ms"].get("answer", 0.0),
+        "id": q["id"],
+        "question": q["question"],
+        "answerable": q["answerable"],
+        "gold_answers": golds,
+        "gold_article_ids": sorted(gold_ids),
+        "answer": a["answer"],
+        "short_answer": shown,
+        "short_answer_candidate": candidate,
+        "short_answer_confidence": a["short_answer_confidence"],
+        "abstained": a["abstained"],
+        "confidence": a["confidence"],
+        "citations": a["citations"],
+        "retrieved_article_ids": ranking[:10],
+        "total_ms": a["timings_ms"].get("total", 0.0),
+        "retrieve_ms": a["timings_ms"].get("retrieve", 0.0),
+        "answer_ms": a["timings_ms"].get("answer", 0.0),
     }
     if gold_ids:
         rank = next((i for i, aid in enumerate(ranking[:10], 1) if aid in gold_ids), None)
@@ -114,17 +124,21 @@ def _citation_checks(pipeline, q: dict[str, Any], a: dict[str, Any]) -> dict[str
         with contextlib.suppress(NotFound):
             texts.setdefault(c["article_id"], pipeline.get_article(c["article_id"]))
     out: dict[str, Any] = {
-        "offsets_valid": [c["article_id"] in texts and texts[c["article_id"]].text[c["start"]:c["end"]] == c["quote"]
-                          for c in cites],
-        "markers_resolve": set(markers.numbers(a["answer"])) == {c["n"] for c in cites} if cites else
-        not markers.numbers(a["answer"]),
+        "offsets_valid": [
+            c["article_id"] in texts and texts[c["article_id"]].text[c["start"] : c["end"]] == c["quote"] for c in cites
+        ],
+        "markers_resolve": set(markers.numbers(a["answer"])) == {c["n"] for c in cites}
+        if cites
+        else not markers.numbers(a["answer"]),
     }
     if q["answerable"] and cites:
         evidence = set(normalize_answer(q.get("evidence") or "").split())
         out["citation_precise"] = [
-            contains(c["quote"], q["answers"]) or bool(evidence) and
-            len(evidence & set(normalize_answer(c["quote"]).split())) / len(evidence) >= 0.5
-            for c in cites]
+            contains(c["quote"], q["answers"])
+            or bool(evidence)
+            and len(evidence & set(normalize_answer(c["quote"]).split())) / len(evidence) >= 0.5
+            for c in cites
+        ]
     return out
 
 
@@ -141,8 +155,15 @@ def summarize(rows: list[dict[str, Any]], short_threshold: float) -> dict[str, A
     for k in KS:
         m[f"retrieval_hit@{k}"] = mean(f"hit@{k}", retrieval_rows)
     m["retrieval_mrr@10"] = mean("rr@10", retrieval_rows)
-    m["retrieval_mrr@5"] = (round(sum(1 / r["gold_rank"] for r in retrieval_rows if r.get("gold_rank") and
-                                      r["gold_rank"] <= 5) / len(retrieval_rows), 4) if retrieval_rows else None)
+    m["retrieval_mrr@5"] = (
+        round(
+            sum(1 / r["gold_rank"] for r in retrieval_rows if r.get("gold_rank") and r["gold_rank"] <= 5)
+            / len(retrieval_rows),
+            4,
+        )
+        if retrieval_rows
+        else None
+    )
     for key in ("contained_answer", "em", "f1", "em_candidate", "f1_candidate", "choice_correct"):
         m[f"answer_{key}"] = mean(key, scored)
     shown = [r for r in scored if r["short_answer"]]
@@ -161,13 +182,18 @@ def summarize(rows: list[dict[str, Any]], short_threshold: float) -> dict[str, A
     m["abstention_rate"] = round(len(abstained) / len(rows), 4) if rows else None
     m["abstention_precision"] = round(tp / len(abstained), 4) if abstained else None
     m["abstention_recall"] = round(tp / len(unanswerable), 4) if unanswerable else None
-    m["false_abstention_rate"] = (round(sum(1 for r in answerable if r["abstained"]) / len(answerable), 4)
-                                  if answerable else None)
+    m["false_abstention_rate"] = (
+        round(sum(1 for r in answerable if r["abstained"]) / len(answerable), 4) if answerable else None
+    )
     sent = sum(r.get("llm_sentences", 0) for r in rows)
     fact = sum(r.get("llm_facts_checked", 0) for r in rows)
     if any("llm_sentences" in r for r in rows):
-        m["llm_supported_sentence_rate"] = round(sum(r.get("llm_supported", 0) for r in rows) / sent, 4) if sent else None
-        m["llm_number_fidelity_rate"] = round(sum(r.get("llm_facts_supported", 0) for r in rows) / fact, 4) if fact else None
+        m["llm_supported_sentence_rate"] = (
+            round(sum(r.get("llm_supported", 0) for r in rows) / sent, 4) if sent else None
+        )
+        m["llm_number_fidelity_rate"] = (
+            round(sum(r.get("llm_facts_supported", 0) for r in rows) / fact, 4) if fact else None
+        )
     m["llm_fallbacks"] = sum(1 for r in rows if r.get("notice"))
     for key, name in (("total_ms", "latency"), ("retrieve_ms", "latency_retrieve"), ("answer_ms", "latency_answer")):
         lat = sorted(r[key] for r in rows)
@@ -187,13 +213,15 @@ def precision_coverage(rows: list[dict[str, Any]]) -> list[tuple[float, float, f
     return out
 
 
-def run(pipeline, questions: list[dict[str, Any]], short_threshold: float, use_as_of: bool = False,
-        progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run(
+    pipeline, questions: list[dict[str, Any]], short_threshold: float, use_as_of: bool = False, progress: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from tqdm import tqdm
 
-    rows = [evaluate_question(pipeline, q, short_threshold, use_as_of)
-            for q in tqdm(questions, desc="questions", unit="q", file=sys.stderr, disable=not progress,
-                          dynamic_ncols=True)]
+    rows = [
+        evaluate_question(pipeline, q, short_threshold, use_as_of)
+        for q in tqdm(questions, desc="questions", unit="q", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    ]
     return rows, summarize(rows, short_threshold)
 
 
@@ -206,8 +234,10 @@ def dataset_pipeline(dataset: Path, settings: Settings, progress: bool = True, e
     corpus = dataset / "corpus.jsonl"
     if not corpus.is_file() or not (dataset / "questions.jsonl").is_file():
         raise BadInput(f"{dataset} needs corpus.jsonl and questions.jsonl.")
-    key = hashlib.sha256(f"{dataset.resolve()}|{settings.embedding_model}|{settings.chunk_size}|"
-                         f"{settings.chunk_overlap}|{SCHEMA_VERSION}".encode()).hexdigest()[:10]
+    key = hashlib.sha256(
+        f"{dataset.resolve()}|{settings.embedding_model}|{settings.chunk_size}|"
+        f"{settings.chunk_overlap}|{SCHEMA_VERSION}".encode()
+    ).hexdigest()[:10]
     scratch = settings.index_dir / "eval-cache" / f"{dataset.name}-{key}"
     pipeline = Pipeline(settings.model_copy(update={"index_dir": scratch, "chroma_url": None}), embedder=embedder)
     articles, skipped = [], []
@@ -220,7 +250,9 @@ def dataset_pipeline(dataset: Path, settings: Settings, progress: bool = True, e
             bar["b"] = tqdm(total=n, desc=f"indexing {dataset.name}", unit="chunk", file=sys.stderr, dynamic_ncols=True)
 
     started = time.perf_counter()
-    report = pipeline.index_articles(articles, progress=Progress(on_total, lambda n: bar.get("b") and bar["b"].update(n)))
+    report = pipeline.index_articles(
+        articles, progress=Progress(on_total, lambda n: bar.get("b") and bar["b"].update(n))
+    )
     if "b" in bar:
         bar["b"].close()
     report.seconds = time.perf_counter() - started

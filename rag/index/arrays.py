@@ -55,14 +55,15 @@ def assemble(pieces: Iterable[Piece], shape: tuple, dtype, path: Path | None = N
         out = np.empty(shape, dtype=dtype)
         flat, at = out.reshape(-1), 0
         for p in pieces:
-            flat[at:at + p.stop - p.start] = p.source.reshape(-1)[p.start:p.stop]
+            flat[at : at + p.stop - p.start] = p.source.reshape(-1)[p.start : p.stop]
             at += p.stop - p.start
         if at != flat.size:
             raise ValueError(f"pieces of {at} elements for an array of shape {shape}")
         return out
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
-                                                  "fortran_order": False, "shape": tuple(shape)})
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+    )
     written = write(path, pieces, dtype.itemsize, header.getvalue())
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if written != expected:
@@ -87,7 +88,7 @@ def write(path: Path, pieces: Iterable[Piece], itemsize: int, header: bytes = b"
                     sources[where] = files.enter_context(open(where, "rb", buffering=0))
                 _copy(sources[where], out, offset + p.start * itemsize, size)
             else:
-                _write_all(out, memoryview(np.ascontiguousarray(p.source.reshape(-1)[p.start:p.stop])).cast("B"))
+                _write_all(out, memoryview(np.ascontiguousarray(p.source.reshape(-1)[p.start : p.stop])).cast("B"))
             total += size
     return total
 
@@ -116,7 +117,7 @@ def _copy(source: io.FileIO, out: io.FileIO, offset: int, size: int) -> None:
 def _write_all(out: io.FileIO, data) -> None:
     view = memoryview(data)
     while len(view):
-        view = view[out.write(view):]
+        view = view[out.write(view) :]
 
 
 def save(path: Path, array: np.ndarray) -> None:

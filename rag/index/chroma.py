@@ -80,8 +80,12 @@ class Connection:
         with guarded(location, "open"):
             if url:
                 u = urlparse(url)
-                client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
-                                             ssl=u.scheme == "https", settings=settings)
+                client = chromadb.HttpClient(
+                    host=u.hostname,
+                    port=u.port or (443 if u.scheme == "https" else 8000),
+                    ssl=u.scheme == "https",
+                    settings=settings,
+                )
                 _limit_http_wait(client, timeout)
                 client.heartbeat()
             else:
@@ -108,12 +112,18 @@ def manifest_problem(stored: dict[str, Any], expected: dict[str, Any], location:
         return IndexMismatch(
             f"The index at {location} was built by an older version (schema {stored.get('schema')}, "
             f"this one reads {expected['schema']}): its article ids could collide. Re-index: delete the index folder "
-            "(or the Chroma collections) and run `rag ingest` on your articles again.")
-    diffs = [f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
-             for k in MANIFEST_KEYS if str(stored.get(k)) != str(expected[k])]
+            "(or the Chroma collections) and run `rag ingest` on your articles again."
+        )
+    diffs = [
+        f"{k}: index has {stored.get(k)!r}, settings ask for {expected[k]!r}"
+        for k in MANIFEST_KEYS
+        if str(stored.get(k)) != str(expected[k])
+    ]
     if diffs:
-        return IndexMismatch(f"The index at {location} was built differently ({'; '.join(diffs)}). Re-index: delete "
-                             "the index folder (or the collection) and run `rag ingest` again, or change the settings back.")
+        return IndexMismatch(
+            f"The index at {location} was built differently ({'; '.join(diffs)}). Re-index: delete "
+            "the index folder (or the collection) and run `rag ingest` again, or change the settings back."
+        )
     return None
 
 
@@ -152,8 +162,9 @@ def date_ord(iso: str | None) -> int:
 class ChromaStore:
     """Construction is cheap; `open()` connects. ``url`` selects a Chroma server, else ``path`` is embedded."""
 
-    def __init__(self, path: Path | None = None, url: str | None = None, prefix: str = "news",
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path | None = None, url: str | None = None, prefix: str = "news", timeout: float = 30.0
+    ) -> None:
         if url:
             u = urlparse(url)
             if u.scheme not in ("http", "https") or not u.hostname:
@@ -199,7 +210,8 @@ class ChromaStore:
         if col is None:
             with self._guard(f"open collection '{name}'"):
                 col = self.client.get_or_create_collection(
-                    name, embedding_function=None, metadata=metadata, configuration={"hnsw": {"space": "cosine"}})
+                    name, embedding_function=None, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}
+                )
             self._collections[name] = col
         return col
 
@@ -249,7 +261,9 @@ class ChromaStore:
 
     def state(self) -> IndexState:
         meta = self._metadata()
-        return IndexState(str(meta.get("generation", "")), str(meta.get("writing", "")), int(meta.get("chunk_count", 0)))
+        return IndexState(
+            str(meta.get("generation", "")), str(meta.get("writing", "")), int(meta.get("chunk_count", 0))
+        )
 
     def mark_writing(self, session: str) -> None:
         self._set_metadata(writing=session)
@@ -300,8 +314,9 @@ class ChromaStore:
         for ids, metas, docs, _ in self._scan(self.articles, ["metadatas", "documents"]):
             yield from (_article_from(i, m, d) for i, m, d in zip(ids, metas, docs))
 
-    def write_articles(self, items: Sequence[EmbeddedArticle], replacing: set[str],
-                       origins: dict[str, str] | None = None) -> None:
+    def write_articles(
+        self, items: Sequence[EmbeddedArticle], replacing: set[str], origins: dict[str, str] | None = None
+    ) -> None:
         """Make each article and exactly its chunks the stored state for its id.
 
         ``replacing`` names the ids already stored; only those need their old records removed first.
@@ -317,19 +332,25 @@ class ChromaStore:
                     self.chunks.delete(where={"article_id": aid})
             rows = [(c, v, blob) for e in items for c, v, blob in zip(e.chunks, e.vectors, e.sentences)]
             for a in range(0, len(rows), self.max_batch):
-                part = rows[a:a + self.max_batch]
-                self.chunks.add(ids=[c.id for c, _, _ in part], embeddings=np.stack([v for _, v, _ in part]),
-                                documents=[c.text for c, _, _ in part],
-                                metadatas=[{**_chunk_meta(c), "sentences": blob} for c, _, blob in part])
+                part = rows[a : a + self.max_batch]
+                self.chunks.add(
+                    ids=[c.id for c, _, _ in part],
+                    embeddings=np.stack([v for _, v, _ in part]),
+                    documents=[c.text for c, _, _ in part],
+                    metadatas=[{**_chunk_meta(c), "sentences": blob} for c, _, blob in part],
+                )
             # Written after all their chunks: an article record means its chunks are complete.
             for a in range(0, len(items), self.max_batch):
-                part = items[a:a + self.max_batch]
+                part = items[a : a + self.max_batch]
                 self.articles.add(
                     ids=[e.article.id for e in part],
                     embeddings=np.stack([_mean_vector(e.vectors) for e in part]),
                     documents=[e.article.text for e in part],
-                    metadatas=[_article_record(e.article, len(e.chunks), (origins or {}).get(e.article.id, e.article.origin))
-                               | {"version": uuid.uuid4().hex} for e in part],
+                    metadatas=[
+                        _article_record(e.article, len(e.chunks), (origins or {}).get(e.article.id, e.article.origin))
+                        | {"version": uuid.uuid4().hex}
+                        for e in part
+                    ],
                 )
 
     def delete_article(self, article_id: str) -> bool:
@@ -342,7 +363,9 @@ class ChromaStore:
     def orphan_articles(self) -> list[str]:
         """Article ids that have chunks but no record: the trace of an interrupted write."""
         known = set(self.article_stamps())
-        return sorted({m["article_id"] for _, metas, _, _ in self._scan(self.chunks, ["metadatas"]) for m in metas} - known)
+        return sorted(
+            {m["article_id"] for _, metas, _, _ in self._scan(self.chunks, ["metadatas"]) for m in metas} - known
+        )
 
     def remove_chunks_of(self, article_ids: Sequence[str]) -> None:
         with self._guard("remove chunks"):
@@ -361,14 +384,15 @@ class ChromaStore:
             for k, (i, m, d) in enumerate(zip(ids, metas, docs)):
                 yield _chunk_from(i, m, d), m.get("sentences", ""), None if embeddings is None else embeddings[k]
 
-    def chunk_rows_of(self, article_ids: Sequence[str], vectors: bool = False
-                      ) -> list[tuple[Chunk, str, np.ndarray | None]]:
+    def chunk_rows_of(
+        self, article_ids: Sequence[str], vectors: bool = False
+    ) -> list[tuple[Chunk, str, np.ndarray | None]]:
         """`iter_chunk_rows`, for the chunks of these articles only."""
         include = ["metadatas", "documents"] + (["embeddings"] if vectors else [])
         rows = []
         for a in range(0, len(article_ids), 100):
             with self._guard("read chunks"):
-                got = self.chunks.get(where={"article_id": {"$in": list(article_ids[a:a + 100])}}, include=include)
+                got = self.chunks.get(where={"article_id": {"$in": list(article_ids[a : a + 100])}}, include=include)
             embeddings = got.get("embeddings") if vectors else None
             for k, (i, m, d) in enumerate(zip(got["ids"], got["metadatas"], got["documents"])):
                 vector = None if embeddings is None else np.asarray(embeddings[k], dtype=np.float32)
@@ -388,14 +412,16 @@ class ChromaStore:
             return {**self.chunk_vectors(ids[:half]), **self.chunk_vectors(ids[half:])}
         return out
 
-    def dense_query(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
-                    ) -> list[tuple[str, float]]:
+    def dense_query(
+        self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
+    ) -> list[tuple[str, float]]:
         """The ``n`` nearest chunks: (chunk id, cosine similarity), best first, optionally only those published
         between ``low`` and ``high`` (YYYYMMDD; undated chunks count as 0)."""
         return self._nearest(self.chunks, vector, n, low, high)
 
-    def dense_article_query(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
-                            ) -> list[tuple[str, float]]:
+    def dense_article_query(
+        self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
+    ) -> list[tuple[str, float]]:
         """The ``n`` nearest articles by the mean of their chunk vectors: (article id, cosine similarity)."""
         return self._nearest(self.articles, vector, n, low, high)
 
@@ -405,15 +431,17 @@ class ChromaStore:
         if total == 0 or n <= 0:
             return []
         clauses = ([{"published_ord": {"$gte": low}}] if low is not None else []) + (
-            [{"published_ord": {"$lte": high}}] if high is not None else [])
+            [{"published_ord": {"$lte": high}}] if high is not None else []
+        )
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         res = self._search(collection, vector, min(n, total), where, ["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"], res["distances"])]
 
     def _search(self, collection, vector, n: int, where: dict | None, include: list[str]):
         with self._guard("search vectors"):
-            res = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where,
-                                   include=include)
+            res = collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n, where=where, include=include
+            )
         return {k: (res.get(k) or [[]])[0] for k in ("ids", "metadatas", "documents", "distances")}
 
     def _scan(self, collection, include: list[str], page: int = 1000):
@@ -426,8 +454,12 @@ class ChromaStore:
                 return
             n = len(got["ids"])
             embeddings = got.get("embeddings")
-            yield (got["ids"], got.get("metadatas") or [{}] * n, got.get("documents") or [None] * n,
-                   None if embeddings is None else np.asarray(embeddings, dtype=np.float32))
+            yield (
+                got["ids"],
+                got.get("metadatas") or [{}] * n,
+                got.get("documents") or [None] * n,
+                None if embeddings is None else np.asarray(embeddings, dtype=np.float32),
+            )
             offset += n
 
 
@@ -449,8 +481,13 @@ def _mean_vector(vectors: np.ndarray) -> np.ndarray:
 
 def _article_record(a: Article, chunk_count: int, origin: str) -> dict[str, Any]:
     return {
-        "title": a.title, "source": a.source or "", "url": a.url or "", "published": a.published or "",
-        "published_ord": date_ord(a.published), "content_hash": a.content_hash, "chunks": chunk_count,
+        "title": a.title,
+        "source": a.source or "",
+        "url": a.url or "",
+        "published": a.published or "",
+        "published_ord": date_ord(a.published),
+        "content_hash": a.content_hash,
+        "chunks": chunk_count,
         "origin": origin,
     }
 
@@ -462,26 +499,42 @@ def _version(m: dict[str, Any]) -> str:
 
 def _chunk_meta(c: Chunk) -> dict[str, Any]:
     return {
-        "article_id": c.article_id, "ordinal": c.ordinal, "start": c.start, "end": c.end, "title": c.title,
-        "published": c.published or "", "published_ord": date_ord(c.published),
+        "article_id": c.article_id,
+        "ordinal": c.ordinal,
+        "start": c.start,
+        "end": c.end,
+        "title": c.title,
+        "published": c.published or "",
+        "published_ord": date_ord(c.published),
     }
 
 
 def _chunk_from(chunk_id: str, m: dict[str, Any], doc: str | None) -> Chunk:
     return Chunk(
-        id=chunk_id, article_id=m["article_id"], ordinal=int(m.get("ordinal", 0)), start=int(m["start"]),
-        end=int(m["end"]), text=doc or "", title=m.get("title", ""), published=m.get("published") or None,
+        id=chunk_id,
+        article_id=m["article_id"],
+        ordinal=int(m.get("ordinal", 0)),
+        start=int(m["start"]),
+        end=int(m["end"]),
+        text=doc or "",
+        title=m.get("title", ""),
+        published=m.get("published") or None,
     )
 
 
 def _article_from(article_id: str, m: dict[str, Any], doc: str | None) -> Article:
-    return Article(id=article_id, text=doc or "",
-                   **{k: v for k, v in _article_meta(m).items() if k not in ("chunks", "origin")})
+    return Article(
+        id=article_id, text=doc or "", **{k: v for k, v in _article_meta(m).items() if k not in ("chunks", "origin")}
+    )
 
 
 def _article_meta(m: dict[str, Any]) -> dict[str, Any]:
     return {
-        "title": m.get("title", ""), "source": m.get("source") or None, "url": m.get("url") or None,
-        "published": m.get("published") or None, "content_hash": m.get("content_hash", ""),
-        "chunks": int(m.get("chunks", 0)), "origin": m.get("origin") or None,
+        "title": m.get("title", ""),
+        "source": m.get("source") or None,
+        "url": m.get("url") or None,
+        "published": m.get("published") or None,
+        "content_hash": m.get("content_hash", ""),
+        "chunks": int(m.get("chunks", 0)),
+        "origin": m.get("origin") or None,
     }

@@ -61,8 +61,14 @@ class RowPlan:
         """The planned table in memory, rows from ``base``'s and ``new``'s (of ``new``'s dtype and row shape)."""
         return arrays.assemble(self.pieces(base, new), (len(self), *new.shape[1:]), new.dtype)
 
-    def pieces(self, base: np.ndarray | None, new: np.ndarray, base_bounds: np.ndarray | None = None,
-               new_bounds: np.ndarray | None = None, base_file: tuple[Path, int] | None = None) -> list[arrays.Piece]:
+    def pieces(
+        self,
+        base: np.ndarray | None,
+        new: np.ndarray,
+        base_bounds: np.ndarray | None = None,
+        new_bounds: np.ndarray | None = None,
+        base_file: tuple[Path, int] | None = None,
+    ) -> list[arrays.Piece]:
         """The planned table's elements, in order, as pieces of ``base`` and of ``new`` (for `arrays.assemble`).
         Row r of each spans elements bounds[r]..bounds[r+1]; without bounds, rows are the first axis. A base
         mapped from a file is copied from that file (``base_file``, when the mapping does not say)."""
@@ -135,15 +141,20 @@ class _Strings:
         return cls(b"".join(encoded), offsets)
 
     @classmethod
-    def merged(cls, base: _Strings | None, plan: RowPlan, new: Sequence[str], directory: Path | None = None,
-               name: str = "") -> _Strings:
+    def merged(
+        cls, base: _Strings | None, plan: RowPlan, new: Sequence[str], directory: Path | None = None, name: str = ""
+    ) -> _Strings:
         """The rows ``plan`` names; with ``directory``, written there as ``name`` (as `save` would) and mapped."""
         fresh = cls.join([t.encode("utf-8") for t in new])
         base = base if base is not None else cls(b"", np.zeros(1, dtype=np.int64))
         offsets = plan.sizes(base.offsets, fresh.offsets)
-        pieces = plan.pieces(np.frombuffer(base.data, dtype=np.uint8) if len(base.data) else None,
-                             np.frombuffer(fresh.data, dtype=np.uint8), base.offsets, fresh.offsets,
-                             (base.path, 0) if base.path is not None else None)
+        pieces = plan.pieces(
+            np.frombuffer(base.data, dtype=np.uint8) if len(base.data) else None,
+            np.frombuffer(fresh.data, dtype=np.uint8),
+            base.offsets,
+            fresh.offsets,
+            (base.path, 0) if base.path is not None else None,
+        )
         if directory is None:
             return cls(arrays.assemble(pieces, (int(offsets[-1]),), np.uint8).tobytes(), offsets)
         arrays.write(directory / f"{name}.bin", pieces, 1)
@@ -154,7 +165,7 @@ class _Strings:
         return self.encoded(i).decode("utf-8")
 
     def encoded(self, i: int) -> bytes:
-        a, b = self.offsets[i:i + 2].tolist()
+        a, b = self.offsets[i : i + 2].tolist()
         return self.data[a:b]
 
     def __len__(self) -> int:
@@ -186,22 +197,46 @@ class ChunkTable(Sequence[Chunk]):
     Titles and dates are stored once per article: ``articles`` holds each distinct (article id, title,
     published) and each row points at one."""
 
-    FILES = ("chunks-text.bin", "chunks-text-offsets.npy", "chunks-ids.bin", "chunks-ids-offsets.npy",
-             "chunks-id-order.npy", "chunks-fields.npy", "chunks-articles.json")
+    FILES = (
+        "chunks-text.bin",
+        "chunks-text-offsets.npy",
+        "chunks-ids.bin",
+        "chunks-ids-offsets.npy",
+        "chunks-id-order.npy",
+        "chunks-fields.npy",
+        "chunks-articles.json",
+    )
 
-    def __init__(self, texts: _Strings, ids: _Strings, id_order: np.ndarray, fields: np.ndarray,
-                 articles: list[tuple[str, str, str | None]]) -> None:
+    def __init__(
+        self,
+        texts: _Strings,
+        ids: _Strings,
+        id_order: np.ndarray,
+        fields: np.ndarray,
+        articles: list[tuple[str, str, str | None]],
+    ) -> None:
         self._texts, self._ids, self._id_order, self._fields = texts, ids, id_order, fields
         self.articles = articles
 
     @classmethod
-    def merged(cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk], directory: Path | None = None
-               ) -> ChunkTable:
+    def merged(
+        cls, base: ChunkTable | None, plan: RowPlan, new: Sequence[Chunk], directory: Path | None = None
+    ) -> ChunkTable:
         """The rows ``plan`` names, from ``base`` and from ``new``; base rows are copied, not made into Chunks.
         With ``directory``, the texts and ids are written there as `save` would, and mapped."""
         fresh_entries: dict[tuple[str, str, str | None], int] = {}
-        fresh = np.asarray([(fresh_entries.setdefault((c.article_id, c.title, c.published), len(fresh_entries)),
-                             c.ordinal, c.start, c.end) for c in new], dtype=np.int64).reshape(len(new), 4)
+        fresh = np.asarray(
+            [
+                (
+                    fresh_entries.setdefault((c.article_id, c.title, c.published), len(fresh_entries)),
+                    c.ordinal,
+                    c.start,
+                    c.end,
+                )
+                for c in new
+            ],
+            dtype=np.int64,
+        ).reshape(len(new), 4)
         base_entries = base.articles if base is not None else []
         fresh[:, _ARTICLE] += len(base_entries)  # one numbering for the entries of both
         fields = plan.fill(base._fields if base else None, fresh)
@@ -251,8 +286,16 @@ class ChunkTable(Sequence[Chunk]):
             raise IndexError(f"chunk row {i} is outside 0..{len(self) - 1}")
         article, ordinal, start, end = self._fields[i].tolist()
         article_id, title, published = self.articles[article]
-        return Chunk(id=self._ids[i], article_id=article_id, ordinal=ordinal, start=start, end=end,
-                     text=self._texts[i], title=title, published=published)
+        return Chunk(
+            id=self._ids[i],
+            article_id=article_id,
+            ordinal=ordinal,
+            start=start,
+            end=end,
+            text=self._texts[i],
+            title=title,
+            published=published,
+        )
 
     def __iter__(self) -> Iterator[Chunk]:
         return (self[i] for i in range(len(self)))
@@ -304,15 +347,26 @@ class ArticleTable:
         self._rows = {r[0]: i for i, r in enumerate(records)}
 
     @classmethod
-    def merged(cls, base: ArticleTable | None, plan: RowPlan, new: Sequence[Article], versions: dict[str, str],
-               directory: Path | None = None) -> ArticleTable:
+    def merged(
+        cls,
+        base: ArticleTable | None,
+        plan: RowPlan,
+        new: Sequence[Article],
+        versions: dict[str, str],
+        directory: Path | None = None,
+    ) -> ArticleTable:
         """The rows ``plan`` names, from ``base`` and from ``new``; ``versions`` are the new articles'. With
         ``directory``, the texts are written there as `save` would, and mapped."""
-        records = [base._records[b] if b >= 0 else
-                   [getattr(new[n], name) for name in cls._RECORD] + [versions.get(new[n].id, "")]
-                   for b, n in zip(plan.base.tolist(), plan.new.tolist())]
-        return cls(_Strings.merged(base._texts if base else None, plan, [a.text for a in new], directory,
-                                   "articles-text"), records)
+        records = [
+            base._records[b]
+            if b >= 0
+            else [getattr(new[n], name) for name in cls._RECORD] + [versions.get(new[n].id, "")]
+            for b, n in zip(plan.base.tolist(), plan.new.tolist())
+        ]
+        return cls(
+            _Strings.merged(base._texts if base else None, plan, [a.text for a in new], directory, "articles-text"),
+            records,
+        )
 
     def ids(self) -> list[str]:
         return [r[0] for r in self._records]
@@ -343,7 +397,7 @@ class ArticleTable:
         i = self._rows.get(article_id)
         if i is None:
             return None
-        return Article(text=self._texts[i], **dict(zip(self._RECORD, self._records[i][:len(self._RECORD)])))
+        return Article(text=self._texts[i], **dict(zip(self._RECORD, self._records[i][: len(self._RECORD)])))
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Article]:
         """The articles with these ids, once each, in the order asked; unknown ids are left out."""

@@ -32,8 +32,13 @@ class FlatVectors:
     """Unit vectors, one row per item, with each row's publication date (YYYYMMDD, 0 when undated), and for a
     large matrix the rows' int8 codes (transposed: dimension x rows) with a scale per row."""
 
-    def __init__(self, vectors: np.ndarray, dates: np.ndarray, columns: np.ndarray | None = None,
-                 scales: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        dates: np.ndarray,
+        columns: np.ndarray | None = None,
+        scales: np.ndarray | None = None,
+    ) -> None:
         if len(vectors) != len(dates):
             raise ValueError(f"{len(vectors)} vectors but {len(dates)} dates")
         self.vectors, self.dates = vectors, dates
@@ -53,17 +58,30 @@ class FlatVectors:
         return cls(matrix, np.asarray(dates, dtype=np.int32), columns, scales)
 
     @classmethod
-    def merged(cls, base: FlatVectors | None, plan, new: np.ndarray, dates: np.ndarray, dimension: int,
-               directory: Path | None = None, name: str = "") -> FlatVectors:
+    def merged(
+        cls,
+        base: FlatVectors | None,
+        plan,
+        new: np.ndarray,
+        dates: np.ndarray,
+        dimension: int,
+        directory: Path | None = None,
+        name: str = "",
+    ) -> FlatVectors:
         """The rows ``plan`` (a `RowPlan`) names, from ``base`` and from ``new`` (float32, one row each), with
         ``dates`` for every row; equal to `build` over all of them. With ``directory``, the vectors and int8 codes
         are written there as `save` would, the base's copied file to file, and mapped; only the new rows are
         quantised."""
+
         def path(kind: str) -> Path | None:
             return directory / f"{name}-{kind}.npy" if directory is not None else None
 
-        matrix = arrays.assemble(plan.pieces(base.vectors if base is not None else None, new),
-                                 (len(plan), dimension), np.float32, path("vectors"))
+        matrix = arrays.assemble(
+            plan.pieces(base.vectors if base is not None else None, new),
+            (len(plan), dimension),
+            np.float32,
+            path("vectors"),
+        )
         if len(plan) < INT8_FROM:
             return cls(np.asarray(matrix), dates)
         from rag.encoders.onnx import quantize_columns
@@ -78,8 +96,9 @@ class FlatVectors:
             scales = arrays.assemble(plan.pieces(np.asarray(base.scales), new_scales), (len(plan),), np.float32)
         return cls(matrix, dates, columns, scales)
 
-    def nearest(self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
-                ) -> list[tuple[int, float]]:
+    def nearest(
+        self, vector: np.ndarray, n: int, low: int | None = None, high: int | None = None
+    ) -> list[tuple[int, float]]:
         """The ``n`` rows most similar to ``vector``: (row, cosine similarity), best first; ties by row.
 
         With ``low``/``high``, only rows dated within them (inclusive) are candidates."""
@@ -106,8 +125,9 @@ class FlatVectors:
         rows = np.flatnonzero(allowed) if allowed is not None else np.arange(len(scores))
         return best(rows, scores[rows], n)
 
-    def _shortlisted(self, vector: np.ndarray, n: int, allowed: np.ndarray | None, available: int
-                     ) -> list[tuple[int, float]] | None:
+    def _shortlisted(
+        self, vector: np.ndarray, n: int, allowed: np.ndarray | None, available: int
+    ) -> list[tuple[int, float]] | None:
         """The exact top ``n`` found through the int8 scores, or None when the shortlist cannot be trusted."""
         approx = self._dot().scores(vector)
         candidates = np.flatnonzero(allowed) if allowed is not None else np.arange(len(approx))

@@ -98,8 +98,14 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.dead_writer or self.orphan_articles or self.incomplete_articles or self.unreadable_vectors
-                    or self.lexical_stale or self.snapshot_damaged)
+        return not (
+            self.dead_writer
+            or self.orphan_articles
+            or self.incomplete_articles
+            or self.unreadable_vectors
+            or self.lexical_stale
+            or self.snapshot_damaged
+        )
 
 
 class Index:
@@ -211,8 +217,13 @@ class Index:
         damaged snapshot, costs (`rag bench`)."""
         self.sync()
         with self._rw.read():
-            return Snapshot.build(self._changes_since(None), self._opened_at, int(self._manifest()["dimension"]),
-                                  None, self.snapshots.analyzer)
+            return Snapshot.build(
+                self._changes_since(None),
+                self._opened_at,
+                int(self._manifest()["dimension"]),
+                None,
+                self.snapshots.analyzer,
+            )
 
     def _changes_since(self, base: Snapshot | None) -> Changes:
         """What the store holds beyond ``base`` (everything, without one): the articles with a record whose
@@ -237,15 +248,17 @@ class Index:
 
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def writing(self, purpose: str = "writing", timeout: float | None = None, renew: bool = False
-                ) -> Iterator[Writer]:
+    def writing(self, purpose: str = "writing", timeout: float | None = None, renew: bool = False) -> Iterator[Writer]:
         """A write session: one at a time across processes. Commits a new generation at the end if it changed
         anything (or ``renew``); a session that changed nothing commits the generation it started from, so
         re-ingesting unchanged files does not make every reader rebuild its snapshot."""
         with self.locks.writer(timeout, purpose):
             with self._sync_lock:
-                if self._opened_at is None or self.store.state().generation != self._opened_at \
-                        or self.store.state().writing:
+                if (
+                    self._opened_at is None
+                    or self.store.state().generation != self._opened_at
+                    or self.store.state().writing
+                ):
                     self._reopen()  # what another process wrote must be in memory before we write on top
                 started_at = self.store.state().generation
                 if self.store.state().writing:
@@ -301,8 +314,9 @@ class Index:
             self._reopen()
             swept = self.sweep()
             self._commit()
-            self.recovered.append(f"finished a dead writer's session: removed {len(swept)} half-written article(s) "
-                                  "and committed")
+            self.recovered.append(
+                f"finished a dead writer's session: removed {len(swept)} half-written article(s) and committed"
+            )
 
     # -- checking --------------------------------------------------------------------------------
     def check(self, deep: bool = True) -> CheckReport:
@@ -313,7 +327,7 @@ class Index:
         state = store.state()
         report = CheckReport(generation=state.generation)
         # Opening the index may itself have finished a dead writer's session or rebuilt a damaged snapshot: say so.
-        report.repaired += self.recovered[seen[1]:] + self.snapshots.repairs[seen[0]:]
+        report.repaired += self.recovered[seen[1] :] + self.snapshots.repairs[seen[0] :]
         report.snapshot_damaged = self.snapshots.damage(state.generation)
         with self._rw.read():
             stamps_meta = {r["id"]: r["chunks"] for r in store.list_articles()}
@@ -329,7 +343,7 @@ class Index:
                 owner = {i: a for a, ids in per_article.items() for i in ids}
                 ids = list(owner)
                 for start in range(0, len(ids), 500):
-                    got = store.chunk_vectors(ids[start:start + 500])
+                    got = store.chunk_vectors(ids[start : start + 500])
                     report.unreadable_vectors += [i for i, v in got.items() if v is None]
                 report.unreadable_articles = sorted({owner[i] for i in report.unreadable_vectors})
             committed = {i for a, ids in per_article.items() if a in stamps_meta for i in ids}

@@ -104,8 +104,12 @@ def _bm25(counts: TermCounts):
     import bm25s
 
     index = bm25s.BM25(k1=K1, b=B, method="lucene")
-    index.scores = {"data": counts.weights(), "indices": counts.docs, "indptr": counts.indptr,
-                    "num_docs": counts.n_docs}
+    index.scores = {
+        "data": counts.weights(),
+        "indices": counts.docs,
+        "indptr": counts.indptr,
+        "num_docs": counts.n_docs,
+    }
     index.vocab_dict = {t: i for i, t in enumerate(counts.terms)}
     index.unique_token_ids_set = set(index.vocab_dict.values())
     index.nonoccurrence_array = None
@@ -123,7 +127,7 @@ def article_documents(chunks: list[Chunk]) -> dict[str, str]:
         parts, covered = [cs[0].title], 0
         for c in cs:
             if c.end > covered:
-                parts.append(c.text[max(covered - c.start, 0):])
+                parts.append(c.text[max(covered - c.start, 0) :])
                 covered = c.end
         docs[aid] = "\n".join(parts)
     return docs
@@ -151,8 +155,15 @@ class LexicalIndex:
         self._directory: Path | None = None  # where a loaded index's counts are
 
     @classmethod
-    def merged(cls, base: LexicalIndex | None, plan: RowPlan, new: Sequence[Chunk], generation: str,
-               analyzer: Analyzer | None = None, directory: Path | None = None) -> LexicalIndex:
+    def merged(
+        cls,
+        base: LexicalIndex | None,
+        plan: RowPlan,
+        new: Sequence[Chunk],
+        generation: str,
+        analyzer: Analyzer | None = None,
+        directory: Path | None = None,
+    ) -> LexicalIndex:
         """The chunks ``plan`` names, from ``base`` and from ``new``. Only ``new`` is analysed: the kept chunks'
         term counts come from ``base``. An article's chunks must all be kept or all be new. With ``directory``,
         the chunk table's texts and both BM25 indexes are written there as `save` would, and mapped: each index's
@@ -171,14 +182,19 @@ class LexicalIndex:
         row = {a: i for i, a in enumerate(index._article_ids)}
         documents = article_documents(list(new))
         added = list(documents)
-        parts = [(TermCounts.from_token_ids(*analyse([documents[a] for a in added])),
-                  np.asarray([row[a] for a in added], dtype=np.int64))]
+        parts = [
+            (
+                TermCounts.from_token_ids(*analyse([documents[a] for a in added])),
+                np.asarray([row[a] for a in added], dtype=np.int64),
+            )
+        ]
         if base is not None:
             kept = [row.get(a, -1) if a not in documents else -1 for a in base.article_ids]
             parts.append((base.term_counts("bm25-articles"), np.asarray(kept, dtype=np.int64)))
         if len(plan):
-            index._article_bm25 = index._made("bm25-articles", TermCounts.combine(parts, len(index._article_ids)),
-                                              directory)
+            index._article_bm25 = index._made(
+                "bm25-articles", TermCounts.combine(parts, len(index._article_ids)), directory
+            )
         return index
 
     def _made(self, name: str, counts: TermCounts, directory: Path | None):
@@ -211,8 +227,9 @@ class LexicalIndex:
         scores = bm25.scores
         if len(counts) != len(scores["indices"]):
             raise ValueError(f"{self._directory / name / self.COUNTS} does not fit its BM25 index")
-        return TermCounts(terms, np.asarray(scores["indptr"]), np.asarray(scores["indices"]), counts,
-                          int(scores["num_docs"]))
+        return TermCounts(
+            terms, np.asarray(scores["indptr"]), np.asarray(scores["indices"]), counts, int(scores["num_docs"])
+        )
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,9 @@ class SentenceTable:
 
     FILES = ("offsets", "starts", "ends", "codes", "scales")
 
-    def __init__(self, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray, codes: np.ndarray,
-                 scales: np.ndarray) -> None:
+    def __init__(
+        self, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray, codes: np.ndarray, scales: np.ndarray
+    ) -> None:
         self.offsets, self.starts, self.ends, self.codes, self.scales = offsets, starts, ends, codes, scales
 
     @classmethod
@@ -79,22 +80,39 @@ class SentenceTable:
         offsets[1:] = np.cumsum([len(s) if s is not None else 0 for s in per_chunk])
 
         def stacked(name: str, dtype, shape=(0,)):
-            return np.concatenate([getattr(s, name) for s in present]).astype(dtype) if present else np.zeros(shape, dtype)
+            return (
+                np.concatenate([getattr(s, name) for s in present]).astype(dtype) if present else np.zeros(shape, dtype)
+            )
 
-        return cls(offsets, stacked("starts", np.int32), stacked("ends", np.int32),
-                   stacked("codes", np.int8, (0, dimension)), stacked("scales", np.float32))
+        return cls(
+            offsets,
+            stacked("starts", np.int32),
+            stacked("ends", np.int32),
+            stacked("codes", np.int8, (0, dimension)),
+            stacked("scales", np.float32),
+        )
 
     @classmethod
-    def merged(cls, base: SentenceTable | None, plan: RowPlan, new: list[SentenceVectors | None], dimension: int,
-               directory: Path | None = None) -> SentenceTable:
+    def merged(
+        cls,
+        base: SentenceTable | None,
+        plan: RowPlan,
+        new: list[SentenceVectors | None],
+        dimension: int,
+        directory: Path | None = None,
+    ) -> SentenceTable:
         """The rows ``plan`` names, from ``base`` and from ``new``: in memory, or written into ``directory`` as
         `save` would and mapped."""
         fresh = cls.build(new, dimension)
         base = base if base is not None else cls.build([], dimension)
         offsets = plan.sizes(base.offsets, fresh.offsets)
         total = int(offsets[-1])
-        shapes = {"starts": ((total,), np.int32), "ends": ((total,), np.int32), "codes": ((total, dimension), np.int8),
-                  "scales": ((total,), np.float32)}
+        shapes = {
+            "starts": ((total,), np.int32),
+            "ends": ((total,), np.int32),
+            "codes": ((total, dimension), np.int8),
+            "scales": ((total,), np.float32),
+        }
 
         def made(name: str, shape: tuple, dtype) -> np.ndarray:
             width = int(np.prod(shape[1:], dtype=np.int64))  # elements a sentence takes
@@ -145,8 +163,15 @@ class Snapshot:
         return None if i is None else self.sentences.of(i)
 
     @classmethod
-    def build(cls, changes: Changes, generation: str, dimension: int, base: Snapshot | None = None,
-              analyzer: Analyzer | None = None, directory: Path | None = None) -> Snapshot:
+    def build(
+        cls,
+        changes: Changes,
+        generation: str,
+        dimension: int,
+        base: Snapshot | None = None,
+        analyzer: Analyzer | None = None,
+        directory: Path | None = None,
+    ) -> Snapshot:
         """``base`` with ``changes`` applied: its rows for the articles it keeps, and ``changes.rows`` for the
         others (analysed here). Without a base, ``changes`` holds everything. With ``changes.with_vectors``,
         the base must hold vectors too.
@@ -156,28 +181,36 @@ class Snapshot:
         if changes.with_vectors and base is not None and base.chunk_vectors is None:
             raise ValueError("a snapshot with vectors cannot be built on one without them; build from the store")
         # Unpacked as they come: the packed sentences of a whole index are a quarter of a gigabyte of text.
-        new = sorted(((c, SentenceVectors.unpack(b, dimension) if b else None, v) for c, b, v in changes.rows),
-                     key=lambda r: (r[0].article_id, r[0].ordinal))
+        new = sorted(
+            ((c, SentenceVectors.unpack(b, dimension) if b else None, v) for c, b, v in changes.rows),
+            key=lambda r: (r[0].article_id, r[0].ordinal),
+        )
         chunks = [c for c, _, _ in new]
         base_keys = base.chunks.keys() if base is not None else []
-        plan = RowPlan.merge(base_keys, [a not in changes.removed for a, _ in base_keys],
-                             [(c.article_id, c.ordinal) for c in chunks])
+        plan = RowPlan.merge(
+            base_keys, [a not in changes.removed for a, _ in base_keys], [(c.article_id, c.ordinal) for c in chunks]
+        )
         lexical = LexicalIndex.merged(base.lexical if base else None, plan, chunks, generation, analyzer, directory)
-        sentences = SentenceTable.merged(base.sentences if base else None, plan, [s for _, s, _ in new], dimension,
-                                         directory)
+        sentences = SentenceTable.merged(
+            base.sentences if base else None, plan, [s for _, s, _ in new], dimension, directory
+        )
         chunk_vectors = article_vectors = None
         if changes.with_vectors:
             vectors = np.asarray([v for _, _, v in new], dtype=np.float32).reshape(len(new), dimension)
-            dates = plan.fill(base.chunk_vectors.dates if base else None,
-                              np.asarray([date_ord(c.published) for c in chunks], dtype=np.int32))
-            chunk_vectors = FlatVectors.merged(base.chunk_vectors if base else None, plan, vectors, dates, dimension,
-                                               directory, "chunks")
+            dates = plan.fill(
+                base.chunk_vectors.dates if base else None,
+                np.asarray([date_ord(c.published) for c in chunks], dtype=np.int32),
+            )
+            chunk_vectors = FlatVectors.merged(
+                base.chunk_vectors if base else None, plan, vectors, dates, dimension, directory, "chunks"
+            )
             article_vectors = _article_vectors(lexical, chunks, vectors, base, dimension)
         added = sorted({a.id: a for a in changes.articles}.values(), key=lambda a: a.id)
         base_ids = base.articles.ids() if base is not None else []
         article_plan = RowPlan.merge(base_ids, [a not in changes.removed for a in base_ids], [a.id for a in added])
-        articles = ArticleTable.merged(base.articles if base else None, article_plan, added, changes.versions,
-                                       directory)
+        articles = ArticleTable.merged(
+            base.articles if base else None, article_plan, added, changes.versions, directory
+        )
         return cls(generation, lexical, sentences, articles, chunk_vectors, article_vectors)
 
     def save(self, directory: Path) -> None:
@@ -190,13 +223,22 @@ class Snapshot:
         # Written last: a folder without it is incomplete. Each file's sha256 lets an opener tell a damaged file
         # (a flipped byte gives wrong quotes, not an error) from a sound one.
         files = {name: file_sha256(directory / name) for name in _files(directory)}
-        (directory / INFO).write_text(json.dumps({"generation": self.generation, "format": FORMAT,
-                                                  "analyzer": Analyzer.signature(),
-                                                  "vectors": self.chunk_vectors is not None, "files": files}))
+        (directory / INFO).write_text(
+            json.dumps(
+                {
+                    "generation": self.generation,
+                    "format": FORMAT,
+                    "analyzer": Analyzer.signature(),
+                    "vectors": self.chunk_vectors is not None,
+                    "files": files,
+                }
+            )
+        )
 
     @classmethod
-    def load(cls, directory: Path, analyzer: Analyzer | None = None, damaged: list[str] | None = None
-             ) -> Snapshot | None:
+    def load(
+        cls, directory: Path, analyzer: Analyzer | None = None, damaged: list[str] | None = None
+    ) -> Snapshot | None:
         """The snapshot saved in ``directory``; None when it is missing, incomplete, of an older format, made by
         another analyzer, or damaged (a file's sha256 is not the one recorded; what is wrong is appended to
         ``damaged``)."""
@@ -240,12 +282,12 @@ def verify(directory: Path, files: dict[str, str] | None) -> str | None:
 
 def _files(directory: Path) -> list[str]:
     """The files of a saved snapshot but its info file, by path relative to its folder."""
-    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()
-                  and p.name != INFO)
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file() and p.name != INFO)
 
 
-def _article_vectors(lexical: LexicalIndex, chunks: list[Chunk], vectors: np.ndarray, base: Snapshot | None,
-                     dimension: int) -> FlatVectors:
+def _article_vectors(
+    lexical: LexicalIndex, chunks: list[Chunk], vectors: np.ndarray, base: Snapshot | None, dimension: int
+) -> FlatVectors:
     """Each article's vector, the normalised mean of its chunks' (as the store's article records hold), in the
     order of ``lexical.article_ids``: the base's vector for an article it holds unchanged, else the mean of
     ``vectors``, the new ``chunks``' vectors. The chunk matrix is not read again."""
@@ -271,8 +313,12 @@ class SnapshotStore:
         self.analyzer = analyzer or Analyzer()
         self.repairs: list[str] = []  # damaged snapshots found and rebuilt by this process, oldest first
 
-    def get(self, generation: str, changes_since: Callable[[Snapshot | None], Changes],
-            build_lock: Callable[[], AbstractContextManager]) -> Snapshot:
+    def get(
+        self,
+        generation: str,
+        changes_since: Callable[[Snapshot | None], Changes],
+        build_lock: Callable[[], AbstractContextManager],
+    ) -> Snapshot:
         """The snapshot for ``generation``: from disk when saved and sound, else built and saved.
 
         It is built on the newest sound snapshot saved here, from ``changes_since(that snapshot)``; on nothing,
@@ -324,8 +370,7 @@ class SnapshotStore:
         """Delete the saved snapshot of ``generation``, so that the next opener rebuilds it."""
         shutil.rmtree(self.root / _safe_name(generation), ignore_errors=True)
 
-    def _build(self, generation: str, changes_since: Callable[[Snapshot | None], Changes], directory: Path
-               ) -> Snapshot:
+    def _build(self, generation: str, changes_since: Callable[[Snapshot | None], Changes], directory: Path) -> Snapshot:
         dimension = self.dimension()
         base = self._newest()
         if base is not None:
@@ -334,8 +379,12 @@ class SnapshotStore:
                 try:
                     return Snapshot.build(changes, generation, dimension, base, self.analyzer, directory)
                 except (OSError, ValueError) as e:  # a damaged base: the store has everything
-                    log.warning("Building snapshot %s on %s failed (%s); building it from the whole store",
-                                generation, base.generation, e)
+                    log.warning(
+                        "Building snapshot %s on %s failed (%s); building it from the whole store",
+                        generation,
+                        base.generation,
+                        e,
+                    )
         return Snapshot.build(changes_since(None), generation, dimension, None, self.analyzer, directory)
 
     def _newest(self) -> Snapshot | None:
@@ -364,7 +413,7 @@ class SnapshotStore:
             # Another process's unfinished build is left alone unless it was abandoned long ago.
             if p.is_dir() and p != keep and (not p.name.startswith(".build-") or age > 3600):
                 saved.append((age, p))
-        for _, old in sorted(saved)[self.KEEP - 1:]:
+        for _, old in sorted(saved)[self.KEEP - 1 :]:
             shutil.rmtree(old, ignore_errors=True)
 
 

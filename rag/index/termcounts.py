@@ -64,8 +64,9 @@ class TermCounts:
         return cls._merged(parts, n_docs)
 
     @classmethod
-    def _grown(cls, base: TermCounts, position: np.ndarray, others: Sequence[tuple[TermCounts, np.ndarray]],
-               n_docs: int) -> TermCounts:
+    def _grown(
+        cls, base: TermCounts, position: np.ndarray, others: Sequence[tuple[TermCounts, np.ndarray]], n_docs: int
+    ) -> TermCounts:
         """`combine` where ``base`` keeps its documents' order (a snapshot's kept rows do): its entries stay as
         they are, in int32, less the removed documents', and the others' few entries are inserted among them.
         Merging by 64-bit (term, document) keys took 200 MB of heap at its peak for the bench index's 5.2 million
@@ -76,7 +77,7 @@ class TermCounts:
         position = np.asarray(position, dtype=np.int64)
         docs = np.empty(len(base.docs), dtype=np.int32)
         for a in range(0, len(docs), BLOCK):
-            docs[a:a + BLOCK] = position[base.docs[a:a + BLOCK]]
+            docs[a : a + BLOCK] = position[base.docs[a : a + BLOCK]]
         sizes = np.zeros(len(terms), dtype=np.int64)
         sizes[term_of_base] = np.diff(base.indptr)
         counts = np.asarray(base.counts)
@@ -151,8 +152,9 @@ class TermCounts:
         return cls._from_sorted(terms, keys >> 32, keys & 0xFFFFFFFF, counts, n_docs)
 
     @classmethod
-    def _from_sorted(cls, terms: list[str], term_of: np.ndarray, doc: np.ndarray, count: np.ndarray,
-                     n_docs: int) -> TermCounts:
+    def _from_sorted(
+        cls, terms: list[str], term_of: np.ndarray, doc: np.ndarray, count: np.ndarray, n_docs: int
+    ) -> TermCounts:
         """From entries sorted by (term, document); terms that no entry holds are dropped."""
         per_term = np.bincount(term_of, minlength=len(terms))
         used = per_term > 0
@@ -176,13 +178,14 @@ class TermCounts:
             return weights
         lengths = np.zeros(self.n_docs)  # float64, exact integers; summed a block at a time, as are the weights
         for a in range(0, len(self.docs), BLOCK):
-            lengths += np.bincount(self.docs[a:a + BLOCK], weights=self.counts[a:a + BLOCK], minlength=self.n_docs)
+            lengths += np.bincount(self.docs[a : a + BLOCK], weights=self.counts[a : a + BLOCK], minlength=self.n_docs)
         norm = K1 * ((1 - B) + B * lengths / lengths.mean())
         df = self.doc_frequency()
         # Python's log, once per distinct frequency: numpy's may differ from it in the last bit.
         distinct, where = np.unique(df, return_inverse=True)
-        idf = np.asarray([math.log(1 + (self.n_docs - d + 0.5) / (d + 0.5)) for d in distinct.tolist()],
-                         dtype=np.float32)[where]
+        idf = np.asarray(
+            [math.log(1 + (self.n_docs - d + 0.5) / (d + 0.5)) for d in distinct.tolist()], dtype=np.float32
+        )[where]
         for a in range(0, len(weights), BLOCK):
             b = min(a + BLOCK, len(weights))
             term_of = np.searchsorted(self.indptr, np.arange(a, b), side="right") - 1

@@ -28,8 +28,10 @@ def _alternation(words) -> str:
     return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
 
 
-MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
-         r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+    r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
 WEEKDAY = rf"(?:{_alternation(w.capitalize() for w in WEEKDAYS)})"
 NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|hundred|bn|m|k)\b)?"
@@ -40,14 +42,16 @@ _CURRENCY = f"[{re.escape(CURRENCY_SYMBOLS)}]"
 PATTERNS: dict[str, re.Pattern] = {
     "money": re.compile(
         rf"(?:{_CURRENCY}\s?{NUM}{_SCALE}|{NUM}{_SCALE}\s(?:{_alternation(CURRENCY_WORDS)})|(?:US|C|A)\$\s?{NUM}{_SCALE})",
-        re.I),
+        re.I,
+    ),
     "percent": re.compile(rf"{NUM}\s?(?:%|percent\b|per cent\b|percentage points?\b)", re.I),
     "date": re.compile(
         rf"(?:{WEEKDAY},?\s)?{MONTH}\.?\s\d{{1,2}}(?!\d)(?:st|nd|rd|th)?(?:,?\s\d{{4}})?"
         rf"|\d{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?{MONTH}(?:,?\s\d{{4}})?"
         rf"|{MONTH}\s\d{{4}}|\b(?:1\d|20)\d{{2}}s?\b|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
         rf"|\b(?:\d{{1,2}}(?:st|nd|rd|th)|{_ORDINAL})[\s-]century\b|{NUM}\s(?:BC|BCE|AD|CE|BP|years ago)\b"
-        rf"|\b(?:{MONTH}|{WEEKDAY})\b"),
+        rf"|\b(?:{MONTH}|{WEEKDAY})\b"
+    ),
     "quantity": re.compile(rf"(?<![\w.]){NUM}{_SCALE}\s?(?:{_alternation(UNITS)})\b", re.I),
     "number": re.compile(rf"(?<![\w.]){NUM}{_SCALE}(?![\w.])|\b{_NUMWORD}(?:[\s-]{_NUMWORD})*\b", re.I),
 }
@@ -69,8 +73,11 @@ def find(kind: str, text: str) -> list[Found]:
 
 
 # -- normalised values, for verifying that a claim's numbers and dates are in its source -------------------------
-_VALUE = re.compile(rf"(?<![\w.])({_CURRENCY}\s?)?(\d{{1,3}}(?:,\d{{3}})+|\d+)(\.\d+)?"
-                    r"(?:\s?(thousand|million|billion|trillion|hundred|bn|mn|tn|m|k|b)\b)?(\s?%|\s?percent\b)?", re.I)
+_VALUE = re.compile(
+    rf"(?<![\w.])({_CURRENCY}\s?)?(\d{{1,3}}(?:,\d{{3}})+|\d+)(\.\d+)?"
+    r"(?:\s?(thousand|million|billion|trillion|hundred|bn|mn|tn|m|k|b)\b)?(\s?%|\s?percent\b)?",
+    re.I,
+)
 _WORD_VALUE = re.compile(rf"\b({_alternation(NUMBER_WORDS)})\b(?:\s(thousand|million|billion|trillion))?", re.I)
 _MONTH_DAY = re.compile(rf"\b({MONTH})\.?\s(\d{{1,2}})(?!\d)")
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s(?:of\s)?({MONTH})\b")

@@ -23,7 +23,7 @@ def split(text: str) -> list[dict]:
     parts, pos = [], 0
     for m in MARKER.finditer(text):
         if m.start() > pos:
-            parts.append({"text": text[pos:m.start()], "n": None})
+            parts.append({"text": text[pos : m.start()], "n": None})
         parts.append({"text": m.group(0), "n": int(m.group(1))})
         pos = m.end()
     if pos < len(text):

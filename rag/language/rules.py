@@ -25,23 +25,48 @@ class Rule:
     example: str
 
 
-RULES = {r.name: r for r in (
-    Rule("dateline", "A dateline or agency credit opens a story; it is never what a sentence says, nor an answer.",
-         "'New York (CNN Business) Sprite is retiring...': 'New York' does not answer 'Which soda...?'"),
-    Rule("question-sentence", "A question in an article states nothing, so it is never cited as an answer.",
-         "A quiz page's 'Which show was renewed?' does not answer 'Which show was renewed?'"),
-    Rule("opening-word-names", "A word that only opens a sentence of the question is a name only if the passages "
-         "capitalise it mid-sentence.", "'Despite dropping slightly, how much...': 'Despite' is not a name to find."),
-    Rule("place-lists", "'Which country/state/continent' is answered from lists of countries, US states and "
-         "continents.", "'Which continent will require a common charger?' -> 'Europe', not 'Apple'."),
-    Rule("restated-span", "A span made only of the question's words is not an answer.",
-         "'Mexicans' does not answer 'Who won the Mexican elections?'."),
-    Rule("answer-type", "A question that asks when, how much, how many, what share, who or where is answered only "
-         "by a span of that kind (or one that can stand in for it).",
-         "'When did she land?' is answered by 'Sunday', never by 'Guatemala'."),
-    Rule("general-english", "Term weights lean on general-English word frequencies while the index is small.",
-         "In a one-article index 'Guatemala' still weighs more than 'trip'."),
-)}
+RULES = {
+    r.name: r
+    for r in (
+        Rule(
+            "dateline",
+            "A dateline or agency credit opens a story; it is never what a sentence says, nor an answer.",
+            "'New York (CNN Business) Sprite is retiring...': 'New York' does not answer 'Which soda...?'",
+        ),
+        Rule(
+            "question-sentence",
+            "A question in an article states nothing, so it is never cited as an answer.",
+            "A quiz page's 'Which show was renewed?' does not answer 'Which show was renewed?'",
+        ),
+        Rule(
+            "opening-word-names",
+            "A word that only opens a sentence of the question is a name only if the passages "
+            "capitalise it mid-sentence.",
+            "'Despite dropping slightly, how much...': 'Despite' is not a name to find.",
+        ),
+        Rule(
+            "place-lists",
+            "'Which country/state/continent' is answered from lists of countries, US states and continents.",
+            "'Which continent will require a common charger?' -> 'Europe', not 'Apple'.",
+        ),
+        Rule(
+            "restated-span",
+            "A span made only of the question's words is not an answer.",
+            "'Mexicans' does not answer 'Who won the Mexican elections?'.",
+        ),
+        Rule(
+            "answer-type",
+            "A question that asks when, how much, how many, what share, who or where is answered only "
+            "by a span of that kind (or one that can stand in for it).",
+            "'When did she land?' is answered by 'Sunday', never by 'Guatemala'.",
+        ),
+        Rule(
+            "general-english",
+            "Term weights lean on general-English word frequencies while the index is small.",
+            "In a one-article index 'Guatemala' still weighs more than 'trip'.",
+        ),
+    )
+}
 
 _disabled: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("disabled_rules", default=frozenset())
 _process_disabled: frozenset[str] = frozenset()

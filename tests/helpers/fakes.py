@@ -61,5 +61,7 @@ class FakeEmbedder:
         return self.embed_batch([text])[0]
 
     def embed_with_spans(self, texts, spans):
-        return self.embed_batch(list(texts)), [np.stack([self._vector(t[a:b]) for a, b in s]) if s else
-                                               np.zeros((0, DIMENSION), np.float32) for t, s in zip(texts, spans)]
+        return self.embed_batch(list(texts)), [
+            np.stack([self._vector(t[a:b]) for a, b in s]) if s else np.zeros((0, DIMENSION), np.float32)
+            for t, s in zip(texts, spans)
+        ]

@@ -6,6 +6,7 @@ as OpenAI, Ollama, vLLM and llama.cpp send them. Each request takes the next scr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -53,10 +54,9 @@ class StubLLM:
                 pass
 
             def do_POST(self):
-                try:
+                # The client may have given up (a timeout scenario); then there is nothing left to send.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._respond()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout scenario); nothing left to send
 
             def _respond(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -117,15 +117,25 @@ class StubLLM:
 
 def split(text: str, n: int) -> list[str]:
     size = max(1, len(text) // n)
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def chunk(model: str, delta: dict, finish: str | None) -> dict:
-    return {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def completion(model: str, content: str) -> dict:
-    return {"id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }

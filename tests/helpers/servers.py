@@ -52,9 +52,12 @@ class ChromaServer:
 
     def start(self) -> ChromaServer:
         exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-        self.log = open(self.data.with_suffix(".log"), "a")
-        self.proc = subprocess.Popen([exe, "run", "--path", str(self.data), "--host", "127.0.0.1", "--port",
-                                      str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
+        with open(self.data.with_suffix(".log"), "a") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [exe, "run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -86,4 +89,3 @@ class ChromaServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        self.log.close()

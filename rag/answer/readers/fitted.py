@@ -18,8 +18,9 @@ from rag.answer.scoring import WEIGHTS, ScoringModel, logit
 class FittedReader:
     name = "fitted"
 
-    def __init__(self, analyzer: Callable[[str], list[str]], model: ScoringModel | None = None,
-                 weights=WEIGHTS) -> None:
+    def __init__(
+        self, analyzer: Callable[[str], list[str]], model: ScoringModel | None = None, weights=WEIGHTS
+    ) -> None:
         self.sentence_features = SentenceFeaturizer(analyzer)
         self.span_features = SpanFeaturizer(analyzer)
         self._model = model

@@ -45,8 +45,10 @@ class ExtractiveQAReader:
         with self._lock:
             if self._model is None:
                 if not self.model_dir.is_dir():
-                    raise ModelError(f"RAG_READER_MODEL '{self.model_dir}' is not a folder; give the path of a local "
-                                     "extractive-QA model (it is never downloaded).")
+                    raise ModelError(
+                        f"RAG_READER_MODEL '{self.model_dir}' is not a folder; give the path of a local "
+                        "extractive-QA model (it is never downloaded)."
+                    )
                 if self.sha256:
                     self._verify()
                 try:
@@ -54,23 +56,30 @@ class ExtractiveQAReader:
 
                     self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
                     self._model = AutoModelForQuestionAnswering.from_pretrained(
-                        str(self.model_dir), local_files_only=True).eval()
+                        str(self.model_dir), local_files_only=True
+                    ).eval()
                 except Exception as e:
                     raise ModelError(f"Could not load the reader model from {self.model_dir}: {e}") from e
                 if not getattr(self._tokenizer, "is_fast", False):
-                    raise ModelError(f"The reader model at {self.model_dir} has no fast tokenizer, so its answers "
-                                     "cannot be mapped to exact offsets; use a model with a tokenizer.json.")
+                    raise ModelError(
+                        f"The reader model at {self.model_dir} has no fast tokenizer, so its answers "
+                        "cannot be mapped to exact offsets; use a model with a tokenizer.json."
+                    )
         return self._model, self._tokenizer
 
     def _verify(self) -> None:
-        weights = next((self.model_dir / n for n in ("model.safetensors", "pytorch_model.bin")
-                        if (self.model_dir / n).exists()), None)
+        weights = next(
+            (self.model_dir / n for n in ("model.safetensors", "pytorch_model.bin") if (self.model_dir / n).exists()),
+            None,
+        )
         if weights is None:
             raise ModelError(f"No model.safetensors or pytorch_model.bin in {self.model_dir}.")
         found = file_sha256(weights)
         if found != self.sha256.lower():
-            raise ModelError(f"The reader model weights {weights} have sha256 {found}, expected "
-                             f"{self.sha256} (RAG_READER_MODEL_SHA256).")
+            raise ModelError(
+                f"The reader model weights {weights} have sha256 {found}, expected "
+                f"{self.sha256} (RAG_READER_MODEL_SHA256)."
+            )
 
     def read(self, question: QuestionAnalysis, evidence: Evidence) -> Reading:
         """The same windows, spans and offsets as the span reader's (`span.py`); the model's softmax over every
@@ -89,10 +98,11 @@ class ExtractiveQAReader:
             if sc is None:
                 continue
             c.probability = float(np.exp(sc.mass - total))
-            text = evidence.articles[c.article_id].text[sc.start:sc.end]
+            text = evidence.articles[c.article_id].text[sc.start : sc.end]
             if text.strip():
-                spans.append(SpanCandidate(c, sc.start, sc.end, text, "span",
-                                           probability=float(np.exp(sc.best - total))))
+                spans.append(
+                    SpanCandidate(c, sc.start, sc.end, text, "span", probability=float(np.exp(sc.best - total)))
+                )
         ranked = sorted(sentences, key=lambda c: (-c.probability, c.passage, c.start))
         spans.sort(key=lambda s: (-s.probability, s.start))
         return Reading(ranked, spans, self.name, no_answer_probability=float(np.exp(nulls - total)))

@@ -1,26 +1,21 @@
 """A reader that reads in a child process of its own, so that a server's Python runs on two cores.
 
-Measured through `rag serve` on the 6,732-article bench index: answering one question holds the GIL for about
-15 ms, of which the fitted reader's features are 6.5. With 8 clients on 2 cores, one process served 1.28-1.35x the
-requests/s of one client, with about 0.6 of a core idle: the threads were waiting for the GIL. A child has a GIL
-of its own.
+Answering a question holds the GIL for most of its time, and the fitted reader's features are about half of it;
+with several clients on two cores, threads waited for the GIL while a core sat idle. A child has a GIL of its own.
 
 The child is started with `spawn` (threads and ONNX Runtime make `fork` unsafe) and builds the same reader from a
-factory. A question's analysis and evidence (about 50 KB) go to it pickled, through a pipe, and its Reading (about
-20 KB) comes back. That costs one question about 3 ms more than reading it in the server's own process (9-10 ms
-against 6-6.7 ms for the reading, measured in-process on the bench questions). The child reads one question at a time, in the order asked, and nothing it keeps between questions (the
-analyser's cache) changes a result, so an answer is what the reader would give in the server's own process. The
-rules switched off for the calling thread travel with each question.
+factory. A question's analysis and evidence go to it pickled, through a pipe, and its Reading comes back. The
+child reads one question at a time, in the order asked, and nothing it keeps between questions changes a result,
+so an answer is what the reader would give in the server's own process (a test compares them). The rules switched
+off for the calling thread travel with each question.
 
-A question that is alone in the process is read here all the same: with nothing else wanting the GIL, the
-child would only add its 3 ms. Only while other questions are being answered (``busy``) does it go to the child.
-Measured by `rag bench --only http` against RAG_READER_PROCESS=false, two runs each, alternating: one client
-41.8 and 41.2 requests/s against 39.1 and 36.9 (always sending to the child gave 34-37), 8 clients 54.7 and 57.3
-against 48.7 and 47.8, and 32 clients 60.1 and 61.3 against 52.5 and 47.7.
+A question that is alone in the process is read here all the same: with nothing else wanting the GIL, the trip
+through the pipe would only cost time. Only while other questions are being answered (``busy``) does it go to
+the child.
 
-If the child dies, the question it was reading is read in the server's own process, and the next one starts a
-new child. A child that cannot start, or dies MAX_RESTARTS times, is given up on: the process then reads every
-question itself, as it would without one, and says why in its log.
+If the child dies or misses a deadline, the question it was reading is read in the server's own process, and the
+next one starts a new child. A child that cannot start, or dies MAX_RESTARTS times, is given up on: the process
+then reads every question itself, as it would without one, and says why in its log.
 """
 
 from __future__ import annotations
@@ -42,7 +37,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # seconds for a child to import and build its reader before it counts as failed
 MAX_RESTARTS = 3
-READ_TIMEOUT = 10.0  # seconds: a reading takes milliseconds, so a child this late is stuck; every question waits behind it
+READ_TIMEOUT = (
+    10.0  # seconds: a reading takes milliseconds, so a child this late is stuck; every question waits behind it
+)
 PIPE_BUFFER = 65536  # bytes a pipe takes before a send waits for the reader (Linux's default)
 
 

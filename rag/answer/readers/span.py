@@ -70,8 +70,9 @@ class QAModel:
     """The span model's start and end logits for batches of token windows, on ONNX Runtime; exported on first use.
     Thread-safe; its calls run on the process's model worker."""
 
-    def __init__(self, base_dir: Path, base_sha256: str, cache_dir: Path, adapter: Path = ADAPTER,
-                 threads: int = 2) -> None:
+    def __init__(
+        self, base_dir: Path, base_sha256: str, cache_dir: Path, adapter: Path = ADAPTER, threads: int = 2
+    ) -> None:
         self.base_dir, self.base_sha256, self.adapter = base_dir, base_sha256, adapter
         self.cache_dir, self.threads = cache_dir, threads
         self._session = self._tokenizer = None
@@ -118,8 +119,9 @@ class QAModel:
             session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as e:
-            raise ModelError(f"Could not open the exported span reader in {folder}: {e}. Delete that folder to "
-                             "export it again.") from e
+            raise ModelError(
+                f"Could not open the exported span reader in {folder}: {e}. Delete that folder to export it again."
+            ) from e
         tokenizer.no_padding()
         tokenizer.no_truncation()
         return session, tokenizer
@@ -131,12 +133,14 @@ class QAModel:
 
         found = file_sha256(self.base_dir / "model.safetensors")
         if found != self.base_sha256:
-            raise ModelError(f"The base model's weights in {self.base_dir} have sha256 {found}, "
-                             f"not {self.base_sha256}.")
+            raise ModelError(
+                f"The base model's weights in {self.base_dir} have sha256 {found}, not {self.base_sha256}."
+            )
         model, tokenizer = merged_model(self.base_dir, self.adapter)
         inputs = ("input_ids", "attention_mask", "token_type_ids")
-        sample = tokenizer(["How much aid was announced?"], ["Harris announced aid of $310 million on Monday."],
-                           return_tensors="pt")
+        sample = tokenizer(
+            ["How much aid was announced?"], ["Harris announced aid of $310 million on Monday."], return_tensors="pt"
+        )
 
         class Logits(torch.nn.Module):
             def __init__(self) -> None:
@@ -153,11 +157,16 @@ class QAModel:
         try:
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(Logits().eval(), tuple(sample[k] for k in inputs), str(work / "model.onnx"),
-                                  input_names=list(inputs), output_names=["start_logits", "end_logits"],
-                                  opset_version=17, dynamo=False,
-                                  dynamic_axes={k: {0: "batch", 1: "tokens"}
-                                                for k in (*inputs, "start_logits", "end_logits")})
+                torch.onnx.export(
+                    Logits().eval(),
+                    tuple(sample[k] for k in inputs),
+                    str(work / "model.onnx"),
+                    input_names=list(inputs),
+                    output_names=["start_logits", "end_logits"],
+                    opset_version=17,
+                    dynamo=False,
+                    dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*inputs, "start_logits", "end_logits")},
+                )
             tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
             gap = _export_gap(model, tokenizer, work / "model.onnx")
             if gap > MAX_LOGIT_GAP:
@@ -196,8 +205,9 @@ def merged_model(base_dir: Path, adapter: Path):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the QA head is absent from the base: the adapter brings it
-    model = AutoModelForQuestionAnswering.from_pretrained(str(base_dir), local_files_only=True,
-                                                          torch_dtype=torch.float32).eval()
+    model = AutoModelForQuestionAnswering.from_pretrained(
+        str(base_dir), local_files_only=True, torch_dtype=torch.float32
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
     state = model.state_dict()
     with safe_open(str(adapter), framework="pt") as f:
@@ -225,16 +235,20 @@ def _export_gap(model, tokenizer, onnx_path: Path) -> float:
     import onnxruntime as ort
     import torch
 
-    probes = [("How much aid was announced?", "Harris announced additional aid of $310 million for the region."),
-              ("Who won?", "The match ended 3-1. " * 40), ("When?", "Tuesday, March 4, 2025 — the bill passed.")]
+    probes = [
+        ("How much aid was announced?", "Harris announced additional aid of $310 million for the region."),
+        ("Who won?", "The match ended 3-1. " * 40),
+        ("When?", "Tuesday, March 4, 2025 — the bill passed."),
+    ]
     enc = tokenizer([q for q, _ in probes], [p for _, p in probes], padding=True, return_tensors="pt")
     with torch.no_grad():
         out = model(**enc)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     start, end = session.run(None, {k: enc[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")})
     mask = enc["attention_mask"].numpy().astype(bool)
-    return float(max(np.abs(start - out.start_logits.numpy())[mask].max(),
-                     np.abs(end - out.end_logits.numpy())[mask].max()))
+    return float(
+        max(np.abs(start - out.start_logits.numpy())[mask].max(), np.abs(end - out.end_logits.numpy())[mask].max())
+    )
 
 
 @dataclass
@@ -266,8 +280,11 @@ def windows(tokenizer, question: str, evidence: Evidence) -> list[Window]:
             seq = np.array([-1 if s is None else s for s in enc.sequence_ids])
             context = np.flatnonzero(seq == 1)
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[context]
-            out.append(Window(p, enc.ids, enc.type_ids, context, offsets[:, 0] + hit.chunk.start,
-                              offsets[:, 1] + hit.chunk.start))
+            out.append(
+                Window(
+                    p, enc.ids, enc.type_ids, context, offsets[:, 0] + hit.chunk.start, offsets[:, 1] + hit.chunk.start
+                )
+            )
     return out
 
 
@@ -277,7 +294,7 @@ def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     types = np.zeros((len(ws), n), dtype=np.int64)
     mask = np.zeros((len(ws), n), dtype=np.int64)
     for r, w in enumerate(ws):
-        ids[r, :len(w.ids)], types[r, :len(w.ids)], mask[r, :len(w.ids)] = w.ids, w.types, 1
+        ids[r, : len(w.ids)], types[r, : len(w.ids)], mask[r, : len(w.ids)] = w.ids, w.types, 1
     return ids, types, mask
 
 
@@ -291,8 +308,9 @@ class SentenceScore:
     mass: float = -math.inf  # log of the summed exp(score) of every span inside the sentence
 
 
-def score_sentences(ws: list[Window], start_logits: np.ndarray, end_logits: np.ndarray,
-                    sentences: list[SentenceCandidate], hits) -> tuple[dict[int, SentenceScore], float]:
+def score_sentences(
+    ws: list[Window], start_logits: np.ndarray, end_logits: np.ndarray, sentences: list[SentenceCandidate], hits
+) -> tuple[dict[int, SentenceScore], float]:
     """Each sentence's best span (by index into ``sentences``) and the log of the total mass of every span and
     every window's no-answer score (the softmax's denominator)."""
     by_article: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
@@ -400,8 +418,9 @@ class SpanReader:
             spans.sort(key=lambda s: (-s.probability, -s.sentence.probability, s.start))
         return Reading(sentences, spans, self.name)
 
-    def candidates(self, question: QuestionAnalysis, evidence: Evidence
-                   ) -> tuple[list[SentenceCandidate], list[SpanCandidate]]:
+    def candidates(
+        self, question: QuestionAnalysis, evidence: Evidence
+    ) -> tuple[list[SentenceCandidate], list[SpanCandidate]]:
         """Every sentence of the passages, and the best span in each, with their features, unscored."""
         sentences = self.fitted.rank_sentences(question, evidence)
         if not sentences:
@@ -422,9 +441,18 @@ class SpanReader:
                 continue
             c.features = np.array([fitted, sc.best - sc.null, max(sc.mass - total, -30.0), min(rank[k], 30)])
             article = evidence.articles[c.article_id]
-            text = article.text[sc.start:sc.end]
+            text = article.text[sc.start : sc.end]
             if text.strip():
-                spans.append(SpanCandidate(c, sc.start, sc.end, text, "span",
-                                           features=np.array([sc.best - sc.null, max(sc.best - total, -30.0), fitted,
-                                                              sc.tokens, float(rank[k] == 0)])))
+                spans.append(
+                    SpanCandidate(
+                        c,
+                        sc.start,
+                        sc.end,
+                        text,
+                        "span",
+                        features=np.array(
+                            [sc.best - sc.null, max(sc.best - total, -30.0), fitted, sc.tokens, float(rank[k] == 0)]
+                        ),
+                    )
+                )
         return sentences, spans
