@@ -244,6 +244,11 @@ def _bench_args(p) -> None:
         help="a setting for the measured server only, e.g. RAG_READER_PROCESS=false; repeatable",
     )
     p.add_argument("--out", default="bench.json")
+    p.add_argument(
+        "--docs",
+        metavar="DIR",
+        help="measure nothing: write DIR/../MEASUREMENTS.md from DIR/bench.json and DIR/eval-*.json",
+    )
 
 
 def _check_args(p) -> None:

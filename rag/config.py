@@ -26,9 +26,8 @@ class Settings(BaseSettings):
         "auto",
         description="Encoder precision: auto uses bfloat16 where the CPU has native bf16 support, else float32.",
     )
-    # 8, not sentence-transformers' 32: on OpenVINO as fast (46.5-57.2 against 43.3-49.8 chunks/s over the bench's
-    # chunk texts, alternating), and the encoder keeps buffers for the largest batch it has run: about 0.12 GB
-    # for 8 texts of 256 tokens, 0.42 GB for 32.
+    # 8, not sentence-transformers' 32: as fast on OpenVINO, and the encoder keeps buffers for the largest batch
+    # it has run (about a quarter of the memory of 32).
     embed_batch_size: int = Field(8, ge=1, le=1024, description="Texts encoded per model call when ingesting.")
     encoder_threads: int = Field(
         0,
@@ -39,13 +38,13 @@ class Settings(BaseSettings):
     )
     query_encoder: Literal["auto", "torch"] = Field(
         "auto",
-        description="What encodes questions: auto uses the model exported to ONNX (made once per weights file, "
-        "checked against the model), so a server that only answers never loads torch; torch uses the "
-        "model itself.",
+        description="What encodes questions: auto runs the model exported to ONNX (made once per weights file, "
+        "checked against the model) on OpenVINO, so a server that only answers never loads torch; torch uses "
+        "the model itself.",
     )
     ingest_encoder: Literal["auto", "torch"] = Field(
         "auto",
-        description="What encodes documents: auto runs that ONNX export on OpenVINO (checked against it when "
+        description="What encodes documents: auto runs that export on OpenVINO (checked against the model when "
         "opened), so an ingest never loads torch once the export exists; torch uses the model itself.",
     )
     ingest_encoder_idle: float = Field(
@@ -93,7 +92,7 @@ class Settings(BaseSettings):
         "fitted",
         description="What reads the passages: fitted, the feature reader (no model, about 20 ms a question); "
         "span, the extractive-QA model trained for this project and shipped with it (offline, run by "
-        "ONNX Runtime): a better best candidate, but slower, and not yet calibrated to show more short "
+        "OpenVINO): a better best candidate, but slower, and not yet calibrated to show more short "
         "answers (docs/READER.md).",
     )
     reader_model: str | None = Field(

@@ -18,7 +18,7 @@ from rag.answer.question import QuestionAnalysis, analyse
 from rag.answer.reading import Evidence
 from rag.config import Settings
 from rag.documents.ingester import Progress
-from rag.encoders.embedder import Embedder
+from rag.encoders.protocol import Encoder
 from rag.encoders.worker import one_blas_thread
 from rag.errors import EmptyIndex, NotFound
 from rag.index import background
@@ -43,7 +43,7 @@ class Prepared:
 
 class Pipeline:
     def __init__(
-        self, settings: Settings | None = None, embedder: Embedder | None = None, parts: Parts | None = None
+        self, settings: Settings | None = None, embedder: Encoder | None = None, parts: Parts | None = None
     ) -> None:
         """``embedder`` lets several pipelines share one loaded model (tests, scratch eval indexes)."""
         self.settings = settings or Settings()
@@ -57,8 +57,7 @@ class Pipeline:
         compute with numpy on one thread (`rag.encoders.worker.one_blas_thread` says why): a warmed pipeline is one
         that answers many questions, often at once.
 
-        The question encoder and the index load side by side: opening the encoder's ONNX export takes about
-        0.3 s, the index's snapshot 1-2 s on the 6,732-article bench index."""
+        The question encoder and the index load side by side."""
         one_blas_thread()
         with ThreadPoolExecutor(2, thread_name_prefix="warm-up") as pool:
             jobs = [pool.submit(self._warm_model), pool.submit(self._warm_index)]
@@ -75,20 +74,17 @@ class Pipeline:
 
     @property
     def ready(self) -> bool:
-        return self.embedder.loaded
+        return self.embedder.status.loaded
 
     @property
     def question_encoder(self) -> str:
-        """What encodes questions here: "onnx", or "torch" (with the reason when the export was not usable)."""
-        backend, problem = self.embedder.question_backend, self.embedder.onnx_problem
-        return f"{backend} ({problem})" if backend == "torch" and problem else backend
+        """What encodes questions here: "openvino (bf16)" or "(f32)", or "torch (why)"."""
+        return self.embedder.status.questions
 
     @property
     def ingest_encoder(self) -> str:
-        """What encodes documents here: "openvino (bf16)" or "(f32)", or "torch" (with the reason when OpenVINO
-        was not usable); "" before the first ingest."""
-        backend, problem = self.embedder.ingest_backend, self.embedder.ingest_problem
-        return f"{backend} ({problem})" if backend == "torch" and problem else backend
+        """What encodes documents here, in the same words; "" before the first ingest."""
+        return self.embedder.status.documents
 
     @property
     def reader(self) -> str:

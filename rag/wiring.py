@@ -86,7 +86,7 @@ def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
     """The trained span reader, on the bundled model whatever the embedding model is."""
     from rag.answer.readers.span import QAModel, SpanReader
     from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
-    from rag.encoders.onnx import default_cache_dir
+    from rag.encoders.export import default_cache_dir
 
     model = QAModel(
         bundled_model_path(),

@@ -128,7 +128,7 @@ def run_in_own_home(script: str, home: Path, encoder_cache: Path, timeout: float
     writes there is seen; the encoder export is found in ``encoder_cache``. Returns its stdout; fails on an error.
     Telemetry switches some libraries honour under CI are off, as on a user's machine."""
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "ORT_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(HOME=str(home), RAG_ENCODER_CACHE=str(encoder_cache), CI="false")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, env=env)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from rag.encoders.protocol import EncoderStatus
 from rag.pipeline import Pipeline
 from tests.conftest import BUNDLED, make_settings
 from tests.helpers.servers import ChromaServer, LiveServer
@@ -204,12 +205,12 @@ def test_healthz_answers_while_the_model_loads(tmp_path, fake_embedder):
     loading = threading.Event()
 
     class SlowModel(type(fake_embedder)):
-        loaded = False
+        status = EncoderStatus(loaded=False, questions="", documents="")
 
         def warm_up(self):
             loading.set()
             time.sleep(3)
-            self.loaded = True
+            self.status = EncoderStatus(loaded=True, questions="fake", documents="")
 
     pipeline = Pipeline(make_settings(tmp_path / "ix"), embedder=SlowModel())
     pipeline.index_paths([BUNDLED])

@@ -1,4 +1,4 @@
-"""Documents encoded by the ONNX export on OpenVINO: the model's vectors, without torch."""
+"""Documents encoded by the model's export on OpenVINO: the model's vectors, without torch."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag.encoders import embedder as embed_module
+from rag.encoders import export
 from rag.encoders.embedder import LATE_CHUNK_BATCH, Embedder, cpu_has_bf16
 from rag.encoders.openvino import OpenVinoEncoder
 from tests.conftest import make_settings, run_in_own_home, wait_until
@@ -59,13 +60,12 @@ def test_documents_and_their_spans_match_the_model(reference, dtype):
     texts, spans = texts_and_spans(LATE_CHUNK_BATCH + 9)
     openvino = Embedder(dtype=dtype)
     vectors, pooled = openvino.embed_with_spans(texts, spans)
-    assert openvino.ingest_backend == f"openvino ({'bf16' if dtype == 'auto' and cpu_has_bf16() else 'f32'})", (
-        openvino.ingest_problem
-    )
+    precision = "bf16" if dtype == "auto" and cpu_has_bf16() else "f32"
+    assert openvino.status.documents == f"openvino ({precision})", openvino.status
     expected, expected_pooled = reference.embed_with_spans(texts, spans)
-    assert reference.ingest_backend == "torch" and reference.ingest_problem == "RAG_INGEST_ENCODER=torch"
+    assert reference.status.documents == "torch (RAG_INGEST_ENCODER=torch)"
     # float32 is the same computation; bfloat16 rounds (0.99997 at worst over 699 news chunks here).
-    floor = 0.99999 if openvino.ingest_backend.endswith("(f32)") else 0.9999
+    floor = 0.99999 if precision == "f32" else 0.9999
     assert lowest_cosine(vectors, expected) > floor
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     for got, want, text_spans in zip(pooled, expected_pooled, spans):
@@ -104,18 +104,21 @@ def test_when_openvino_cannot_open_documents_use_the_model(caplog, monkeypatch, 
     fresh = Embedder(dtype="float32")
     with caplog.at_level("WARNING"):
         vectors = fresh.embed_batch(SENTENCES)
-    assert fresh.ingest_backend == "torch" and "no CPU plugin" in fresh.ingest_problem
+    assert fresh.status.documents.startswith("torch (") and "no CPU plugin" in fresh.status.documents
     assert "no CPU plugin" in caplog.text
     assert lowest_cosine(vectors, reference.embed_batch(SENTENCES)) > 0.99999
 
 
-def test_openvino_that_disagrees_with_the_export_is_not_used(caplog, monkeypatch):
-    monkeypatch.setattr(embed_module, "MIN_INGEST_COSINE", 1.5)  # no real cosine reaches it
-    fresh = Embedder()
+def test_a_compiled_encoder_that_disagrees_with_the_model_is_not_used(caplog, monkeypatch, reference):
+    monkeypatch.setattr(export, "MIN_OPEN_COSINE", 1.5)  # no real cosine reaches it
+    fresh = Embedder(dtype="float32")
     with caplog.at_level("WARNING"):
         fresh.warm_up_ingest()
-    assert fresh.ingest_backend == "torch" and "disagree" in fresh.ingest_problem
+        vector = fresh.embed_query(SENTENCES[0])
+    assert fresh.status.documents.startswith("torch (") and "disagrees" in fresh.status.documents
+    assert fresh.status.questions.startswith("torch (") and "disagrees" in fresh.status.questions
     assert "lowest cosine" in caplog.text
+    assert float(vector @ reference.embed_query(SENTENCES[0])) > 0.99999, "the model itself answers instead"
 
 
 def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tmp_path):
@@ -132,7 +135,7 @@ def test_a_process_that_ingests_never_imports_torch_nor_phones_home(embedder, tm
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'openvino_telemetry') "
         "if sys.modules.get(m) is not None))"
     )
-    # OpenVINO's telemetry would write a client id under ~/intel, ONNX Runtime's its events under ~/.cache.
+    # OpenVINO's telemetry would write a client id under ~/intel.
     home = tmp_path / "home"
     backend, modules = run_in_own_home(script, home, embedder.cache_dir).strip().splitlines()[-2:]
     assert backend.startswith("openvino"), backend
@@ -147,7 +150,7 @@ def test_an_idle_ingest_encoder_is_dropped_and_opened_again():
     dropped = weakref.ref(fresh._documents.value)
     assert wait_until(lambda: fresh._documents.value is None), "dropped once idle"
     assert wait_until(lambda: gc.collect() >= 0 and dropped() is None), "nothing keeps a dropped encoder in memory"
-    assert fresh.ingest_backend.startswith("openvino"), "still says what encoded the last ingest"
+    assert fresh.status.documents.startswith("openvino"), "still says what encoded the last ingest"
     again = fresh.embed_batch(SENTENCES)
     assert fresh._documents.value is not None
     assert np.array_equal(first, again), "the encoder opened again gives the same vectors"

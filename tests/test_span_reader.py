@@ -1,5 +1,5 @@
 """The trained span reader: its decoding (pure logic, synthetic logits), and the shipped model itself, exported to
-ONNX and read with ONNX Runtime over a real index: the flagship question, and exact offsets on hostile text."""
+ONNX and read with OpenVINO over a real index: the flagship question, and exact offsets on hostile text."""
 
 from __future__ import annotations
 

@@ -185,4 +185,4 @@ def test_healthz_says_what_encodes_questions(live):
     live.post("/api/ask", json={"question": "How much aid was announced?"})
     body = live.get("/healthz").json()
     assert body["status"] == "ok" and body["model"] == "ready"
-    assert body["question_encoder"] == "onnx", body
+    assert body["question_encoder"] == f"openvino ({'bf16' if cpu_has_bf16() else 'f32'})", body

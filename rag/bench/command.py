@@ -1,6 +1,7 @@
 """`rag bench`: writes bench.json and prints a table. Every ratio in it comes from this one run.
 
     rag bench [--index-dir DIR] [--ingest-articles 100] [--queries 940] [--only ingest,query,update,http,load,uploads]
+    rag bench --docs docs/measurements     # docs/MEASUREMENTS.md from the measurement files there
 
 The question and HTTP figures use an index of both RealTime QA corpora (about 6,700 articles); if DIR holds
 none it is built first, which takes about an hour on two cores.
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.bench import http, ingest, query, update
+from rag.bench import http, ingest, query, report, update
 from rag.config import Settings
 from rag.errors import BadInput
 
@@ -27,6 +28,12 @@ def datasets_dir() -> Path:
 
 
 def run_cli(args) -> int:
+    if args.docs:
+        folder = Path(args.docs)
+        if not folder.is_dir():
+            raise BadInput(f"--docs {folder}: no such folder of measurement files.")
+        print(f"wrote {report.write_docs(folder)}")
+        return 0
     data = Path(args.datasets) if args.datasets else datasets_dir()
     if not (data / "realtimeqa-news-scale" / "corpus.jsonl").is_file():
         raise BadInput(f"{data} does not hold the RealTime QA datasets; give --datasets DIR.")

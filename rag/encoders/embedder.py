@@ -1,15 +1,14 @@
-"""The one module that imports sentence-transformers (and torch). The model loads lazily, once per Embedder.
+"""The embedding model behind the Encoder protocol. The one module that imports sentence-transformers for serving.
 
 Every encode runs on the process's one model worker (rag.encoders.worker), whoever asks: web requests in the
-server's thread pool, an ingest, the eval. A question is encoded on its own, never batched with another's:
-encoded in a batch it differs by about 1e-7 here, and an answer must not depend on who else was asking.
+server's thread pool, an ingest, the eval. A question is encoded on its own, never batched with another's, so an
+answer never depends on who else was asking.
 
-Questions (a job of a few texts) go to the model exported to ONNX (rag.encoders.onnx), so a process that only
-answers never imports torch. The export is made here once per weights file, checked against the model's own
-float32 vectors, and kept in the encoder cache; a model that cannot be exported or checked answers with torch.
-Documents (an ingest's batches) go to the same export on OpenVINO (rag.encoders.openvino), checked against the
-question encoder when it opens, so an ingest never imports torch either once the export exists; where OpenVINO
-cannot be used, they go to the model itself, with a warning.
+Questions and documents both run on OpenVINO (rag.encoders.openvino), over the model exported to ONNX once per
+weights file (rag.encoders.export): questions one at a time on one thread, an ingest's documents in batches on
+every core, in bfloat16 where the CPU has it. So neither a server nor an ingest imports torch once the export
+exists. Each compiled encoder is checked against the model's own vectors when it opens; where one cannot be made
+or disagrees, that side runs on the model itself (torch), with a warning that `/healthz` repeats.
 """
 
 from __future__ import annotations
@@ -17,10 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import threading
-import uuid
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -28,9 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import DEFAULT_MODEL
+from rag.encoders.export import (
+    PROBES,
+    check_against_probes,
+    default_cache_dir,
+    export,
+    export_folder,
+    pool,
+    read_export,
+    unit,
+)
 from rag.encoders.idle_slot import IdleSlot
-from rag.encoders.onnx import POOLINGS, EncoderSpec, OnnxEncoder, default_cache_dir, export_folder, pool
 from rag.encoders.openvino import OpenVinoEncoder, TokenPass
+from rag.encoders.protocol import EncoderStatus
 from rag.encoders.worker import BACKGROUND, give_back_freed_heap, shared_worker, use_torch_threads
 from rag.errors import ModelError
 from rag.hashing import file_sha256
@@ -91,16 +97,17 @@ class Embedder:
         self.dtype = dtype
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
-        self.query_encoder = query_encoder  # "auto": the ONNX export when it can be made and checked; "torch"
-        self.ingest_encoder = ingest_encoder  # "auto": that export on OpenVINO when it can be used; "torch"
+        self.query_encoder = query_encoder  # "auto": the export on OpenVINO when it can be made and checked; "torch"
+        self.ingest_encoder = ingest_encoder  # the same for documents
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._model = None
         self._lock = threading.Lock()
+        self._export_lock = threading.Lock()  # one export at a time in this process
         self._path: Path | None = None
         self._hash: str | None = None
-        self._onnx: OnnxEncoder | None = None
-        self._onnx_tried = False
-        self.onnx_problem: str | None = None  # why questions are encoded with torch, when they are
+        self._questions: OpenVinoEncoder | None = None
+        self._questions_tried = False
+        self.question_problem: str | None = None  # why questions are encoded with torch, when they are
         # OpenVINO's encoder, dropped after ingest_idle_seconds without a document to encode (0: kept)
         self._documents: IdleSlot[OpenVinoEncoder] = IdleSlot(
             self._open_documents, ingest_idle_seconds, "ingest encoder"
@@ -197,7 +204,7 @@ class Embedder:
             return self._model
 
     def warm_up(self) -> None:
-        """Make the question encoder ready: open (or first make) the ONNX export, else load the model."""
+        """Make the question encoder ready: open (or first make) the export, else load the model."""
         self.embed_batch(["warm up"])
 
     def warm_up_ingest(self) -> None:
@@ -206,25 +213,20 @@ class Embedder:
             self._load()
 
     @property
-    def loaded(self) -> bool:
-        return self._onnx is not None or self._model is not None
-
-    @property
-    def question_backend(self) -> str:
-        """What encodes questions in this process: "onnx" or "torch" ("" before the first question)."""
-        return "onnx" if self._onnx is not None else ("torch" if self._onnx_tried else "")
+    def status(self) -> EncoderStatus:
+        if self._questions is not None:
+            questions = f"openvino ({self._questions.precision})"
+        else:
+            questions = f"torch ({self.question_problem})" if self._questions_tried else ""
+        if self._documents_precision:
+            documents = f"openvino ({self._documents_precision})"
+        else:
+            documents = f"torch ({self.ingest_problem})" if self.ingest_problem else ""
+        return EncoderStatus(self._questions is not None or self._model is not None, questions, documents)
 
     @property
     def ingest_idle_seconds(self) -> float:
         return self._documents.idle_seconds
-
-    @property
-    def ingest_backend(self) -> str:
-        """What encodes documents in this process: "openvino (bf16)", "openvino (f32)" or "torch" ("" before the
-        first ingest)."""
-        if self._documents_precision:
-            return f"openvino ({self._documents_precision})"
-        return "torch" if self.ingest_problem else ""
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """The one required method: texts -> array (len(texts), dimension) of unit-length float32 rows.
@@ -279,7 +281,7 @@ class Embedder:
     def _encode_few(self, texts: list[str]) -> np.ndarray:
         encoder = self._question_encoder()
         if encoder is not None:
-            return encoder.encode_each(texts)
+            return np.stack([unit(encoder.encode(t)) for t in texts])
         # One thread: measured with another process busy on both cores, a question took 29 ms on one thread and
         # 129 ms on two; on a quiet machine the second thread saves about a millisecond.
         return self._encode(texts, 1)
@@ -366,7 +368,7 @@ class Embedder:
             for j, (a, b) in enumerate(spans[i]):
                 inside = (tokens.starts >= a) & (tokens.ends <= b) & (tokens.starts >= 0)
                 if inside.any():
-                    rows[j] = _unit(tokens.outputs[inside].mean(axis=0))
+                    rows[j] = unit(tokens.outputs[inside].mean(axis=0))
                 else:
                     missing.append((i, j, a, b))
             pooled[i] = rows
@@ -390,7 +392,7 @@ class Embedder:
             part = [texts[i] for i in rows_of]
             if encoder is not None:
                 for i, tokens in zip(rows_of, encoder.token_passes(part)):
-                    yield i, _unit(pool(tokens.outputs, encoder.spec.pooling)), tokens
+                    yield i, unit(pool(tokens.outputs, encoder.spec.pooling)), tokens
             else:
                 for i, (vector, tokens) in zip(rows_of, self._torch_passes(part)):
                     yield i, vector, tokens
@@ -417,16 +419,20 @@ class Embedder:
             offsets = np.asarray(enc["offset_mapping"][k], dtype=np.int64).reshape(-1, 2)
             starts = np.where(offsets[:, 1] > offsets[:, 0], offsets[:, 0] + shift, -1)
             tokens = TokenPass(ids, out["token_embeddings"][:n].float().numpy(), starts, offsets[:, 1] + shift)
-            passes.append((_unit(out["sentence_embedding"].float().numpy()), tokens))
+            passes.append((unit(out["sentence_embedding"].float().numpy()), tokens))
         return passes
 
-    # -- the ingest encoder: the export on OpenVINO --------------------------------------------------
+    # -- the encoders: the export on OpenVINO ---------------------------------------------------------
     def _open_documents(self) -> OpenVinoEncoder | None:
-        """The ONNX export on OpenVINO, opened (the export made first if need be) and checked against the question
-        encoder, or None to use the model itself. Runs on the caller's thread (IdleSlot.get): a server's questions
-        queued on the model worker must not wait for it."""
+        """The export on OpenVINO for documents, opened (the export made first if need be) and checked, or None to
+        use the model itself. Runs on the caller's thread (IdleSlot.get): a server's questions queued on the model
+        worker must not wait for it."""
         try:
-            encoder = self._open_document_encoder()
+            encoder = None
+            if self.ingest_encoder == "torch":
+                self.ingest_problem = "RAG_INGEST_ENCODER=torch"
+            else:
+                encoder = self._open_encoder(self.threads, self.batch_size, PAD_MULTIPLE)
         except Exception as e:  # the model's own encoder always works
             self.ingest_problem = f"{type(e).__name__}: {e}"
             log.warning("Documents are encoded with torch, not OpenVINO (%s).", self.ingest_problem)
@@ -434,169 +440,53 @@ class Embedder:
         self._documents_precision = encoder.precision if encoder is not None else ""
         return encoder
 
-    def _open_document_encoder(self) -> OpenVinoEncoder | None:
-        if self.ingest_encoder == "torch":
-            self.ingest_problem = "RAG_INGEST_ENCODER=torch"
-            return None
-        folder = export_folder(self.cache_dir, self.weights_hash)
-        reference = self._onnx or self._open_export(folder) or self._export(folder)
-        encoder = OpenVinoEncoder(folder, reference.spec, self.threads, self._bfloat16(), self.batch_size, PAD_MULTIPLE)
-        got = np.stack([_unit(pool(t.outputs, reference.spec.pooling)) for t in encoder.token_passes(PROBES)])
-        lowest = float(np.min(np.sum(got * reference.encode_each(list(PROBES)), axis=1)))
-        if lowest < MIN_INGEST_COSINE:
-            raise ModelError(f"OpenVINO's vectors disagree with the ONNX export's (lowest cosine {lowest:.6f}).")
-        log.info("Documents are encoded with OpenVINO in %s (cosine to the export >= %.6f).", encoder.precision, lowest)
-        return encoder
-
-    # -- the question encoder: the model exported to ONNX --------------------------------------------
-    def _question_encoder(self) -> OnnxEncoder | None:
-        """The ONNX export of this model, opened (and made first if need be), or None to use torch. Runs on the
-        model worker, so one export at a time in this process; a folder rename makes it atomic across processes."""
-        if self._onnx_tried:
-            return self._onnx
-        self._onnx_tried = True
+    def _question_encoder(self) -> OpenVinoEncoder | None:
+        """The export on OpenVINO for questions, one thread, opened (and made first if need be), or None to use
+        torch. Runs on the model worker, so one export at a time in this process."""
+        if self._questions_tried:
+            return self._questions
+        self._questions_tried = True
         if self.query_encoder == "torch":
-            self.onnx_problem = "RAG_QUERY_ENCODER=torch"
+            self.question_problem = "RAG_QUERY_ENCODER=torch"
             return None
-        folder = export_folder(self.cache_dir, self.weights_hash)
         try:
-            self._onnx = self._open_export(folder) or self._export(folder)
+            self._questions = self._open_encoder(1, 1, 1)
         except Exception as e:  # any failure to export or open leaves the model's own encoder, which always works
-            self.onnx_problem = f"{type(e).__name__}: {e}"
-            log.warning("Questions are encoded with torch, not the ONNX export (%s).", self.onnx_problem)
-        return self._onnx
+            self.question_problem = f"{type(e).__name__}: {e}"
+            log.warning("Questions are encoded with torch, not OpenVINO (%s).", self.question_problem)
+        return self._questions
 
-    def _open_export(self, folder: Path) -> OnnxEncoder | None:
-        """The export in ``folder`` if it is whole and of these weights; None if missing, foreign or damaged."""
-        try:
-            return OnnxEncoder.open(folder, self.weights_hash)
-        except ModelError as e:
-            log.warning("%s; exporting the model again.", e)
-            return None
-
-    def _export(self, folder: Path) -> OnnxEncoder:
-        """Export the model's transformer to ONNX in float32, check it against the model, and keep it in
-        ``folder``. Takes a few seconds, once per weights file."""
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        _ = self.weights_hash  # verified before anything is loaded
-        use_torch_threads(self.threads)
-        model = SentenceTransformer(
-            str(self.model_path), device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch.float32}
+    def _open_encoder(self, threads: int, batch_size: int, pad_multiple: int) -> OpenVinoEncoder:
+        """The export compiled on OpenVINO, checked against the model's own vectors for the probe texts."""
+        folder = export_folder(self.cache_dir, self.weights_hash)
+        with self._export_lock:
+            spec = read_export(folder, self.weights_hash)
+            if spec is None:
+                use_torch_threads(self.threads)
+                spec = export(self.model_path, self.weights_hash, folder, self._float32_encoder)
+        encoder = OpenVinoEncoder(folder, spec, threads, self._bfloat16(), batch_size, pad_multiple)
+        lowest = check_against_probes(folder, np.stack([encoder.encode(t) for t in PROBES]))
+        log.info(
+            "The %s encoder runs on OpenVINO in %s (cosine to the model >= %.6f).",
+            "question" if threads == 1 else "document",
+            encoder.precision,
+            lowest,
         )
-        modules = list(model)
-        kinds = [type(m).__name__ for m in modules]
-        if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]):
-            raise ModelError(
-                f"{self.model_path} has the modules {kinds}; only Transformer, Pooling and an optional "
-                "Normalize are exported."
-            )
-        pooling = modules[1].pooling_mode
-        if pooling not in POOLINGS:
-            raise ModelError(f"{self.model_path} pools with {pooling!r}; the export knows {', '.join(POOLINGS)}.")
-        if not getattr(model.tokenizer, "is_fast", False):
-            raise ModelError(f"{self.model_path} has no fast tokenizer (tokenizer.json) to run without torch.")
-        sample = model.preprocess(["an example"])
-        inputs = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample)
-        extras = {k: v for k, v in sample.items() if not isinstance(v, torch.Tensor)}
-        transformer = modules[0]
-
-        class TokenOutputs(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.transformer = transformer
-
-            def forward(self, *tensors):
-                return self.transformer({**extras, **dict(zip(inputs, tensors))})["token_embeddings"]
-
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = folder.parent / f".export-{uuid.uuid4().hex}"
-        work.mkdir()
-        try:
-            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-                warnings.simplefilter("ignore")  # the exporter's deprecation notices are for torch's developers
-                torch.onnx.export(
-                    TokenOutputs().eval(),
-                    tuple(sample[k] for k in inputs),
-                    str(work / "model.onnx"),
-                    input_names=list(inputs),
-                    output_names=["token_embeddings"],
-                    opset_version=17,
-                    dynamic_axes={k: {0: "batch", 1: "tokens"} for k in (*inputs, "token_embeddings")},
-                    dynamo=False,
-                )
-            model.tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
-            spec = EncoderSpec(
-                self.weights_hash,
-                pooling,
-                kinds[2:] == ["Normalize"],
-                int(model.max_seq_length),
-                inputs,
-                int(model.get_embedding_dimension()),
-                0.0,
-            )
-            spec = _checked(model, OnnxEncoder(work, spec, threads=1), spec)
-            spec.write(work)
-            try:
-                work.rename(folder)
-            except OSError:  # the folder exists: another process's finished export (keep it), or a damaged one
-                if self._open_export(folder) is None:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    work.rename(folder)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        log.info("Exported %s to ONNX in %s (cosine to the model >= %.7f).", self.model_id, folder, spec.min_cosine)
-        encoder = self._open_export(folder)
-        if encoder is None:
-            raise ModelError(f"The export in {folder} could not be read back.")
         return encoder
 
-
-# Texts the export is checked on: plain, padded, cased and accented, symbols, one letter, and one past the
-# model's token limit (truncation must agree).
-PROBES = (
-    "How much aid was announced?",
-    "  Harris visits GUATEMALA; the U.S. pledged $310 million on May 31, 2023.  ",
-    "São Paulo, Zürich and Kraków: “quotes”, dashes — and 東京, 🙂.",
-    "a",
-    " ".join(["The committee met again on Tuesday to discuss next year's budget for schools."] * 40),
-)
-MIN_COSINE = 0.9999
-# OpenVINO in bfloat16 against the export in float32: 0.99997 at worst over 699 chunk texts here, where torch's own
-# bfloat16 gives 0.9999. Far lower means a broken compile, not rounding.
-MIN_INGEST_COSINE = 0.999
-
-
-def _checked(model, encoder: OnnxEncoder, spec: EncoderSpec) -> EncoderSpec:
-    """``spec`` with the lowest cosine of the export to the model over PROBES; ModelError if they disagree."""
-    for text in PROBES:
-        theirs = model.tokenizer(text.strip(), truncation=True, max_length=spec.max_seq_length)["input_ids"]
-        if list(theirs) != encoder.token_ids(text):
-            raise ModelError(f"The exported tokenizer splits {text[:40]!r} differently from the model's.")
-    expected = np.asarray(model.encode(list(PROBES), batch_size=1, convert_to_numpy=True), dtype=np.float32)
-    got = encoder.encode_each(list(PROBES))
-    norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1)
-    cosines = (expected * got).sum(axis=1) / np.maximum(norms, 1e-12)
-    lengths = np.linalg.norm(got, axis=1) / np.maximum(np.linalg.norm(expected, axis=1), 1e-12)
-    if cosines.min() < MIN_COSINE or np.abs(lengths - 1).max() > 1e-3:
-        raise ModelError(f"The ONNX export disagrees with the model (lowest cosine {cosines.min():.6f}).")
-    return EncoderSpec(**{**spec.__dict__, "min_cosine": round(float(cosines.min()), 7)})
+    @staticmethod
+    def _float32_encoder(folder: Path, spec) -> OpenVinoEncoder:
+        return OpenVinoEncoder(folder, spec, 1, False, 1, 1)
 
 
 LATE_CHUNK_BATCH = 64
 # Texts an ingest encodes per job on the model worker: what a question may have to wait for (about 0.3 s).
 INGEST_JOB = 16
 # Batches are padded to a multiple of this many tokens. On CPU the model's kernels are built for each new input
-# shape the first time they meet it, and padding to each batch's longest text makes nearly every batch a new shape.
-# A first ingest of 100 articles, the model loaded beforehand: 23.0-23.2 s unpadded, 20.4-21.5 s padded; the next
-# 100 took 21.7-22.5 s against 20.5-22.6 s. Padding is masked out, so vectors are unchanged (cosine > 0.9999).
+# shape the first time they meet it, and padding to each batch's longest text makes nearly every batch a new shape
+# (a first ingest of 100 articles took about 10% longer unpadded). Padding is masked out: vectors are unchanged.
 PAD_MULTIPLE = 32
 SMALL_JOB = 4  # texts: up to this many are a question's job (the question encoder, one thread)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 def _pad_to_buckets(model) -> None:

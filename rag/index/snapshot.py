@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 # 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON. 4: article texts.
 # 5: term counts and article versions, rows in key order. 6: each file's sha256 in snapshot.json.
-FORMAT = 6
+# 7: int8 chunk codes stored row by row.
+FORMAT = 7
 INFO = "snapshot.json"
 
 Row = tuple[Chunk, str, "np.ndarray | None"]  # a chunk, its packed sentence vectors, its vector if asked for

@@ -1,6 +1,6 @@
 """A deterministic stand-in for the encoder, for tests of logic and contracts that do not need meaning.
 
-Behind the same interface as rag.encoders.embedder.Embedder: a text's vector is the normalised sum of one fixed random
+Behind the Encoder protocol (rag.encoders.protocol): a text's vector is the normalised sum of one fixed random
 vector per word, so texts that share words are near each other, and the same text always gives the same
 vector. It loads nothing and takes microseconds.
 """
@@ -13,6 +13,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from rag.encoders.protocol import EncoderStatus
+
 DIMENSION = 64
 
 
@@ -20,11 +22,7 @@ class FakeEmbedder:
     model_id = "fake-bag-of-words"
     weights_hash = "0" * 64
     dimension = DIMENSION
-    loaded = True
-    question_backend = "fake"
-    onnx_problem = None
-    ingest_backend = ""
-    ingest_problem = None
+    status = EncoderStatus(loaded=True, questions="fake", documents="")
 
     def __init__(self) -> None:
         self._cache: dict[str, np.ndarray] = {}

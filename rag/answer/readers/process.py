@@ -3,7 +3,7 @@
 Answering a question holds the GIL for most of its time, and the fitted reader's features are about half of it;
 with several clients on two cores, threads waited for the GIL while a core sat idle. A child has a GIL of its own.
 
-The child is started with `spawn` (threads and ONNX Runtime make `fork` unsafe) and builds the same reader from a
+The child is started with `spawn` (threads and the model runtime make `fork` unsafe) and builds the same reader from a
 factory. A question's analysis and evidence go to it pickled, through a pipe, and its Reading comes back. The
 child reads one question at a time, in the order asked, and nothing it keeps between questions changes a result,
 so an answer is what the reader would give in the server's own process (a test compares them). The rules switched

@@ -1,9 +1,9 @@
-"""The default reader: the bundled all-MiniLM-L6-v2 fine-tuned here for extractive question answering.
+"""The span reader: the bundled all-MiniLM-L6-v2 fine-tuned here for extractive question answering.
 
-`eval/train_reader.py` trains it (SQuADShifts, then news) and writes `span_reader/reader.safetensors`: a LoRA
-adapter and the QA head, over the bundled model whose sha256 is verified. The first use on a machine merges the
-adapter into the model once, exports it to ONNX with torch, checks the export's logits against torch's, and keeps
-it in the encoder cache; from then on it runs on ONNX Runtime, without torch, on the model worker.
+`eval/train_reader.py` trains it (SQuADShifts, then news) and writes `span_reader/reader.safetensors`: the weight
+changes as a low-rank adapter, and the QA head, over the bundled model whose sha256 is verified. The first use on a
+machine merges the adapter into the model once, exports it to ONNX with torch, checks the export's logits against
+torch's, and keeps it in the encoder cache; from then on it runs on OpenVINO, without torch, on the model worker.
 
 Reading: the question and each passage go through the model as one batch of windows (at most MAX_TOKENS tokens,
 overlapping by STRIDE where a passage is longer). Every sentence of the passages gets its best span (start and end
@@ -31,6 +31,7 @@ from rag.answer.question import QuestionAnalysis
 from rag.answer.readers.fitted import FittedReader
 from rag.answer.reading import Evidence, Reading, SentenceCandidate, SpanCandidate
 from rag.answer.scoring import ScoringModel, logit
+from rag.encoders.openvino import OnnxRunner, read_tokenizer
 from rag.encoders.worker import shared_worker
 from rag.errors import ModelError
 from rag.hashing import file_sha256
@@ -48,7 +49,7 @@ EXPORT_FORMAT = 1  # bump when the export's layout or meaning changes
 MAX_LOGIT_GAP = 1e-3  # the export's logits may differ from torch's by this much at most
 _TOKENIZING = threading.Lock()
 _OPENING = threading.Lock()
-_OPENED: dict[Path, tuple] = {}  # export folder -> (session, tokenizer), opened once per process
+_OPENED: dict[Path, tuple] = {}  # export folder -> (compiled model, tokenizer), opened once per process
 
 SENTENCE_FEATURES = ("fitted_logit", "qa_margin", "qa_share", "qa_rank")
 SPAN_FEATURES = ("qa_margin", "qa_log_probability", "sentence_fitted_logit", "tokens", "qa_top")
@@ -67,7 +68,7 @@ def reader_key(base_sha256: str, adapter: Path) -> str:
 
 
 class QAModel:
-    """The span model's start and end logits for batches of token windows, on ONNX Runtime; exported on first use.
+    """The span model's start and end logits for batches of token windows, on OpenVINO; exported on first use.
     Thread-safe; its calls run on the process's model worker."""
 
     def __init__(
@@ -75,7 +76,7 @@ class QAModel:
     ) -> None:
         self.base_dir, self.base_sha256, self.adapter = base_dir, base_sha256, adapter
         self.cache_dir, self.threads = cache_dir, threads
-        self._session = self._tokenizer = None
+        self._runner = self._tokenizer = None
         self._lock = threading.Lock()
 
     @property
@@ -83,10 +84,10 @@ class QAModel:
         return self.cache_dir / f"reader-{reader_key(self.base_sha256, self.adapter)}-v{EXPORT_FORMAT}"
 
     def load(self):
-        """The ONNX Runtime session and the tokenizer, exported first if need be. One per export in a process:
+        """The compiled model and the tokenizer, exported first if need be. One per export in a process:
         pipelines that read with the same weights (an eval's scratch indexes, tests) share them."""
         with self._lock:
-            if self._session is None:
+            if self._runner is None:
                 if not self.adapter.is_file():
                     raise ModelError(f"The span reader's weights {self.adapter} are missing; reinstall the package.")
                 folder = self.folder
@@ -95,8 +96,8 @@ class QAModel:
                         if self._read_spec(folder) is None:
                             self._export(folder)
                         _OPENED[folder] = self._open(folder)
-                    self._session, self._tokenizer = _OPENED[folder]
-        return self._session, self._tokenizer
+                    self._runner, self._tokenizer = _OPENED[folder]
+        return self._runner, self._tokenizer
 
     def _read_spec(self, folder: Path) -> ExportSpec | None:
         try:
@@ -108,23 +109,11 @@ class QAModel:
         return spec if ok and (folder / "model.onnx").is_file() and (folder / "tokenizer.json").is_file() else None
 
     def _open(self, folder: Path):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        # float32: the calibration was fitted on float32 logits.
         try:
-            session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as e:
-            raise ModelError(
-                f"Could not open the exported span reader in {folder}: {e}. Delete that folder to export it again."
-            ) from e
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        return session, tokenizer
+            return OnnxRunner(folder / "model.onnx", self.threads), read_tokenizer(folder / "tokenizer.json")
+        except ModelError as e:
+            raise ModelError(f"{e}. Delete {folder} to export the span reader again.") from e
 
     def _export(self, folder: Path) -> None:
         """Merge the adapter into the base model, export it to ONNX in float32, check its logits against torch's,
@@ -184,13 +173,13 @@ class QAModel:
         log.info("Exported the span reader to ONNX in %s (largest logit gap to torch %.2e).", folder, gap)
 
     def logits(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        session, _ = self.load()
-        return shared_worker().run(self._run, session, ids, types, mask)
+        runner, _ = self.load()
+        return shared_worker().run(self._run, runner, ids, types, mask)
 
     @staticmethod
-    def _run(session, ids, types, mask):
-        start, end = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
-        return start.astype(np.float32), end.astype(np.float32)
+    def _run(runner, ids, types, mask):
+        start, end = runner.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        return start, end
 
     @property
     def tokenizer(self):
@@ -232,7 +221,6 @@ def merged_model(base_dir: Path, adapter: Path):
 
 def _export_gap(model, tokenizer, onnx_path: Path) -> float:
     """The largest difference between the export's logits and torch's, over probe windows of several lengths."""
-    import onnxruntime as ort
     import torch
 
     probes = [
@@ -243,8 +231,9 @@ def _export_gap(model, tokenizer, onnx_path: Path) -> float:
     enc = tokenizer([q for q, _ in probes], [p for _, p in probes], padding=True, return_tensors="pt")
     with torch.no_grad():
         out = model(**enc)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    start, end = session.run(None, {k: enc[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")})
+    start, end = OnnxRunner(onnx_path, 1).run(
+        {k: enc[k].numpy() for k in ("input_ids", "attention_mask", "token_type_ids")}
+    )
     mask = enc["attention_mask"].numpy().astype(bool)
     return float(
         max(np.abs(start - out.start_logits.numpy())[mask].max(), np.abs(end - out.end_logits.numpy())[mask].max())
