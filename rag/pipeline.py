@@ -117,9 +117,10 @@ class Pipeline:
     ) -> IngestReport:
         return self.ingester.ingest_articles(articles, report, progress)
 
-    def index_upload(self, filename: str, data: bytes, wait: float | None = None) -> IngestReport:
-        """One uploaded file; ``wait`` is how long to wait for another writer before a busy error."""
-        return self.ingester.ingest_upload(filename, data, wait)
+    def index_uploads(self, files: list[tuple[str, bytes]], wait: float | None = None) -> IngestReport:
+        """Uploaded files (name, bytes), in one write; ``wait`` is how long to wait for another writer before a
+        busy error."""
+        return self.ingester.ingest_uploads(files, wait)
 
     def index_records(self, payload: Any, wait: float | None = None) -> IngestReport:
         """JSON article records, one or a list."""

@@ -97,6 +97,9 @@ class Answer:
     extractive: dict | None = None
     notice: str | None = None
     verification: dict | None = None
+    # `answer` as it was built: plain text and citation markers, [{"text", "n": None | int}]; only these are
+    # citations, whatever brackets a quote holds.
+    segments: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,11 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.language import markers
 from rag.pipeline import Pipeline
 from rag.question_request import describe
 
-from .guards import RateLimit, SecurityHeaders
+from .guards import SECURITY_HEADERS, RateLimit, SecurityHeaders
 from .limits import BodyLimit
 from .routes import router
 
@@ -67,7 +66,6 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.warm_up_error = None
     app.state.warming = False  # whether the startup warm-up is still loading the model and the index
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["split_markers"] = markers.split
     templates.env.globals["limits"] = {"question_chars": settings.max_question_chars, "history": 5}
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -87,6 +85,8 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     """One translation of errors for people: JSON {"error", "status"} under /api/, the error page elsewhere."""
 
     def respond(request: Request, status: int, message: str, headers: dict | None = None):
+        # An unexpected error is answered outside every middleware, SecurityHeaders included: the headers go here.
+        headers = {**{k.decode(): v.decode() for k, v in SECURITY_HEADERS}, **(headers or {})}
         if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
         return templates.TemplateResponse(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import date
 from typing import Any
 
@@ -15,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from rag.documents.highlight import parse_ranges, segments
+from rag.documents.parse import load_json
 from rag.errors import BadInput, RagError
 from rag.question_request import AskRequest
 
@@ -166,6 +169,7 @@ def require_token(request: Request) -> None:
         raise Forbidden("The bearer token is wrong.")
 
 
+MAX_UPLOAD_FILES = 100  # files in one multipart upload; their total is bounded by RAG_MAX_FILE_BYTES too
 UPLOAD_LOCK_WAIT = 10.0  # seconds an upload waits for another writer before answering 503 with Retry-After
 
 
@@ -179,17 +183,17 @@ async def api_add_articles(request: Request):
     pipeline = _pipeline(request)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or not hasattr(upload, "read"):
-            raise BadInput("Send the article file in a multipart field named 'file'.")
-        data = await upload.read()
-        report = await run_in_threadpool(pipeline.index_upload, upload.filename or "upload.txt", data, UPLOAD_LOCK_WAIT)
+        # More files than this is a 400 from the form parser, before any is read.
+        form = await request.form(max_files=MAX_UPLOAD_FILES)
+        uploads = [u for u in form.getlist("file") if hasattr(u, "read")]
+        if not uploads:
+            raise BadInput("Send the article files in multipart fields named 'file'.")
+        files = [(u.filename or "upload.txt", await u.read()) for u in uploads]
+        report = await run_in_threadpool(pipeline.index_uploads, files, UPLOAD_LOCK_WAIT)
     else:
-        try:
-            payload = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadInput(f"The body is not valid JSON ({e}); send an article record or a list of them.") from None
+        payload, problem = load_json(await request.body())
+        if problem:
+            raise BadInput(f"The body is not valid JSON ({problem}); send an article record or a list of them.")
         report = await run_in_threadpool(pipeline.index_records, payload, UPLOAD_LOCK_WAIT)
     return JSONResponse(report.to_dict(), status_code=201 if report.added + report.updated else 200)
 
@@ -199,6 +203,10 @@ def api_delete_article(request: Request, article_id: str):
     require_token(request)
     _pipeline(request).delete(article_id, UPLOAD_LOCK_WAIT)
     return {"deleted": article_id}
+
+
+HEALTH_WAIT = 1.0  # seconds /healthz waits for the store's counts
+_HEALTH_CHECKS = ThreadPoolExecutor(2, thread_name_prefix="healthz")  # bounded: a stuck check holds one thread
 
 
 @router.get("/healthz")
@@ -221,12 +229,16 @@ def healthz(request: Request):
         body.update(status="starting", index="loading")
         return body
     try:
-        stats = pipeline.stats()
+        # A frozen store must not freeze the health check: it answers within HEALTH_WAIT whatever the store does.
+        stats = _HEALTH_CHECKS.submit(pipeline.stats).result(timeout=HEALTH_WAIT)
         body.update(articles=stats["articles"], chunks=stats["chunks"], store=stats["store"], index="ok")
         if pipeline.snapshot_repairs:  # found damaged on opening and rebuilt from the store: worth an operator's look
             body["snapshot_repairs"] = pipeline.snapshot_repairs[-5:]
     except RagError as e:
         body.update(status="degraded", index=f"unavailable: {e}")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    except FutureTimeout:
+        body.update(status="degraded", index=f"unavailable: the store did not answer within {HEALTH_WAIT:g} s")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
     if body["model"] == "loading":
         body["status"] = "starting"

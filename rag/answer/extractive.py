@@ -16,6 +16,7 @@ from rag.answer.decide import decide
 from rag.answer.question import QuestionAnalysis
 from rag.answer.reading import Evidence, Reader
 from rag.answer.scoring import Thresholds
+from rag.language import markers
 from rag.types import Answer, Citation, Hit, Passage
 
 ABSTAIN_TEXT = "The articles in the index do not contain an answer to this question."
@@ -41,6 +42,7 @@ def abstention(question: str, passages: list[Passage], backend: str, support: fl
     return Answer(
         question=question,
         answer=ABSTAIN_TEXT,
+        segments=markers.plain_segments(ABSTAIN_TEXT),
         short_answer=None,
         abstained=True,
         citations=[],
@@ -102,16 +104,18 @@ class ExtractiveAnswerer:
                     source=article.source,
                 )
             )
-            parts.append(f"{c.text} [{n}]")
+            parts.append((c.text, n, ""))
         if not citations:
             return abstention(question.text, passages, self.backend, decision.support)
         short = decision.short
         cited = {(c.article_id, c.start) for c in citations}
         if short is not None and (short.sentence.article_id, short.sentence.start) not in cited:
             short = None
+        text, segments = markers.compose(parts)
         return Answer(
             question=question.text,
-            answer=" ".join(parts),
+            answer=text,
+            segments=segments,
             short_answer=short.text if short else None,
             short_answer_confidence=round(short.probability, 4) if short else None,
             abstained=False,

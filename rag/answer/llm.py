@@ -190,6 +190,7 @@ class LLMAnswerer:
             replace(
                 extractive,
                 answer=v.answer,
+                segments=v.segments,
                 short_answer=short,
                 short_answer_confidence=extractive.short_answer_confidence if short else None,
                 citations=v.citations,

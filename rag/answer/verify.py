@@ -20,6 +20,7 @@ from rag.types import Article, Citation, Hit
 @dataclass
 class Verified:
     answer: str
+    segments: list[dict]
     citations: list[Citation]
     sentences: list[dict]
     invalid_markers: int = 0
@@ -129,9 +130,11 @@ def verify(draft: str, hits: list[Hit], articles: dict[str, Article], analyzer, 
         e["citations"] = [renumber[n] for n in e["citations"] if n in renumber] if e["supported"] else []
         if e["supported"]:
             body, end = re.match(r"(.*?)([.!?]*[\"'”’)]*)$", e["text"], re.S).groups()
-            parts.append(f"{body} [{e['citations'][0]}]{end}")
+            parts.append((body, e["citations"][0], end))
+    text, segments = markers.compose(parts)
     return Verified(
-        answer=" ".join(parts),
+        answer=text,
+        segments=segments,
         citations=kept,
         sentences=sentences,
         invalid_markers=check.invalid,

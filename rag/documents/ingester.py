@@ -61,19 +61,24 @@ class Ingester:
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_upload(self, filename: str, data: bytes, timeout: float | None = None) -> IngestReport:
-        """One uploaded file. Its id comes from its name, and uploading the same name again replaces it."""
-        name = Path(filename or "upload.txt").name
-        ext = Path(name).suffix.lower()
-        if ext not in SUPPORTED:
-            raise BadInput(f"'{name}' has an unsupported extension; use one of {', '.join(sorted(SUPPORTED))}.")
-        if len(data) > self.settings.max_file_bytes:
-            raise BadInput(
-                f"The upload is {len(data):,} bytes; the limit is {self.settings.max_file_bytes:,} "
-                "(RAG_MAX_FILE_BYTES)."
-            )
+    def ingest_uploads(self, files: Sequence[tuple[str, bytes]], timeout: float | None = None) -> IngestReport:
+        """Uploaded files, in one write. Each id comes from the file's name, and uploading the same name again
+        replaces it. A file that cannot be used is skipped with its reason; none usable is a BadInput."""
         report = IngestReport()
-        articles = self._collect(read_bytes(data, name, ext, file_article_id(name), f"upload:{name}"), report)
+        articles: list[Article] = []
+        for filename, data in files:
+            name = Path(filename or "upload.txt").name
+            ext = Path(name).suffix.lower()
+            if ext not in SUPPORTED:
+                reason = f"'{name}' has an unsupported extension; use one of {', '.join(sorted(SUPPORTED))}"
+                report.skipped.append(Skipped(name, reason))
+            elif len(data) > self.settings.max_file_bytes:
+                limit = self.settings.max_file_bytes
+                report.skipped.append(
+                    Skipped(name, f"{len(data):,} bytes; the limit is {limit:,} (RAG_MAX_FILE_BYTES)")
+                )
+            else:
+                articles += self._collect(read_bytes(data, name, ext, file_article_id(name), f"upload:{name}"), report)
         if not articles:
             raise BadInput("No usable article: " + "; ".join(f"{s.path}: {s.reason}" for s in report.skipped))
         return self.ingest_articles(articles, report, timeout=timeout)

@@ -192,6 +192,10 @@ def article_from_record(rec: object, fallback_id: str) -> Article | str:
     """A JSON record {id, title, text, source, url, published} -> Article, or the reason it is unusable."""
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
+    for field in ("id", "title", "text", "source", "url", "published"):
+        value = rec.get(field)
+        if isinstance(value, str) and not _is_unicode(value):
+            return f"field '{field}' holds an unpaired surrogate (a \\ud800-style escape), which is not text"
     text = rec.get("text")
     if not isinstance(text, str) or not text.strip():
         return "record has no non-empty 'text' field"
@@ -207,6 +211,28 @@ def article_from_record(rec: object, fallback_id: str) -> Article | str:
         url=_opt_str(rec.get("url")),
         published=published,
     )
+
+
+def load_json(raw: str | bytes) -> tuple[object, str | None]:
+    """Parsed JSON, or None and the reason it cannot be read: malformed, not UTF-8, or nested deeper than
+    Python's parser recurses (a hostile body of 100,000 brackets)."""
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as e:
+        return None, f"malformed JSON at line {e.lineno}: {e.msg}"
+    except UnicodeDecodeError as e:
+        return None, f"the JSON is not UTF-8 ({e.reason})"
+    except RecursionError:
+        return None, "the JSON is nested too deeply to read"
+
+
+def _is_unicode(value: str) -> bool:
+    """Whether ``value`` can be stored: JSON can escape lone UTF-16 surrogates, which no UTF-8 file holds."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _opt_str(v: object) -> str | None:
@@ -284,10 +310,9 @@ def read_bytes(data: bytes, name: str, ext: str, file_id: str, origin: str) -> I
         yield from _read_jsonl(raw, name, file_id, origin)
         return
     if ext == ".json":
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            yield Skipped(name, f"malformed JSON at line {e.lineno}: {e.msg}")
+        obj, problem = load_json(raw)
+        if problem:
+            yield Skipped(name, problem)
             return
         records = obj if isinstance(obj, list) else [obj]
         for i, rec in enumerate(records):
@@ -328,9 +353,8 @@ def _read_jsonl(raw: str, name: str, file_id: str, origin: str) -> Iterator[Arti
     for lineno, line in enumerate(raw.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield Skipped(f"{name}:{lineno}", f"malformed JSON line: {e.msg}")
+        rec, problem = load_json(line)
+        if problem:
+            yield Skipped(f"{name}:{lineno}", problem)
             continue
         yield from _record(rec, f"{file_id}-{lineno}", f"{name}:{lineno}", f"{origin}:{lineno}")

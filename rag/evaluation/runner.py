@@ -29,7 +29,6 @@ from rag.evaluation.metrics import (
     token_f1,
 )
 from rag.index.chroma import SCHEMA_VERSION
-from rag.language import markers
 from rag.types import Article
 
 KS = (1, 3, 5, 10)
@@ -127,9 +126,7 @@ def _citation_checks(pipeline, q: dict[str, Any], a: dict[str, Any]) -> dict[str
         "offsets_valid": [
             c["article_id"] in texts and texts[c["article_id"]].text[c["start"] : c["end"]] == c["quote"] for c in cites
         ],
-        "markers_resolve": set(markers.numbers(a["answer"])) == {c["n"] for c in cites}
-        if cites
-        else not markers.numbers(a["answer"]),
+        "markers_resolve": {s["n"] for s in a["segments"] if s["n"]} == {c["n"] for c in cites},
     }
     if q["answerable"] and cites:
         evidence = set(normalize_answer(q.get("evidence") or "").split())

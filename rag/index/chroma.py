@@ -15,7 +15,9 @@ every failure of Chroma's into a StoreError (HTTP 503) that names the store.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ class Connection:
         self.opened_at: str | None = None  # the committed generation the client was opened at
         self.rw = ReadWriteLock()  # questions read; a reopen writes
         self.sync = threading.RLock()  # one thread at a time decides whether to reopen
+        self.breaker: Breaker | None = None  # a server's; an embedded store has no network to fail
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -77,7 +80,7 @@ class Connection:
 
         self.close()
         settings = ChromaSettings(anonymized_telemetry=False)
-        with guarded(location, "open"):
+        with guarded(location, "open", self.breaker):
             if url:
                 u = urlparse(url)
                 client = chromadb.HttpClient(
@@ -95,15 +98,66 @@ class Connection:
         self.version += 1
 
 
+class Breaker:
+    """A circuit breaker for a Chroma server. Once a call could not reach it or timed out, the calls that follow
+    fail at once for RETRY seconds instead of each waiting out its own timeout in turn behind the store's locks;
+    then one call goes through as a probe, and its success closes the breaker."""
+
+    RETRY = 5.0
+
+    def __init__(self) -> None:
+        self._until = 0.0  # monotonic time before which calls fail at once; 0 when closed
+        self._why = ""
+        self._prober: int | None = None  # the thread whose calls probe the server (a reconnect nests several)
+        self._lock = threading.Lock()
+
+    def check(self, location: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not self._until or self._prober == threading.get_ident():
+                return
+            if now >= self._until:  # this thread probes; the others fail fast until it has its verdict
+                self._until, self._prober = now + self.RETRY, threading.get_ident()
+                return
+            wait = self._until - now
+        raise StoreError(
+            f"The vector store at {location} is not answering ({self._why}); trying again in {math.ceil(wait)} s.",
+            retry_after=max(1, math.ceil(wait)),
+        )
+
+    def trip(self, error: BaseException) -> None:
+        with self._lock:
+            self._until, self._prober = time.monotonic() + self.RETRY, None
+            self._why = f"{type(error).__name__}: {error}"[:200]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._until, self._why, self._prober = 0.0, "", None
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the server could not be reached or did not answer in time (not that it refused)."""
+    import httpx
+
+    return isinstance(error, httpx.TransportError | TimeoutError | ConnectionError)
+
+
 @contextlib.contextmanager
-def guarded(location: str, action: str):
-    """Any failure of Chroma's, as a StoreError (HTTP 503) that names the store and what failed."""
+def guarded(location: str, action: str, breaker: Breaker | None = None):
+    """Any failure of Chroma's, as a StoreError (HTTP 503) that names the store and what failed; with a
+    ``breaker``, a server that could not be reached fails the calls that follow at once, for a while."""
+    if breaker is not None:
+        breaker.check(location)
     try:
         yield
     except (StoreError, IndexMismatch, SettingsError):
         raise
     except Exception as e:
+        if breaker is not None and _unreachable(e):
+            breaker.trip(e)
         raise StoreError(f"The vector store at {location} failed to {action}: {type(e).__name__}: {e}") from e
+    if breaker is not None:
+        breaker.reset()
 
 
 def manifest_problem(stored: dict[str, Any], expected: dict[str, Any], location: str) -> IndexMismatch | None:
@@ -172,6 +226,8 @@ class ChromaStore:
         self.path, self.url, self.prefix, self.timeout = path, url, prefix, timeout
         self.location = url or str(path)
         self.conn = Connection() if url else _embedded_connection(path)
+        if url:
+            self.conn.breaker = Breaker()
         self._collections: dict[str, Any] = {}
         self._version = -1
         self._batch: int | None = None
@@ -199,7 +255,7 @@ class ChromaStore:
             self.conn.close()
 
     def _guard(self, action: str):
-        return guarded(self.location, action)
+        return guarded(self.location, action, self.conn.breaker)
 
     def _collection(self, name: str, metadata: dict[str, Any] | None = None):
         if self.client is None:

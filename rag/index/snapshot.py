@@ -334,6 +334,7 @@ class SnapshotStore:
             if found is not None and found.generation == generation:
                 return found
             self.root.mkdir(parents=True, exist_ok=True)
+            self._sweep_builds()
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
             try:
                 snapshot = self._build(generation, changes_since, tmp)
@@ -403,6 +404,14 @@ class SnapshotStore:
                 return found
         return None
 
+    def _sweep_builds(self) -> None:
+        """Delete unfinished builds. Called under the build lock, which every builder holds while it builds, so
+        any found is a dead process's: a kill during a build leaves nothing behind past the next build."""
+        for p in self.root.iterdir():
+            if p.name.startswith(".build-") and p.is_dir():
+                log.info("Removing %s, a snapshot build its process did not finish", p.name)
+                shutil.rmtree(p, ignore_errors=True)
+
     def _prune(self, keep: Path) -> None:
         now = time.time()
         saved = []
@@ -411,8 +420,7 @@ class SnapshotStore:
                 age = now - p.stat().st_mtime
             except OSError:
                 continue
-            # Another process's unfinished build is left alone unless it was abandoned long ago.
-            if p.is_dir() and p != keep and (not p.name.startswith(".build-") or age > 3600):
+            if p.is_dir() and p != keep and not p.name.startswith(".build-"):
                 saved.append((age, p))
         for _, old in sorted(saved)[self.KEEP - 1 :]:
             shutil.rmtree(old, ignore_errors=True)

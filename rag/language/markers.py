@@ -1,4 +1,9 @@
-"""The `[n]` citation markers of an answer: one pattern, used by verification, the web app and the eval."""
+"""The `[n]` citation markers of an answer.
+
+An answer is built as segments, each plain text or one marker (`compose`), so that a quote which itself holds
+"[2]" (a footnote, say) is never taken for a citation: pages link the segments, not a pattern over the text. The
+pattern below only reads an LLM's draft, whose markers are its claims of support, checked by verification.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,28 @@ def strip(text: str) -> str:
     return MARKER_WITH_SPACE.sub("", text)
 
 
-def split(text: str) -> list[dict]:
-    """Text -> [{"text": ..., "n": None | int}] so a page can link each marker."""
-    parts, pos = [], 0
-    for m in MARKER.finditer(text):
-        if m.start() > pos:
-            parts.append({"text": text[pos : m.start()], "n": None})
-        parts.append({"text": m.group(0), "n": int(m.group(1))})
-        pos = m.end()
-    if pos < len(text):
-        parts.append({"text": text[pos:], "n": None})
-    return parts
+def compose(pieces: list[tuple[str, int, str]]) -> tuple[str, list[dict]]:
+    """Cited sentences -> the answer's text and its segments [{"text", "n": None | int}], whose texts join to it.
+
+    Each piece is (body, n, tail): the marker [n] follows the body, before the tail (closing punctuation, or "").
+    Pieces are separated by one space: "A [1]. B [2]"."""
+    segments: list[dict] = []
+
+    def plain(text: str) -> None:
+        if not text:
+            return
+        if segments and segments[-1]["n"] is None:
+            segments[-1]["text"] += text
+        else:
+            segments.append({"text": text, "n": None})
+
+    for i, (body, n, tail) in enumerate(pieces):
+        plain((" " if i else "") + body + " ")
+        segments.append({"text": f"[{n}]", "n": n})
+        plain(tail)
+    return "".join(s["text"] for s in segments), segments
+
+
+def plain_segments(text: str) -> list[dict]:
+    """An answer with no citation: one plain segment."""
+    return [{"text": text, "n": None}] if text else []

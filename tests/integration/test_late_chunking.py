@@ -64,7 +64,7 @@ def test_batches_are_padded_to_shape_buckets_without_changing_vectors(embedder):
 @pytest.mark.slow
 def test_an_ingest_reaches_the_model_worker_in_small_background_jobs(embedder, monkeypatch):
     """However large the upload, a question waits behind at most one job of INGEST_JOB texts: the worker runs
-    questions' jobs before waiting background ones (tests/test_worker.py)."""
+    questions' jobs before waiting background ones (tests/unit/test_worker.py)."""
     from rag.encoders.embedder import INGEST_JOB
     from rag.encoders.worker import BACKGROUND
 

@@ -82,7 +82,7 @@ def test_json_and_jsonl_records(tmp_path):
     assert [i.id for i in items if isinstance(i, Article)] == ["r2", "r4"]
     reasons = [i.reason for i in items if isinstance(i, Skipped)]
     assert len(reasons) == 2
-    assert "malformed JSON line" in reasons[0]
+    assert "malformed JSON at line" in reasons[0]
     assert "no non-empty 'text'" in reasons[1]
 
 
@@ -119,3 +119,28 @@ def test_oversized_file_is_skipped(tmp_path):
     f.write_text("Headline\n\n" + "word " * 5000)
     item = list(read_path(f, max_bytes=1000))[0]
     assert isinstance(item, Skipped) and "over the 1,000-byte limit" in item.reason
+
+
+def test_a_record_with_an_unpaired_surrogate_is_skipped_and_the_rest_read(tmp_path):
+    lines = [
+        '{"id": "bad\\ud800", "title": "T", "text": "Some text here."}',
+        '{"id": "ok", "title": "T", "text": "Paired: \\ud83d\\ude00 is a smile.", "url": "https://x.test/\\udfff"}',
+        '{"id": "good", "title": "T", "text": "Paired: \\ud83d\\ude00 is a smile."}',
+    ]
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n")
+    got = list(read_path(tmp_path / "records.jsonl"))
+    assert [a.id for a in got if isinstance(a, Article)] == ["good"]
+    assert "😀" in next(a for a in got if isinstance(a, Article)).text
+    skipped = [s for s in got if isinstance(s, Skipped)]
+    assert [s.path.rsplit("/", 1)[-1] for s in skipped] == ["records.jsonl:1", "records.jsonl:2"]
+    assert "field 'id' holds an unpaired surrogate" in skipped[0].reason
+    assert "field 'url' holds an unpaired surrogate" in skipped[1].reason
+
+
+def test_json_nested_too_deeply_is_skipped_with_a_reason(tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + '\n{"id": "fine", "text": "Fine text."}\n')
+    got = list(read_path(tmp_path))
+    assert [a.id for a in got if isinstance(a, Article)] == ["fine"]
+    reasons = sorted(s.reason for s in got if isinstance(s, Skipped))
+    assert reasons == ["the JSON is nested too deeply to read"] * 2

@@ -132,6 +132,53 @@ def test_hostile_article_and_question_are_escaped(live):
         live.delete("/api/articles/hostile", headers=auth)
 
 
+def test_an_upload_of_several_files_ingests_each_or_says_why_not(live):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    files = [
+        ("file", ("dam.txt", b"Dam opens\n\nThe Itaipu dam opened on Friday after nine years.", "text/plain")),
+        ("file", ("bridge.md", b"# Bridge opens\n\nThe new bridge opened on Monday to traffic.", "text/markdown")),
+        ("file", ("tool.exe", b"MZ", "application/octet-stream")),
+    ]
+    r = live.post("/api/articles", files=files, headers=auth)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["added"] == 2 and len(body["articles"]) == 2
+    assert [s["path"] for s in body["skipped"]] == ["tool.exe"] and "unsupported" in body["skipped"][0]["reason"]
+    for article_id in body["articles"]:
+        assert live.delete(f"/api/articles/{article_id}", headers=auth).status_code == 200
+    many = [("file", (f"n{i}.txt", b"Title\n\nSome text.", "text/plain")) for i in range(101)]
+    r = live.post("/api/articles", files=many, headers=auth)
+    assert r.status_code == 400 and "Too many files" in r.json()["error"], r.text
+
+
+def test_a_body_nested_too_deeply_is_a_400(live):
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    r = live.post("/api/articles", content=b"[" * 100_000 + b"]" * 100_000, headers=auth)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]
+
+
+def test_article_text_cannot_forge_a_citation(live):
+    """A footnote marker in an article ("[2]") is quoted as text: only the answer's own markers are links."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    rec = {
+        "id": "footnoted",
+        "title": "Dam report",
+        "text": "The Itaipu dam cost $19.6 billion to build.[2] It opened in 1984.[3]",
+    }
+    assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
+    try:
+        a = live.post("/api/ask", json={"question": "How much did the Itaipu dam cost to build?"}).json()
+        (c,) = [c for c in a["citations"] if c["article_id"] == "footnoted"][:1]
+        assert "[2]" in c["quote"], c
+        assert [s["n"] for s in a["segments"] if s["n"]] == [x["n"] for x in a["citations"]]
+        assert "".join(s["text"] for s in a["segments"]) == a["answer"]
+        page = live.post("/", data={"question": "How much did the Itaipu dam cost to build?"}).text
+        assert page.count('class="marker"') == len(a["citations"])
+        assert "$19.6 billion to build.[2]" in page, "the footnote stays, as plain text"
+    finally:
+        live.delete("/api/articles/footnoted", headers=auth)
+
+
 def test_no_js_form_renders_the_answer_partial(live):
     r = live.post("/", data={"question": "How much aid was announced?"})
     assert r.status_code == 200

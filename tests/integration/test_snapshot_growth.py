@@ -148,3 +148,15 @@ def pool_free_ask(pipeline, question):
     """Ask on a thread of its own, failing rather than hanging if the question waits for the writer."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(pipeline.ask, question).result(30)
+
+
+def test_a_build_a_killed_process_left_is_removed_by_the_next_build(fake_pipeline):
+    from rag.types import Article
+
+    root = fake_pipeline.index.snapshots.root
+    abandoned = root / ".build-killed"
+    abandoned.mkdir()
+    (abandoned / "chunks-vectors.npy").write_bytes(b"half written")
+    fake_pipeline.index_articles([Article(id="dam", title="Dam", text="The Itaipu dam opened on Friday.")])
+    assert not abandoned.exists(), "swept under the build lock, however young it is"
+    assert not [p for p in root.iterdir() if p.name.startswith(".build-")]

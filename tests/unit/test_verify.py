@@ -47,8 +47,18 @@ def test_unrelated_claims_and_uncited_sentences_are_not_supported():
 def test_marker_helpers():
     assert markers.numbers("A [1]. B [2][1].") == [1, 2, 1]
     assert markers.strip("A [1]. B [2].") == "A. B."  # noqa: B005 (our function, not str.strip)
-    assert markers.split("aid [1] more") == [
-        {"text": "aid ", "n": None},
-        {"text": "[1]", "n": 1},
-        {"text": " more", "n": None},
-    ]
+    text, segments = markers.compose([("Aid grew [2] a year.", 1, ""), ("It was $5 million", 2, ".")])
+    assert text == "Aid grew [2] a year. [1] It was $5 million [2]."
+    assert "".join(s["text"] for s in segments) == text
+    assert [s["n"] for s in segments if s["n"]] == [1, 2], "the quote's own [2] is text, not a citation"
+    assert segments[0] == {"text": "Aid grew [2] a year. ", "n": None}
+
+
+def test_a_verified_answer_links_only_its_own_markers():
+    text = "Aid grew by $5 million [2] in 2021, the ministry said."
+    article = Article("f1", "Footnoted", text)
+    hits = [Hit(Chunk("f1:0", "f1", 0, 0, len(text), text, article.title), 1.0)]
+    v = verify("Aid grew by $5 million in 2021 [1].", hits, {"f1": article}, Analyzer())
+    assert v.supported == 1
+    assert [s["n"] for s in v.segments if s["n"]] == [1]
+    assert "".join(s["text"] for s in v.segments) == v.answer

@@ -132,3 +132,20 @@ def test_an_empty_index_is_503_with_a_way_out(tmp_path, fake_embedder):
     with TestClient(create_app(pipeline=Pipeline(make_settings(tmp_path / "empty"), embedder=fake_embedder))) as c:
         r = c.post("/api/ask", json={"question": "Anything?"})
         assert r.status_code == 503 and "rag ingest" in r.json()["error"]
+
+
+def test_an_unexpected_error_is_a_500_with_the_security_headers(tmp_path, fake_embedder, monkeypatch):
+    pipeline = Pipeline(make_settings(tmp_path / "ix", rate_limit=0), embedder=fake_embedder)
+    pipeline.index_paths([BUNDLED])
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline, "list_articles", broken)
+    with TestClient(create_app(pipeline=pipeline), raise_server_exceptions=False) as c:
+        for path, kind in (("/api/articles", "application/json"), ("/", "text/html")):
+            r = c.get(path)
+            assert r.status_code == 500 and r.headers["content-type"].startswith(kind), (path, r.text)
+            assert "script-src 'self'" in r.headers["content-security-policy"]
+            assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+            assert "a bug" not in r.text, "the error is logged, never shown"
