@@ -44,7 +44,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:,.1f}"
+        return f"{value:.3f}" if abs(value) <= 1 else f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, dict):
@@ -52,6 +52,10 @@ def _fmt(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_fmt(v) for v in value[:8]) + (" …" if len(value) > 8 else "")
     return str(value).replace("|", "\\|")
+
+
+def _times(value: Any) -> str:
+    return f"{value:.2f}x" if isinstance(value, int | float) else "—"
 
 
 def _ratio(a: Any, b: Any) -> str:
@@ -98,13 +102,13 @@ def headline(bench: dict) -> list[tuple[str, str, str]]:
             (
                 "`/api/ask`, 8 clients",
                 f"{_fmt(q('http.clients_8.requests_per_s'))} requests/s "
-                f"({_fmt(q('http.clients_8.throughput_vs_one_client'))}x), p95 {_fmt(q('http.clients_8.p95_ms'))} ms",
+                f"({_times(q('http.clients_8.throughput_vs_one_client'))}), p95 {_fmt(q('http.clients_8.p95_ms'))} ms",
                 "≥ 1.5x, p95 ≤ 400 ms",
             ),
             (
                 "`/api/ask`, 32 clients",
                 f"{_fmt(q('http.clients_32.requests_per_s'))} requests/s "
-                f"({_fmt(q('http.clients_32.throughput_vs_one_client'))}x)",
+                f"({_times(q('http.clients_32.throughput_vs_one_client'))})",
                 "never falls",
             ),
             (
