@@ -39,7 +39,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
-from rag import rules  # noqa: E402
 from rag.answer.decide import decide  # noqa: E402
 from rag.answer.features import SENTENCE_FEATURES, SPAN_FEATURES, SentenceFeaturizer, SpanFeaturizer  # noqa: E402
 from rag.answer.question import analyse  # noqa: E402
@@ -49,6 +48,7 @@ from rag.config import Settings  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.evaluation.metrics import contains, short_answer_right  # noqa: E402
 from rag.hashing import file_sha256  # noqa: E402
+from rag.language import rules  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "realtimeqa-news-scale"

@@ -45,6 +45,7 @@ MAX_TOKENS = 384  # a window: the question and as much of a passage as fits
 STRIDE = 128  # tokens two windows of one passage share
 MAX_QUESTION_TOKENS = 64
 MAX_ANSWER_TOKENS = 30
+WINDOW_SENTENCES = 4  # the fitted reader's best sentences the model reads, each with its neighbours
 EXPORT_FORMAT = 1  # bump when the export's layout or meaning changes
 MAX_LOGIT_GAP = 1e-3  # the export's logits may differ from torch's by this much at most
 _TOKENIZING = threading.Lock()
@@ -250,8 +251,13 @@ class Window:
     ends: np.ndarray
 
 
-def windows(tokenizer, question: str, evidence: Evidence) -> list[Window]:
-    """The question beside each passage, cut into windows of at most MAX_TOKENS tokens."""
+def windows(
+    tokenizer, question: str, evidence: Evidence, ranges: list[tuple[int, int, int]] | None = None
+) -> list[Window]:
+    """The question beside each passage, cut into windows of at most MAX_TOKENS tokens; with ``ranges``
+    ((passage index, article start, article end), each inside its passage), beside those parts only."""
+    if ranges is None:
+        ranges = [(p, hit.chunk.start, hit.chunk.end) for p, hit in enumerate(evidence.hits)]
     out = []
     # Truncation is a setting of the tokenizer object, shared by the threads that answer: one at a time.
     with _TOKENIZING:
@@ -261,19 +267,43 @@ def windows(tokenizer, question: str, evidence: Evidence) -> list[Window]:
             if len(q.ids) > MAX_QUESTION_TOKENS:
                 question = question[: q.offsets[MAX_QUESTION_TOKENS - 1][1]]
             tokenizer.enable_truncation(MAX_TOKENS, stride=STRIDE, strategy="only_second")
-            encodings = [tokenizer.encode(question, hit.chunk.text) for hit in evidence.hits]
+            encodings = []
+            for p, a, b in ranges:
+                chunk = evidence.hits[p].chunk
+                encodings.append(tokenizer.encode(question, chunk.text[a - chunk.start : b - chunk.start]))
         finally:
             tokenizer.no_truncation()
-    for p, (hit, first) in enumerate(zip(evidence.hits, encodings)):
+    for (p, a, _), first in zip(ranges, encodings):
         for enc in [first, *first.overflowing]:
             seq = np.array([-1 if s is None else s for s in enc.sequence_ids])
             context = np.flatnonzero(seq == 1)
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[context]
-            out.append(
-                Window(
-                    p, enc.ids, enc.type_ids, context, offsets[:, 0] + hit.chunk.start, offsets[:, 1] + hit.chunk.start
-                )
-            )
+            out.append(Window(p, enc.ids, enc.type_ids, context, offsets[:, 0] + a, offsets[:, 1] + a))
+    return out
+
+
+def sentence_ranges(sentences: list[SentenceCandidate], chosen: list[SentenceCandidate]) -> list[tuple[int, int, int]]:
+    """Each chosen sentence with the sentence before and after it in its passage, as (passage index, article start,
+    article end); ranges that meet in one passage are merged."""
+    by_passage: dict[int, list[SentenceCandidate]] = {}
+    for c in sentences:
+        by_passage.setdefault(c.passage, []).append(c)
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for c in chosen:
+        row = sorted(by_passage[c.passage], key=lambda s: s.start)
+        i = next(i for i, s in enumerate(row) if s is c)
+        first, last = row[max(i - 1, 0)], row[min(i + 1, len(row) - 1)]
+        chunk = c.hit.chunk
+        spans.setdefault(c.passage, []).append((max(first.start, chunk.start), min(last.end, chunk.end)))
+    out = []
+    for passage, parts in sorted(spans.items()):
+        merged: list[list[int]] = []
+        for a, b in sorted(parts):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        out += [(passage - 1, a, b) for a, b in merged]
     return out
 
 
@@ -414,7 +444,10 @@ class SpanReader:
         sentences = self.fitted.rank_sentences(question, evidence)
         if not sentences:
             return [], []
-        ws = windows(self.model.tokenizer, question.text, evidence)
+        # The model reads the sentences the fitted reader ranks best, each with its neighbours, not whole passages:
+        # a few hundred tokens instead of five passages' worth.
+        chosen = sorted(sentences, key=lambda c: -c.probability)[:WINDOW_SENTENCES]
+        ws = windows(self.model.tokenizer, question.text, evidence, sentence_ranges(sentences, chosen))
         if not ws:
             return [], []
         start_logits, end_logits = self.model.logits(*batch(ws))
