@@ -89,11 +89,11 @@ class Settings(BaseSettings):
         "(chosen for precision 0.85).",
     )
     reader: Literal["fitted", "span"] = Field(
-        "span",
-        description="What reads the passages: span, the extractive-QA model trained for this project and shipped "
-        "with it (offline, run by OpenVINO), reading the sentences the fitted reader ranks best; fitted, the "
-        "feature reader alone (no model, a few milliseconds a question, more throughput under load; "
-        "docs/READER.md compares them).",
+        "fitted",
+        description="What reads the passages: fitted, the feature reader (no model, about 20 ms a question); "
+        "span, the extractive-QA model trained for this project and shipped with it (offline, run by "
+        "OpenVINO): a better best candidate, but slower, and not yet calibrated to show more short "
+        "answers (docs/READER.md).",
     )
     reader_model: str | None = Field(
         None,

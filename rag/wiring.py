@@ -98,5 +98,5 @@ def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
 
 
 def fitted_reader() -> FittedReader:
-    """The fitted reader with an analyser of its own: what a reader process builds in its child."""
+    """The default reader with an analyser of its own: what a reader process builds in its child."""
     return FittedReader(Analyzer(cache=ANALYZER_CACHE))
