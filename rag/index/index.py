@@ -123,6 +123,7 @@ class Index:
         self._stamp_seen: str | None = None  # the stamp at the last look at the store, if that state was clean
         self._looked_at = 0.0
         self.recovered: list[str] = []  # dead writers' sessions this Index finished, oldest first
+        self._swept = False  # whether this Index has looked for builds a killed process left
 
     # The store's connection is shared by every Index on the same folder in this process, and so are the
     # generation it was opened at and the locks that guard reopening it.
@@ -199,6 +200,12 @@ class Index:
         return self.locks.store() if self.store.embedded else contextlib.nullcontext()
 
     def _load_snapshot(self, generation: str) -> Snapshot:
+        if not self._swept:
+            # Builds a killed process left go when the next process opens the index, if no one is building now.
+            self._swept = True
+            with self.locks.lexical_build_if_free() as free:
+                if free:
+                    self.snapshots.sweep_builds()
         snapshot = self.snapshots.get(generation, self._changes_since, self.locks.lexical_build)
         if snapshot.chunk_vectors is not None and len(snapshot.chunks) > self.flat_search_limit:
             # Built by a process with a higher limit: this one's setting wins, and Chroma searches.

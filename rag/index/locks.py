@@ -90,6 +90,22 @@ class IndexLocks:
         with self._lexical:
             yield
 
+    @contextlib.contextmanager
+    def lexical_build_if_free(self) -> Iterator[bool]:
+        """The build lock if no process holds it now (True), else nothing (False); never waits."""
+        if not self.directory.is_dir():
+            yield False
+            return
+        try:
+            self._lexical.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._lexical.release()
+
     def _holder(self) -> str:
         try:
             return "held by " + self._owner_file.read_text().strip()

@@ -334,7 +334,7 @@ class SnapshotStore:
             if found is not None and found.generation == generation:
                 return found
             self.root.mkdir(parents=True, exist_ok=True)
-            self._sweep_builds()
+            self.sweep_builds()
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=self.root))
             try:
                 snapshot = self._build(generation, changes_since, tmp)
@@ -404,9 +404,11 @@ class SnapshotStore:
                 return found
         return None
 
-    def _sweep_builds(self) -> None:
-        """Delete unfinished builds. Called under the build lock, which every builder holds while it builds, so
-        any found is a dead process's: a kill during a build leaves nothing behind past the next build."""
+    def sweep_builds(self) -> None:
+        """Delete unfinished builds. Call it under the build lock, which every builder holds while it builds:
+        then any found is a dead process's."""
+        if not self.root.is_dir():
+            return
         for p in self.root.iterdir():
             if p.name.startswith(".build-") and p.is_dir():
                 log.info("Removing %s, a snapshot build its process did not finish", p.name)

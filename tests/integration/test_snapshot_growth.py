@@ -160,3 +160,15 @@ def test_a_build_a_killed_process_left_is_removed_by_the_next_build(fake_pipelin
     fake_pipeline.index_articles([Article(id="dam", title="Dam", text="The Itaipu dam opened on Friday.")])
     assert not abandoned.exists(), "swept under the build lock, however young it is"
     assert not [p for p in root.iterdir() if p.name.startswith(".build-")]
+
+
+def test_a_build_a_killed_process_left_is_removed_when_the_next_process_opens_the_index(fake_pipeline, fake_embedder):
+    from rag.pipeline import Pipeline
+    from tests.conftest import make_settings
+
+    root = fake_pipeline.index.snapshots.root
+    abandoned = root / ".build-killed"
+    abandoned.mkdir()
+    reader = Pipeline(make_settings(fake_pipeline.settings.index_dir), embedder=fake_embedder)
+    assert reader.ask("How much aid was announced?").citations
+    assert not abandoned.exists()

@@ -1,5 +1,6 @@
 """The HTTP API through a real uvicorn server and the real pipeline."""
 
+import contextlib
 import json
 
 import httpx
@@ -108,8 +109,18 @@ def test_upload_a_file(live):
     assert r.status_code == 400 and "unsupported extension" in r.json()["error"]
 
 
-def test_hostile_article_and_question_are_escaped(live):
+@contextlib.contextmanager
+def added(live, rec: dict):
+    """``rec`` ingested through the API for the length of the block, then deleted."""
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
+    try:
+        yield
+    finally:
+        live.delete(f"/api/articles/{rec['id']}", headers=auth)
+
+
+def test_hostile_article_and_question_are_escaped(live):
     rec = {
         "id": "hostile",
         "title": "<script>alert('t')</script>Evil title",
@@ -117,8 +128,7 @@ def test_hostile_article_and_question_are_escaped(live):
         "text": "The mayor said <script>alert('x')</script> the budget grew by $5 million this year. "
         "<img src=x onerror=alert(1)> More text follows here.",
     }
-    assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
-    try:
+    with added(live, rec):
         page = live.get("/articles/hostile").text
         assert "<script>alert('x')</script>" not in page and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
         assert "<img src=x" not in page and "<script>alert('t')" not in page
@@ -128,8 +138,6 @@ def test_hostile_article_and_question_are_escaped(live):
         assert "<script>alert('q')</script>" not in r.text and "&lt;script&gt;alert(&#39;q&#39;)" in r.text
         listing = live.get("/").text
         assert "<script>alert('t')</script>" not in listing
-    finally:
-        live.delete("/api/articles/hostile", headers=auth)
 
 
 def test_an_upload_of_several_files_ingests_each_or_says_why_not(live):
@@ -159,14 +167,12 @@ def test_a_body_nested_too_deeply_is_a_400(live):
 
 def test_article_text_cannot_forge_a_citation(live):
     """A footnote marker in an article ("[2]") is quoted as text: only the answer's own markers are links."""
-    auth = {"Authorization": f"Bearer {TOKEN}"}
     rec = {
         "id": "footnoted",
         "title": "Dam report",
         "text": "The Itaipu dam cost $19.6 billion to build.[2] It opened in 1984.[3]",
     }
-    assert live.post("/api/articles", json=rec, headers=auth).status_code == 201
-    try:
+    with added(live, rec):
         a = live.post("/api/ask", json={"question": "How much did the Itaipu dam cost to build?"}).json()
         (c,) = [c for c in a["citations"] if c["article_id"] == "footnoted"][:1]
         assert "[2]" in c["quote"], c
@@ -175,8 +181,6 @@ def test_article_text_cannot_forge_a_citation(live):
         page = live.post("/", data={"question": "How much did the Itaipu dam cost to build?"}).text
         assert page.count('class="marker"') == len(a["citations"])
         assert "$19.6 billion to build.[2]" in page, "the footnote stays, as plain text"
-    finally:
-        live.delete("/api/articles/footnoted", headers=auth)
 
 
 def test_no_js_form_renders_the_answer_partial(live):

@@ -45,6 +45,7 @@ MAX_TOKENS = 384  # a window: the question and as much of a passage as fits
 STRIDE = 128  # tokens two windows of one passage share
 MAX_QUESTION_TOKENS = 64
 MAX_ANSWER_TOKENS = 30
+PAD_TOKENS = 32  # a batch of windows is padded to a multiple of this many tokens (masked: logits are unchanged)
 WINDOW_SENTENCES = 4  # the fitted reader's best sentences the model reads, each with its neighbours
 EXPORT_FORMAT = 1  # bump when the export's layout or meaning changes
 MAX_LOGIT_GAP = 1e-3  # the export's logits may differ from torch's by this much at most
@@ -308,7 +309,9 @@ def sentence_ranges(sentences: list[SentenceCandidate], chosen: list[SentenceCan
 
 
 def batch(ws: list[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = max(len(w.ids) for w in ws)
+    # Padded to a multiple of PAD_TOKENS: the runtime keeps compiled kernels for each input shape it meets, and
+    # unpadded windows made nearly every question a new shape, growing the process by hundreds of megabytes.
+    n = -(-max(len(w.ids) for w in ws) // PAD_TOKENS) * PAD_TOKENS
     ids = np.zeros((len(ws), n), dtype=np.int64)
     types = np.zeros((len(ws), n), dtype=np.int64)
     mask = np.zeros((len(ws), n), dtype=np.int64)
