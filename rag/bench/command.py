@@ -10,6 +10,7 @@ none it is built first, which takes about an hour on two cores.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -42,8 +43,10 @@ def run_cli(args) -> int:
     if only - set(SECTIONS):
         raise BadInput(f"--only takes {', '.join(SECTIONS)}.")
     result: dict[str, Any] = {
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(), "commit": _commit()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "commit": _commit()},
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        # What differs from the defaults: the RAG_* settings of this run, and those of the measured server.
+        "settings": {**{k: v for k, v in os.environ.items() if k.startswith("RAG_")}, **serve_env},
     }
     if "ingest" in only:
         articles, questions = ingest.load_dataset(data / "realtimeqa-cnn-2022")

@@ -45,3 +45,15 @@ def test_rag_bench_docs_writes_the_page_beside_its_folder(tmp_path, capsys):
     assert page == render(BENCH, {"xquad": EVAL})
     assert main(["bench", "--docs", str(tmp_path / "missing")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_run_under_other_settings_stands_beside_the_default_in_the_headline():
+    span = {
+        **BENCH,
+        "settings": {"RAG_READER": "span"},
+        "query": {**BENCH["query"], "retrieve_and_answer": {"p50_ms": 64.0, "p95_ms": 95.0}},
+    }
+    page = render(BENCH, {}, {"span": span})
+    assert "| figure | default | span | target |" in page
+    assert "| retrieve + answer, p50 / p95 | 18.0 / 23.5 ms | 64.0 / 95.0 ms | p50 ≤ 40 ms, p95 ≤ 100 ms |" in page
+    assert "RAG_READER span" in page
