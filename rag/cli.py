@@ -20,6 +20,10 @@ def settings_for(args) -> Settings:
     return Settings(**({"index_dir": Path(args.index_dir)} if getattr(args, "index_dir", None) else {}))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _pipeline(args):
     from rag.pipeline import Pipeline
 
@@ -106,7 +110,7 @@ def cmd_list(args) -> int:
         return 0
     for r in rows:
         print(f"{r['id']}\t{r.get('published') or '-'}\t{r['chunks']} chunks\t{r['title']}")
-    print(f"{len(rows)} articles")
+    print(_count(len(rows), "article"))
     return 0
 
 
@@ -128,7 +132,9 @@ def cmd_check(args) -> int:
 
         print(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
         return 0 if report.ok or report.repaired else 3
-    print(f"{report.articles} articles, {report.chunks} chunks, generation {report.generation or '-'}")
+    print(
+        f"{_count(report.articles, 'article')}, {_count(report.chunks, 'chunk')}, generation {report.generation or '-'}"
+    )
     problems = [
         (report.dead_writer, "a writer died mid-session (its work is uncommitted)"),
         (report.orphan_articles, f"{len(report.orphan_articles)} half-written article(s): chunks without a record"),

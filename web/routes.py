@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.documents.highlight import parse_ranges, segments
 from rag.documents.parse import load_json
-from rag.errors import BadInput, RagError
+from rag.errors import BadInput, NotFound, RagError
 from rag.question_request import AskRequest
 
 router = APIRouter()
@@ -138,7 +138,10 @@ async def api_ask_stream(body: AskRequest, request: Request):
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
 def article_page(request: Request, article_id: str, hl: list[str] = Query(default=[])):
-    article = _pipeline(request).get_article(article_id)
+    try:
+        article = _pipeline(request).get_article(article_id)
+    except NotFound:  # its message speaks to the command line; a reader of the page is shown the way back
+        raise NotFound(f"There is no article '{article_id}' here; it may have been deleted.") from None
     ranges = parse_ranges(hl, len(article.text))
     return _render(
         request,

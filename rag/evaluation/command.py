@@ -9,7 +9,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import BadInput
-from rag.evaluation.report import write_outputs
+from rag.evaluation.report import grouped, other_metrics, show, write_outputs
 from rag.evaluation.runner import dataset_pipeline, load_questions, precision_coverage, run
 from rag.language import rules
 
@@ -61,7 +61,12 @@ def run_cli(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
-        for k, v in metrics.items():
-            print(f"{k:34} {v}")
+        # Readable names, as in the report: "answer_em 0.0" read as a failure when no short answer was shown.
+        for group in grouped(metrics, None):
+            print(group["title"])
+            for item in group["items"]:
+                print(f"  {item['name']:52} {show(item['value'])}")
+        for k, v in other_metrics(metrics).items():
+            print(f"  {k:52} {show(v)}")
         print(f"wrote {args.out}/metrics.json, results.jsonl, report.md, report.html")
     return 0

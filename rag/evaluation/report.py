@@ -33,8 +33,8 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("short_answer_coverage", "Short answer shown, of answerable questions"),
             ("short_answer_threshold", "Short-answer threshold (probability)"),
             ("short_answer_candidate_right", "Best candidate right, shown or not"),
-            ("answer_em", "Exact match (shown short answers)"),
-            ("answer_f1", "Token F1 (shown short answers)"),
+            ("answer_em", "Exact match, of the short answers shown"),
+            ("answer_f1", "Token F1, of the short answers shown"),
             ("answer_em_candidate", "Exact match (best candidate)"),
             ("answer_f1_candidate", "Token F1 (best candidate)"),
             ("answer_choice_correct", "Multiple choice picked right"),
@@ -107,8 +107,20 @@ def write_outputs(
     env = Environment(
         loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape(["html"])
     )
+    env.filters["show"] = show
     (out / "report.html").write_text(env.get_template("report.html").render(context))
     (out / "report.md").write_text(env.get_template("report.md").render(context))
+
+
+def show(value: Any) -> str:
+    """A value as a reader of the report should see it: no Python spellings (None, False, [])."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(show(v) for v in value) or "none"
+    return str(value)
 
 
 def grouped(metrics: dict[str, Any], comparison: dict | None) -> list[dict]:

@@ -96,8 +96,9 @@ def evaluate_question(pipeline, q: dict[str, Any], short_threshold: float, use_a
         row["contained_answer"] = float(contains(answer_text, golds))
         row["short_right"] = float(short_answer_right(shown, golds)) if shown else None
         row["candidate_right"] = float(short_answer_right(candidate, golds)) if candidate else 0.0
-        row["em"] = exact_match(shown, golds)
-        row["f1"] = token_f1(shown, golds)
+        # Of the short answers shown only: none shown is no figure, not a score of 0.
+        row["em"] = exact_match(shown, golds) if shown else None
+        row["f1"] = token_f1(shown, golds) if shown else None
         row["em_candidate"] = exact_match(candidate, golds)
         row["f1_candidate"] = token_f1(candidate, golds)
         if q.get("choices") and q.get("answer_index") is not None:

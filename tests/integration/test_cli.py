@@ -42,7 +42,7 @@ def test_ingest_ask_list_delete(tmp_path):
     }
 
     r = rag("list", index_dir=ix)
-    assert SEED_ID in r.stdout and "1 articles" in r.stdout
+    assert SEED_ID in r.stdout and "1 article\n" in r.stdout, 'one article, not "1 articles"'
     r = rag("delete", SEED_ID, index_dir=ix)
     assert r.returncode == 0
     r = rag("ask", "How much aid was announced?", index_dir=ix)

@@ -94,8 +94,16 @@ def test_malformed_json_and_unknown_pages(client):
         "status": 404,
     }
     page = client.get("/articles/nope")
-    assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "No article" in page.text
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+    assert "There is no article &#39;nope&#39; here" in page.text and "rag list" not in page.text
     assert client.get("/no/such/page").status_code == 404
+
+
+def test_pages_have_an_icon_and_plain_words(client):
+    home = client.get("/").text
+    assert 'rel="icon"' in home and client.get("/static/favicon.svg").status_code == 200
+    answer = client.post("/", data={"question": "How much aid was announced?"}).text
+    assert "Quoted from the articles ·" in answer and ">extractive" not in answer
 
 
 def test_writes_need_the_right_token(client):

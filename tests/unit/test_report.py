@@ -75,3 +75,15 @@ def test_a_baseline_shows_changes_and_flipped_questions(tmp_path):
     assert "<script" not in html and "q2?" in html
     assert json.loads((new / "metrics.json").read_text())["short_answer_precision"] == 0.5
     assert "| Short answers right, of those shown | 0.5 | 1.0 | -0.5 |" in (new / "report.md").read_text()
+
+
+def test_a_run_without_shown_short_answers_reads_plainly(tmp_path):
+    rows = [row(1, True, shown=False, confidence=0.2), row(2, False, shown=False, confidence=0.1)]
+    metrics = {**summarize(rows, 0.5), "ablated": [], "as_of": False}
+    write_outputs(tmp_path, metrics, rows, {}, precision_coverage(rows))
+    html = (tmp_path / "report.html").read_text()
+    assert "no question reached it" in html and "precision None" not in html
+    run = html[html.index("<h2>Run</h2>") :]
+    assert "None" not in run and "False" not in run and "[]" not in run
+    assert "<td>ablated</td><td>none</td>" in run and "<td>as_of</td><td>no</td>" in run
+    assert "target 0.85" in html, "the target line's label is whole, inside the chart"
