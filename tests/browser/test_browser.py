@@ -85,7 +85,10 @@ def test_answer_with_citation_then_highlighted_article(page, server):
     assert answer.locator(".evidence-label").count() + answer.locator(".short-answer").count() == 1
     marker = answer.locator("a.marker").first
     assert marker.inner_text() == "[1]"
-    assert "$310 million" in answer.locator(".sources blockquote").first.inner_text()
+    # Said once: each source article on one line with its markers; the quote is the headline, not repeated.
+    sources = answer.locator(".sources li")
+    assert sources.count() == 1 and "[1]" in sources.first.inner_text()
+    assert answer.locator(".sources blockquote").count() == 0
     page.screenshot(path=str(ARTIFACTS / "02-answer.png"), full_page=True)
     marker.click()
     page.wait_for_url("**/articles/**")
@@ -94,6 +97,44 @@ def test_answer_with_citation_then_highlighted_article(page, server):
     assert mark.is_visible()
     assert page.evaluate("document.activeElement.id") == "hl"
     page.screenshot(path=str(ARTIFACTS / "03-article-highlight.png"))
+    # Back returns to the conversation, not an empty chat.
+    page.go_back()
+    page.locator(".turn .answer:not(.loading)").first.wait_for()
+    assert "$310 million" in page.locator(".turn .answer-text").first.inner_text()
+
+
+def in_view_above_the_form(page, locator) -> bool:
+    box, form = locator.bounding_box(), page.locator("#ask-form").bounding_box()
+    return box["y"] >= 0 and box["y"] + box["height"] <= form["y"] + 1
+
+
+@pytest.mark.parametrize("width, height", [(1200, 900), (390, 760)])
+def test_the_newest_answer_starts_in_view_above_the_form(browser, server, width, height):
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    try:
+        page.goto(server.url)
+        ask(page, "How much aid was announced?")
+        ask(page, "When did Harris land in Guatemala?")
+        last = ask(page, "What is the capital of France?")  # a short card: "No answer found"
+        page.screenshot(path=str(ARTIFACTS / f"13-newest-answer-{width}.png"))
+        assert in_view_above_the_form(page, last), "the short newest card is wholly visible, not under the form"
+        assert page.locator(".turn").last.locator(".question").bounding_box()["y"] >= 0
+    finally:
+        ctx.close()
+
+
+def test_the_conversation_survives_a_reload_until_a_new_one_is_started(page, server):
+    page.goto(server.url)
+    ask(page, "How much aid was announced?")
+    page.reload()
+    page.locator(".turn .answer").first.wait_for()
+    assert page.locator(".turn").count() == 1 and "$310 million" in page.locator(".turn").first.inner_text()
+    page.get_by_role("button", name="New conversation").click()
+    assert page.locator(".turn").count() == 0
+    page.reload()
+    page.locator("#ask-form").wait_for()
+    assert page.locator(".turn").count() == 0
 
 
 def test_unanswerable_question_is_styled_as_abstention(page, server):

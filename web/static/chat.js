@@ -10,6 +10,8 @@
   var asked = [];  // this session's questions, so a follow-up ("When did she land?") finds its subject
   var streamUrl = form.dataset.streamUrl;
   var historyTurns = parseInt(form.dataset.history, 10) || 5;
+  var STORE = "rag-conversation", KEPT_TURNS = 30;
+  var following = true;  // while an answer streams, the page follows it unless the reader scrolls up
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -26,6 +28,59 @@
     if (rendered) box.replaceWith(rendered);
     return rendered || box;
   }
+
+  // The conversation survives a reload, and Back from an article: each finished turn is kept for this tab as
+  // the question and the server's rendering of its answer.
+  function storedTurns() {
+    try { return JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { return []; }
+  }
+  function keepTurn(question, html) {
+    try {
+      var turns = storedTurns().concat([{ question: question, html: html }]).slice(-KEPT_TURNS);
+      sessionStorage.setItem(STORE, JSON.stringify(turns));
+    } catch (e) { /* storage full or disabled: the page still works, it just forgets */ }
+  }
+  function addTurn(question) {
+    var turn = el("div", "turn");
+    turn.appendChild(el("p", "question", question));
+    conversation.appendChild(turn);
+    return turn;
+  }
+  function restore() {
+    if (conversation.querySelector(".turn")) return;  // a no-JavaScript answer is already on the page
+    storedTurns().forEach(function (t) {
+      var box = el("article", "answer");
+      addTurn(t.question).appendChild(box);
+      renderAnswer(box, t.html);
+      asked.push(t.question);
+    });
+    var last = conversation.lastElementChild;
+    if (last) showStart(last);
+  }
+  function newConversation() {
+    try { sessionStorage.removeItem(STORE); } catch (e) { /* nothing kept */ }
+    asked = [];
+    conversation.textContent = "";
+    status.textContent = "";
+    input.focus();
+  }
+
+  // Where the pinned form begins: content below it is hidden behind it.
+  function formTop() { return form.getBoundingClientRect().top; }
+  // The newest turn in view above the form: whole if it fits, else from its start.
+  function showStart(turn) {
+    var r = turn.getBoundingClientRect(), room = formTop() - 8;
+    if (r.top < 0) window.scrollBy(0, r.top - 8);
+    else if (r.bottom > room) window.scrollBy(0, Math.min(r.top - 8, r.bottom - room));
+  }
+  // While streaming, keep the growing answer's end above the form, unless the reader has scrolled up.
+  function follow(box) {
+    if (!following) return;
+    var overlap = box.getBoundingClientRect().bottom - formTop() + 8;
+    if (overlap > 0) window.scrollBy(0, overlap);
+  }
+  window.addEventListener("wheel", function (ev) { if (ev.deltaY < 0) following = false; }, { passive: true });
+  window.addEventListener("touchmove", function () { following = false; }, { passive: true });
 
   function renderError(box, message) {
     box.textContent = "";
@@ -64,13 +119,13 @@
   }
 
   async function ask(question) {
-    var turn = el("div", "turn");
-    turn.appendChild(el("p", "question", question));
+    var turn = addTurn(question);
     var box = el("article", "answer loading");
     var text = el("p", "answer-text");
     box.appendChild(text);
     turn.appendChild(box);
-    conversation.appendChild(turn);
+    following = true;
+    showStart(turn);
     status.textContent = "Searching the articles…";
     var button = form.querySelector("button");
     button.disabled = true;
@@ -96,8 +151,8 @@
         if (chunk.done) break;
         buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (event, data) {
           if (event === "passages") status.textContent = "Reading " + data.length + " passages…";
-          else if (event === "token") text.textContent += data;
-          else if (event === "html") { box = renderAnswer(box, data); finished = true; }
+          else if (event === "token") { text.textContent += data; follow(box); }
+          else if (event === "html") { box = renderAnswer(box, data); finished = true; keepTurn(question, data); }
           else if (event === "error") { renderError(box, data.error); finished = true; }
         });
       }
@@ -109,9 +164,15 @@
     } finally {
       button.disabled = false;
       box.classList.remove("loading");
-      turn.scrollIntoView({ block: "end" });
+      showStart(turn);
     }
   }
+
+  var fresh = el("button", "new-conversation", "New conversation");
+  fresh.type = "button";
+  fresh.addEventListener("click", newConversation);
+  form.querySelector(".hint").appendChild(fresh);
+  restore();
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
