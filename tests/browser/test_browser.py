@@ -90,7 +90,18 @@ def test_answer_with_citation_then_highlighted_article(page, server):
     assert sources.count() == 1 and "[1]" in sources.first.inner_text()
     assert answer.locator(".sources blockquote").count() == 0
     page.screenshot(path=str(ARTIFACTS / "02-answer.png"), full_page=True)
+    # A citation opens over the chat: the cited sentence marked in its paragraph; the chat stays where it was.
+    chat_url = page.url
     marker.click()
+    panel = page.locator("dialog.source-panel")
+    panel.locator("mark").wait_for()
+    assert "$310 million" in panel.locator("mark").inner_text() and page.url == chat_url
+    assert "Guatemala" in panel.locator("h2").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "02b-source-panel.png"))
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+    marker.click()
+    panel.get_by_role("link", name="Open the whole article").click()
     page.wait_for_url("**/articles/**")
     mark = page.locator("mark#hl")
     assert "$310 million" in mark.inner_text()

@@ -168,6 +168,69 @@
     }
   }
 
+  // A citation opens over the chat: the cited sentence highlighted in its paragraph, with a link to the whole
+  // article. A modified click (new tab, new window) keeps the plain link, as does a page without JavaScript.
+  var articles = {};
+  var panel = el("dialog", "source-panel");
+  panel.setAttribute("aria-label", "Source");
+  document.body.appendChild(panel);
+  panel.addEventListener("click", function (ev) { if (ev.target === panel) panel.close(); });
+
+  async function article(id) {
+    if (!articles[id]) {
+      var resp = await fetch("/api/articles/" + encodeURIComponent(id), { headers: { "Accept": "application/json" } });
+      if (!resp.ok) throw new Error((await resp.json()).error || "The article could not be read.");
+      articles[id] = await resp.json();
+    }
+    return articles[id];
+  }
+
+  // The paragraph around characters [start, end) of text, split in three: before, cited, after. Offsets count
+  // code points, as the server's do.
+  function paragraph(text, start, end) {
+    var chars = Array.from(text);
+    var from = start, to = end;
+    while (from > 0 && chars[from - 1] !== "\n") from--;
+    while (to < chars.length && chars[to] !== "\n") to++;
+    return [chars.slice(from, start).join(""), chars.slice(start, end).join(""), chars.slice(end, to).join("")];
+  }
+
+  async function openSource(link) {
+    var url = new URL(link.href, location.href);
+    var range = (url.searchParams.get("hl") || "").split("-").map(Number);
+    var id = decodeURIComponent(url.pathname.split("/").pop());
+    panel.textContent = "";
+    var close = el("button", "close", "Close");
+    close.type = "button";
+    close.addEventListener("click", function () { panel.close(); });
+    panel.appendChild(close);
+    panel.showModal();
+    try {
+      var a = await article(id);
+      panel.appendChild(el("h2", null, a.title || id));
+      panel.appendChild(el("p", "meta", [a.source, a.published || "date unknown"].filter(Boolean).join(" · ")));
+      var parts = paragraph(a.text, range[0], range[1]);
+      var p = el("p", "source-paragraph", parts[0]);
+      p.appendChild(el("mark", null, parts[1]));
+      p.appendChild(document.createTextNode(parts[2]));
+      panel.appendChild(p);
+      var whole = el("a", "whole-article", "Open the whole article");
+      whole.href = link.href;
+      panel.appendChild(whole);
+    } catch (e) {
+      panel.appendChild(el("p", "error", e.message || "The article could not be read."));
+    }
+    close.focus();
+  }
+
+  conversation.addEventListener("click", function (ev) {
+    var link = ev.target.closest("a.marker, a.source-marker");
+    if (!link || ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+    if (typeof panel.showModal !== "function") return;
+    ev.preventDefault();
+    openSource(link);
+  });
+
   var fresh = el("button", "new-conversation", "New conversation");
   fresh.type = "button";
   fresh.addEventListener("click", newConversation);
