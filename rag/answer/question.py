@@ -78,7 +78,7 @@ def analyse(
     ``earlier`` is the question a follow-up refers back to: "When did she land?" after "What did Kamala Harris do
     in Guatemala?" asks about the names of the earlier question."""
     names = question_names(question, context)
-    names += [n for n in question_names(earlier, context) if n not in names] if earlier else []
+    names += [n for n in _referents(earlier, context) if n not in names] if earlier else []
     terms = analyzer(question)
     named = NAMED_FOCUS.search(question)
     count = ASKS_COUNT.match(question)
@@ -127,6 +127,19 @@ def expected_type(question: str) -> str | None:
     if re.search(rf"\bwhere\b|\b(?:which|what)\s(?:\w+\s)?{_PLACE_NOUNS}\b", q):
         return "place"
     return None
+
+
+_NAME_RUN = re.compile(r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)+")
+
+
+def _referents(earlier: str, context: str | None) -> list[str]:
+    """The names of the question a follow-up refers back to, as the follow-up's answer would name them."""
+    names = question_names(earlier, context)
+    if not rules.enabled("surname-referent"):
+        return names
+    # Two names in a row are a person's given name and surname far more often than a place's ("New York City").
+    leading = {_strip_possessive(run.split()[0]) for run in _NAME_RUN.findall(earlier) if len(run.split()) == 2}
+    return [n for n in names if n not in leading]
 
 
 def question_names(question: str, context: str | None = None) -> list[str]:

@@ -4,6 +4,7 @@ import pytest
 
 from rag.documents.sources import file_article_id
 from rag.errors import BadInput, IndexMismatch
+from rag.language import rules
 from rag.pipeline import Pipeline
 from tests.conftest import SEED_ID, make_settings
 
@@ -252,6 +253,17 @@ def test_follow_up_questions_are_searched_with_the_earlier_question(reader, tmp_
     assert q.context == "" and q.search_text == "Where did Maria Lopez land?"
     with pytest.raises(BadInput, match="history"):
         reader.ask("When did she land?", history="not a list")
+
+
+def test_a_follow_up_about_a_person_named_in_full_is_answered_by_the_surname(bundled_index, embedder):
+    """On the bundled article, "When did she land?" after a question naming "Kamala Harris": the article says
+    "Harris landed in Guatemala on Sunday". Without the surname-referent rule it abstains."""
+    pipeline = Pipeline(make_settings(bundled_index), embedder=embedder)
+    earlier = ["What is Kamala Harris's trip meant to achieve?"]
+    answer = pipeline.ask("When did she land?", history=earlier)
+    assert not answer.abstained and "Harris landed in Guatemala on Sunday" in answer.answer
+    with rules.disabled("surname-referent"):
+        assert pipeline.ask("When did she land?", history=earlier).abstained
 
 
 def test_a_question_with_a_preamble_is_answered_from_the_sentence_that_states_it(reader, tmp_path):
