@@ -290,21 +290,27 @@ def load_xquad(folder: Path) -> list[Example]:
 # ---- features ---------------------------------------------------------------------------------------------
 
 
+def encode_windows(tokenizer, batch, max_length: int, stride: int, **options):
+    """Each example's question beside its context, in windows of at most ``max_length`` tokens overlapping by
+    ``stride``, with character offsets: one tokenisation for training and for evaluation."""
+    return tokenizer(
+        [e.question for e in batch],
+        [e.context for e in batch],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        **options,
+    )
+
+
 def featurize(tokenizer, examples: list[Example], max_length: int, stride: int) -> list[dict]:
     """Token windows with start and end token targets; a window without the whole answer targets [CLS]."""
     feats = []
     for i in range(0, len(examples), 256):
         batch = examples[i : i + 256]
-        enc = tokenizer(
-            [e.question for e in batch],
-            [e.context for e in batch],
-            truncation="only_second",
-            max_length=max_length,
-            stride=stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=False,
-        )
+        enc = encode_windows(tokenizer, batch, max_length, stride, padding=False)
         for w, ids in enumerate(enc["input_ids"]):
             e = batch[enc["overflow_to_sample_mapping"][w]]
             seq = enc.sequence_ids(w)
@@ -364,17 +370,7 @@ def predict(
     model.eval()
     for i in range(0, len(examples), batch_size):
         batch = examples[i : i + batch_size]
-        enc = tokenizer(
-            [e.question for e in batch],
-            [e.context for e in batch],
-            truncation="only_second",
-            max_length=max_length,
-            stride=stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            padding=True,
-            return_tensors="pt",
-        )
+        enc = encode_windows(tokenizer, batch, max_length, stride, padding=True, return_tensors="pt")
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             out = model(
                 input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"], attention_mask=enc["attention_mask"]

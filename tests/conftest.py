@@ -102,6 +102,22 @@ def dataset_or_skip(name: str) -> Path:
     return path
 
 
+# What every answer object carries, through the CLI's --json and the HTTP API alike.
+ANSWER_FIELDS = {
+    "question",
+    "answer",
+    "short_answer",
+    "short_answer_confidence",
+    "abstained",
+    "citations",
+    "passages",
+    "backend",
+    "timings_ms",
+    "confidence",
+    "segments",
+}
+
+
 def run_rag(
     *args,
     index_dir: Path,

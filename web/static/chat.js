@@ -178,7 +178,7 @@
 
   async function article(id) {
     if (!articles[id]) {
-      var resp = await fetch("/api/articles/" + encodeURIComponent(id), { headers: { "Accept": "application/json" } });
+      var resp = await fetch(form.dataset.articlesUrl + "/" + encodeURIComponent(id), { headers: { "Accept": "application/json" } });
       if (!resp.ok) throw new Error((await resp.json()).error || "The article could not be read.");
       articles[id] = await resp.json();
     }
