@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -157,6 +158,11 @@ def cmd_check(args) -> int:
         print(f"  repaired: {line}")
     if report.ok:
         print("ok: the store, the BM25 index and the index state agree")
+    elif report.read_only:
+        print(
+            "the index is read-only for this process: a process that can write it fixes these with `rag check --repair`"
+        )
+        return 3
     elif not report.repaired:
         print("run `rag check --repair` to fix these")
         return 3
@@ -169,6 +175,8 @@ def cmd_serve(args) -> int:
     # The web app is named by string so that rag/ never imports web/.
     if args.workers < 1:
         raise BadInput(f"--workers {args.workers}: give 1 or more.")
+    if args.index_dir:  # the app (in each worker) reads its settings from the environment
+        os.environ["RAG_INDEX_DIR"] = str(Path(args.index_dir).resolve())
     uvicorn.run(
         "web.app:create_app", factory=True, host=args.host, port=args.port, log_level="info", workers=args.workers
     )

@@ -61,3 +61,9 @@ class StoreError(Unavailable):
 
 class IndexBusy(Unavailable):
     """Another process holds the index for writing."""
+
+
+class ReadOnlyIndex(RagError):
+    """The index folder cannot be written by this process (a read-only mount, or another user's files)."""
+
+    status_code = 403

@@ -129,6 +129,15 @@ class Pipeline:
     def delete(self, article_id: str, wait: float | None = None) -> None:
         self.ingester.delete(article_id, wait)
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this process cannot write the index (a read-only mount, another user's folder)."""
+        return self.index.locks.read_only
+
+    def refuse_writes(self) -> None:
+        """A clear ReadOnlyIndex now, before an upload is read, rather than when its write begins."""
+        self.index.locks.refuse_writes()
+
     # -- reading ------------------------------------------------------------------------------------------
     @property
     def store(self):
@@ -158,6 +167,7 @@ class Pipeline:
                 "chunks": view.store.count_chunks(),
                 "generation": view.generation,
                 "store": "server" if self.settings.chroma_url else "embedded",
+                "read_only": self.read_only,
                 "location": view.store.location,
                 "manifest": view.store.manifest(),
             }

@@ -184,6 +184,7 @@ async def api_add_articles(request: Request):
     keeps answering other requests meanwhile."""
     require_token(request)
     pipeline = _pipeline(request)
+    pipeline.refuse_writes()
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         # More files than this is a 400 from the form parser, before any is read.
@@ -204,7 +205,9 @@ async def api_add_articles(request: Request):
 @router.delete("/api/articles/{article_id}")
 def api_delete_article(request: Request, article_id: str):
     require_token(request)
-    _pipeline(request).delete(article_id, UPLOAD_LOCK_WAIT)
+    pipeline = _pipeline(request)
+    pipeline.refuse_writes()
+    pipeline.delete(article_id, UPLOAD_LOCK_WAIT)
     return {"deleted": article_id}
 
 
@@ -234,7 +237,12 @@ def healthz(request: Request):
     try:
         # A frozen store must not freeze the health check: it answers within HEALTH_WAIT whatever the store does.
         stats = _HEALTH_CHECKS.submit(pipeline.stats).result(timeout=HEALTH_WAIT)
-        body.update(articles=stats["articles"], chunks=stats["chunks"], store=stats["store"], index="ok")
+        body.update(
+            articles=stats["articles"],
+            chunks=stats["chunks"],
+            store=stats["store"],
+            index="ok, read-only: questions only" if stats["read_only"] else "ok",
+        )
         if pipeline.snapshot_repairs:  # found damaged on opening and rebuilt from the store: worth an operator's look
             body["snapshot_repairs"] = pipeline.snapshot_repairs[-5:]
     except RagError as e:

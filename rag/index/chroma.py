@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import IndexMismatch, SettingsError, StoreError
+from rag.index import scratch
 from rag.index.locks import ReadWriteLock
 from rag.types import Article, Chunk
 
@@ -66,12 +67,16 @@ class Connection:
         self.rw = ReadWriteLock()  # questions read; a reopen writes
         self.sync = threading.RLock()  # one thread at a time decides whether to reopen
         self.breaker: Breaker | None = None  # a server's; an embedded store has no network to fail
+        self.copy: Path | None = None  # the private copy opened in place of a store this process cannot write
 
     def close(self) -> None:
         client, self.client = self.client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
+        if self.copy is not None:
+            scratch.remove(self.copy)
+            self.copy = None
 
     def connect(self, path: Path | None, url: str | None, timeout: float, location: str) -> None:
         """Close the client and connect again: an embedded store loads what is on disk now."""
@@ -92,6 +97,9 @@ class Connection:
                 _limit_http_wait(client, timeout)
                 client.heartbeat()
             else:
+                if path.is_dir() and not scratch.writable(path):
+                    # Chroma writes to its database even to read it: read a copy, taken under the caller's lock.
+                    self.copy = path = scratch.copy(path, "chroma")
                 path.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(path), settings=settings)
         self.client = client

@@ -95,6 +95,7 @@ class CheckReport:
     lexical_stale: bool = False
     snapshot_damaged: str | None = None  # a saved snapshot file that does not match its recorded sha256
     repaired: list[str] = field(default_factory=list)
+    read_only: bool = False  # this process cannot write the index, so it cannot repair it
 
     @property
     def ok(self) -> bool:
@@ -332,7 +333,7 @@ class Index:
         self.sync()
         store = self.store
         state = store.state()
-        report = CheckReport(generation=state.generation)
+        report = CheckReport(generation=state.generation, read_only=self.locks.read_only)
         # Opening the index may itself have finished a dead writer's session or rebuilt a damaged snapshot: say so.
         report.repaired += self.recovered[seen[1] :] + self.snapshots.repairs[seen[0] :]
         report.snapshot_damaged = self.snapshots.damage(state.generation)

@@ -8,11 +8,16 @@ Two locks, both operating-system file locks (released by the kernel when a holde
   Chroma's embedded store is not safe across processes: a process that loads it while another writes can crash
   (seen here: a segmentation fault in `count()`), and a writer whose view is stale overwrites the vectors
   another process added. Opening and writing under one lock rules out both.
+
+An index this process cannot write (a read-only mount, another user's folder) is still read: the locks are
+then taken shared on the existing lock files, which needs no write access, so a writer elsewhere is still
+waited for; and a write session is refused with `ReadOnlyIndex`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -21,7 +26,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from rag.errors import IndexBusy
+from rag.errors import IndexBusy, ReadOnlyIndex
+
+try:
+    import fcntl
+except ImportError:  # Windows: a read-only index is read without locks
+    fcntl = None
 
 
 class IndexLocks:
@@ -34,9 +44,24 @@ class IndexLocks:
         self._lexical = FileLock(str(directory / ".lexical.lock"))
         self._owner_file = directory / ".writer.owner"
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this process cannot write in the index folder (asked each time: a mount can change)."""
+        return self.directory.is_dir() and not os.access(self.directory, os.W_OK)
+
+    def refuse_writes(self) -> None:
+        """Raise ReadOnlyIndex when the index folder is read-only for this process."""
+        if self.read_only:
+            raise ReadOnlyIndex(
+                f"The index at {self.directory} is read-only for this process (a read-only mount, or another "
+                "user's folder). Questions, `rag list` and `rag check` work; adding, removing or repairing "
+                "articles needs write access to it."
+            )
+
     @contextlib.contextmanager
     def writer(self, timeout: float | None = None, purpose: str = "writing") -> Iterator[None]:
         """Hold the writer lock for a write session; after ``timeout`` seconds, IndexBusy names the holder."""
+        self.refuse_writes()
         self.directory.mkdir(parents=True, exist_ok=True)
         wait = self.writer_timeout if timeout is None else timeout
         try:
@@ -56,6 +81,8 @@ class IndexLocks:
 
     def writer_is_running(self) -> bool:
         """Whether some process (this one included) holds the writer lock now."""
+        if self.read_only:
+            return _held_elsewhere(self.directory / ".writer.lock")
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._writer.is_locked:
             return True
@@ -69,8 +96,12 @@ class IndexLocks:
     @contextlib.contextmanager
     def store(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the store lock while opening the embedded store or writing one batch to it."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         wait = self.store_timeout if timeout is None else timeout
+        if self.read_only:
+            with _shared(self.directory / ".store.lock", wait, self._holder):
+                yield
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
         try:
             self._store.acquire(timeout=wait)
         except Timeout:
@@ -86,6 +117,9 @@ class IndexLocks:
     @contextlib.contextmanager
     def lexical_build(self) -> Iterator[None]:
         """Held while building a BM25 snapshot, so processes that need the same one build it once."""
+        if self.read_only:  # nothing is saved there: each reader builds its own (`SnapshotStore`)
+            yield
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lexical:
             yield
@@ -93,7 +127,7 @@ class IndexLocks:
     @contextlib.contextmanager
     def lexical_build_if_free(self) -> Iterator[bool]:
         """The build lock if no process holds it now (True), else nothing (False); never waits."""
-        if not self.directory.is_dir():
+        if not self.directory.is_dir() or self.read_only:
             yield False
             return
         try:
@@ -111,6 +145,43 @@ class IndexLocks:
             return "held by " + self._owner_file.read_text().strip()
         except OSError:
             return "holder unknown"
+
+
+@contextlib.contextmanager
+def _shared(path: Path, wait: float, holder) -> Iterator[None]:
+    """A shared lock on an existing lock file, opened read-only; none when there is no file (nor any writer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    if e.errno in (errno.EAGAIN, errno.EACCES):
+                        raise IndexBusy(
+                            f"The index at {path.parent} stayed busy for {wait:g} s ({holder()}); try again shortly.",
+                            retry_after=10,
+                        ) from None
+                    raise
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases its lock
+
+
+def _held_elsewhere(path: Path) -> bool:
+    """Whether another process holds an exclusive lock on ``path`` (False when there is no such file)."""
+    try:
+        with _shared(path, 0.0, lambda: ""):
+            return False
+    except IndexBusy:
+        return True
 
 
 class ReadWriteLock:

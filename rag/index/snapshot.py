@@ -33,7 +33,7 @@ import numpy as np
 from rag.encoders.vectors import SentenceVectors, unit
 from rag.encoders.worker import give_back_freed_heap
 from rag.hashing import file_sha256
-from rag.index import arrays
+from rag.index import arrays, scratch
 from rag.index.chroma import date_ord
 from rag.index.chunktable import ArticleTable, ChunkTable, RowPlan
 from rag.index.dense import FlatVectors
@@ -313,6 +313,7 @@ class SnapshotStore:
         self.dimension = dimension
         self.analyzer = analyzer or Analyzer()
         self.repairs: list[str] = []  # damaged snapshots found and rebuilt by this process, oldest first
+        self._private: Path | None = None  # the scratch folder of the snapshot built for this process only
 
     def get(
         self,
@@ -329,6 +330,8 @@ class SnapshotStore:
         found = self._load(final)
         if found is not None and found.generation == generation:
             return found
+        if not scratch.writable(self.root):
+            return self._build_private(generation, changes_since)
         with build_lock():
             found = self._load(final)  # another process may have built it meanwhile
             if found is not None and found.generation == generation:
@@ -349,6 +352,22 @@ class SnapshotStore:
             # held 220 MB more than before it, all of it free.
             give_back_freed_heap()
         return Snapshot.load(final, self.analyzer) or snapshot
+
+    def _build_private(self, generation: str, changes_since: Callable[[Snapshot | None], Changes]) -> Snapshot:
+        """Build the snapshot in this process's scratch folder, when the index cannot be written: it serves this
+        process, and goes when it exits or builds the next one."""
+        log.warning(
+            "%s cannot be written by this process: the snapshot of generation %s is built for this process only",
+            self.root,
+            generation,
+        )
+        directory = scratch.folder("snapshot")
+        snapshot = Snapshot.build(changes_since(None), generation, self.dimension(), None, self.analyzer, directory)
+        snapshot.save(directory)
+        if self._private is not None:
+            scratch.remove(self._private)
+        self._private = directory
+        return Snapshot.load(directory, self.analyzer) or snapshot
 
     def _load(self, directory: Path) -> Snapshot | None:
         damaged: list[str] = []
