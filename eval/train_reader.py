@@ -19,7 +19,8 @@ With `--lora-rank N` the encoder is frozen and LoRA adapters (peft) of rank N ar
 with the QA head; `--lora-rank 0` fine-tunes every weight but the embeddings, which stay the verified model's.
 What is written (`--out`): `reader.safetensors` (the adapter and head, or the changed weights, in float16),
 `record.json` (the command, the data's sha256s, the seed, the wall time, the dev figures) and `train.log`.
-Checkpoints are written as it goes; `--resume` continues an interrupted run from the last one.
+Checkpoints are written as it goes; `--resume` continues an interrupted run from the last one, and `--init`
+starts a new schedule (another epoch) from a finished run's checkpoint.
 
 Training needs the `train` extra (peft); nothing here is imported when serving.
 """
@@ -539,6 +540,13 @@ def train(args) -> dict:
         return args.news_lr / args.lr * max(0.0, (n - k) / max(1, n))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    if args.init:
+        if args.lora_rank:
+            raise SystemExit("--init continues a full fine-tune: use it with --lora-rank 0")
+        missing = model.load_state_dict(torch.load(args.init, weights_only=False)["model"], strict=False)
+        if missing.unexpected_keys or any("embeddings" not in k for k in missing.missing_keys):
+            raise SystemExit(f"{args.init} does not match the model: {missing}")
+        log(f"started from {args.init}")
     ckpt = out / "checkpoint.pt"
     step, history, best_dev = 0, [], math.inf
     if args.resume and ckpt.exists():
@@ -751,6 +759,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--init",
+        help="start from this earlier full fine-tune's checkpoint.pt (another epoch at a new schedule)",
+    )
     p.add_argument("--float32", action="store_true", help="no bfloat16 autocast")
     p.add_argument("--tiny", action="store_true", help="a tiny random model (the smoke test)")
     p.add_argument("--no-xquad", action="store_true")
