@@ -21,8 +21,8 @@ def settings_for(args) -> Settings:
     return Settings(**({"index_dir": Path(args.index_dir)} if getattr(args, "index_dir", None) else {}))
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _pipeline(args):
@@ -54,13 +54,23 @@ def _progress_bar(enabled: bool):
 
 def cmd_ingest(args) -> int:
     from rag.documents.ingester import Progress
+    from rag.fetch.sources import split_locations
+    from rag.types import IngestReport
 
     p = _pipeline(args)
+    urls, paths = split_locations(args.paths)
     on_total, advance, close = _progress_bar(not args.json and not args.quiet)
     try:
-        report = p.index_paths(args.paths, Progress(on_total, advance))
+        report = p.index_paths(paths, Progress(on_total, advance)) if paths else IngestReport()
     finally:
         close()
+    if urls:
+        try:
+            p.index_urls(urls, report)
+        except BadInput:
+            if not paths:
+                raise
+            # the files were ingested; why each URL was not is in the report
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -175,8 +185,13 @@ def cmd_serve(args) -> int:
     # The web app is named by string so that rag/ never imports web/.
     if args.workers < 1:
         raise BadInput(f"--workers {args.workers}: give 1 or more.")
-    if args.index_dir:  # the app (in each worker) reads its settings from the environment
+    # The app (in each worker) reads its settings from the environment.
+    if args.index_dir:
         os.environ["RAG_INDEX_DIR"] = str(Path(args.index_dir).resolve())
+    if args.refresh_feeds:
+        from rag.fetch.schedule import parse_interval
+
+        os.environ["RAG_REFRESH_FEEDS"] = repr(parse_interval(args.refresh_feeds))
     uvicorn.run(
         "web.app:create_app", factory=True, host=args.host, port=args.port, log_level="info", workers=args.workers
     )
@@ -196,7 +211,7 @@ def cmd_bench(args) -> int:
 
 
 def _ingest_args(p) -> None:
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="+", metavar="path-or-url", help="files, folders, and http(s) URLs of articles")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -220,6 +235,11 @@ def _serve_args(p) -> None:
         help="server processes on one index; each holds its own encoder, store connection and reader "
         "process (about 0.5 GB of heap at 6,700 articles) and shares the mapped snapshot. One process "
         "already answers on two cores (RAG_READER_PROCESS); more are for machines with more cores",
+    )
+    p.add_argument(
+        "--refresh-feeds",
+        metavar="INTERVAL",
+        help="refresh the followed feeds this often (e.g. 30m, 2h), one process at a time (RAG_REFRESH_FEEDS)",
     )
 
 
@@ -279,7 +299,8 @@ def _delete_args(p) -> None:
 
 
 COMMANDS = [
-    ("ingest", "add or update articles from files or folders", _ingest_args, "cmd_ingest"),
+    ("ingest", "add or update articles from files, folders or URLs", _ingest_args, "cmd_ingest"),
+    ("feeds", "follow RSS and Atom feeds: add, list, remove, refresh", None, None),
     ("ask", "answer a question with citations", _ask_args, "cmd_ask"),
     ("serve", "serve the web chat", _serve_args, "cmd_serve"),
     ("eval", "run a question set and write metrics and a report", _eval_args, "cmd_eval"),
@@ -297,9 +318,89 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add_args, handler in COMMANDS:
         p = sub.add_parser(name, help=help_text)
+        if name == "feeds":
+            _feeds_parser(p)
+            continue
         add_args(p)
         p.set_defaults(func=globals()[handler])
     return parser
+
+
+# -- feeds ----------------------------------------------------------------------------------------------------
+
+
+def _feeds_parser(p) -> None:
+    sub = p.add_subparsers(dest="feeds_command", required=True)
+    add = sub.add_parser("add", help="follow a feed (checked now); --refresh also fetches its articles now")
+    add.add_argument("url")
+    add.add_argument("--name", help="a short name (default: the feed's title)")
+    add.add_argument("--refresh", action="store_true", help="fetch its articles now")
+    add.set_defaults(func=cmd_feeds_add)
+    listing = sub.add_parser("list", help="the feeds followed, when each was refreshed, and its last error")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_feeds_list)
+    remove = sub.add_parser("remove", help="stop following a feed; its articles stay")
+    remove.add_argument("feed", help="its name or URL")
+    remove.set_defaults(func=cmd_feeds_remove)
+    refresh = sub.add_parser("refresh", help="one pass over the feeds: fetch and ingest new and changed articles")
+    refresh.add_argument("feeds", nargs="*", help="names or URLs (default: all)")
+    refresh.add_argument("--force", action="store_true", help="also feeds backing off after failures")
+    refresh.add_argument("--json", action="store_true")
+    refresh.set_defaults(func=cmd_feeds_refresh)
+
+
+def cmd_feeds_add(args) -> int:
+    p = _pipeline(args)
+    feed = p.web.add_feed(args.url, args.name)
+    print(f"following '{feed.name}' ({feed.url})")
+    if args.refresh:
+        return _print_refresh(p.web.refresh([feed.url]), json_out=False)
+    print("`rag feeds refresh` fetches its articles")
+    return 0
+
+
+def cmd_feeds_list(args) -> int:
+    feeds = [f.to_public() for f in _pipeline(args).web.list_feeds()]
+    if args.json:
+        print(json.dumps(feeds, indent=2))
+        return 0
+    for f in feeds:
+        when = f["last_refresh"] or "never refreshed"
+        print(f"{f['name']}\t{f['url']}\t{_count(f['articles'], 'article')}\tlast refreshed {when}")
+        if f["last_error"]:
+            retry = f", next try after {f['retry_after']}" if f["retry_after"] else ""
+            print(f"  last error: {f['last_error']}{retry}")
+    print(_count(len(feeds), "feed"))
+    return 0
+
+
+def cmd_feeds_remove(args) -> int:
+    feed = _pipeline(args).web.remove_feed(args.feed)
+    print(f"stopped following '{feed.name}' ({feed.url}); its {_count(feed.articles, 'article')} stay in the index")
+    return 0
+
+
+def cmd_feeds_refresh(args) -> int:
+    return _print_refresh(_pipeline(args).web.refresh(args.feeds, force=args.force), json_out=args.json)
+
+
+def _print_refresh(outcomes, json_out: bool) -> int:
+    if json_out:
+        print(json.dumps([o.to_dict() for o in outcomes], indent=2))
+    for o in [] if json_out else outcomes:
+        r = o.report
+        line = f"{o.name}: {o.status}"
+        if o.status in ("updated", "unchanged"):
+            line += (
+                f": {_count(o.entries, 'entry', 'entries')}, {_count(o.fetched, 'page')} fetched; added {r.added}, "
+                f"updated {r.updated}, unchanged {r.unchanged}, skipped {len(r.skipped)}"
+            )
+        print(line + (f" ({o.error})" if o.error else ""))
+        for s in r.skipped:
+            print(f"  skipped {s.path}: {s.reason}")
+    if not outcomes and not json_out:
+        print("no feeds followed: `rag feeds add URL` follows one")
+    return 3 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

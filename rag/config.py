@@ -105,6 +105,19 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     max_file_bytes: int = Field(20_000_000, ge=1000, description="Largest input file ingested (and uploaded).")
+    fetch_allow_private: bool = Field(
+        False,
+        description="Fetch URLs on loopback, private and link-local addresses too (your own network); off, they are "
+        "refused, so that a URL given to the server cannot reach inside it.",
+    )
+    fetch_timeout: float = Field(20.0, gt=0, le=600, description="Seconds to wait for a web server to answer.")
+    fetch_max_bytes: int = Field(5_000_000, ge=10_000, description="Largest page or feed fetched.")
+    fetch_host_delay: float = Field(1.0, ge=0, description="Seconds between two requests to one web host at least.")
+    refresh_feeds: float = Field(
+        0,
+        ge=0,
+        description="Seconds between feed refreshes inside `rag serve` (`--refresh-feeds 30m` sets it); 0: none.",
+    )
     max_request_bytes: int = Field(
         262_144, ge=4096, description="Largest HTTP request body other than an upload, e.g. a question with history."
     )

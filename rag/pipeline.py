@@ -21,6 +21,7 @@ from rag.documents.ingester import Progress
 from rag.encoders.protocol import Encoder
 from rag.encoders.worker import one_blas_thread
 from rag.errors import EmptyIndex, NotFound
+from rag.fetch.sources import WebSources
 from rag.index import background
 from rag.index.index import CheckReport, Index
 from rag.question_request import AskRequest
@@ -51,6 +52,7 @@ class Pipeline:
         self.embedder = self.parts.embedder
         self.index: Index = self.parts.index
         self.ingester = self.parts.ingester
+        self.web = WebSources(self.settings, self.ingester, self.index.locks)  # URLs and feeds
 
     def warm_up(self) -> None:
         """Load the model, the reader and the index now, so the first question is as fast as the rest, and
@@ -116,6 +118,12 @@ class Pipeline:
         self, articles: list[Article], report: IngestReport | None = None, progress: Progress | None = None
     ) -> IngestReport:
         return self.ingester.ingest_articles(articles, report, progress)
+
+    def index_urls(
+        self, urls: list[str], report: IngestReport | None = None, wait: float | None = None
+    ) -> IngestReport:
+        """Fetch web pages and ingest their articles, named by their canonical URLs (`rag.fetch.sources`)."""
+        return self.web.ingest_urls(urls, report, wait)
 
     def index_uploads(self, files: list[tuple[str, bytes]], wait: float | None = None) -> IngestReport:
         """Uploaded files (name, bytes), in one write; ``wait`` is how long to wait for another writer before a

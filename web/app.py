@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.fetch.schedule import FeedSchedule
 from rag.pipeline import Pipeline
 from rag.question_request import describe
 
@@ -52,7 +53,13 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.state.warming = True
 
         threading.Thread(target=warm, name="warm-up", daemon=True).start()
+        schedule = None
+        if settings.refresh_feeds:
+            schedule = FeedSchedule(pipeline.web.refresh, settings.refresh_feeds, lambda: not app.state.warming)
+            app.state.feed_schedule = schedule.start()
         yield
+        if schedule is not None:
+            schedule.stop()
 
     app = FastAPI(
         title="News QA",

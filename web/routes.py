@@ -211,6 +211,86 @@ def api_delete_article(request: Request, article_id: str):
     return {"deleted": article_id}
 
 
+@router.post("/api/articles/fetch", status_code=201)
+async def api_fetch_articles(request: Request):
+    """{"urls": [...]}: fetch each page, extract its article and ingest them; each URL not used is listed in
+    `skipped` with its reason. Private addresses are refused unless RAG_FETCH_ALLOW_PRIVATE is set."""
+    require_token(request)
+    pipeline = _pipeline(request)
+    pipeline.refuse_writes()
+    payload, problem = load_json(await request.body())
+    urls = payload.get("urls") if isinstance(payload, dict) else None
+    if problem or not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise BadInput('Send {"urls": ["https://...", ...]}: a list of article URLs.')
+    if len(urls) > MAX_FETCH_URLS:
+        raise BadInput(f"{len(urls)} URLs in one request; the limit is {MAX_FETCH_URLS}.")
+    report = await run_in_threadpool(pipeline.index_urls, urls, None, UPLOAD_LOCK_WAIT)
+    return JSONResponse(report.to_dict(), status_code=201 if report.added + report.updated else 200)
+
+
+MAX_FETCH_URLS = 50
+
+
+@router.get("/api/feeds")
+def api_feeds(request: Request):
+    return {"feeds": [f.to_public() for f in _pipeline(request).web.list_feeds()]}
+
+
+@router.post("/api/feeds", status_code=201)
+async def api_add_feed(request: Request):
+    """{"url": "...", "name": "..."?}: follow an RSS or Atom feed (fetched once now, to check it)."""
+    require_token(request)
+    pipeline = _pipeline(request)
+    pipeline.refuse_writes()
+    payload, problem = load_json(await request.body())
+    if problem or not isinstance(payload, dict) or not isinstance(payload.get("url"), str):
+        raise BadInput('Send {"url": "https://.../feed.xml", "name": "optional short name"}.')
+    name = payload.get("name")
+    if name is not None and not isinstance(name, str):
+        raise BadInput("'name' must be text.")
+    feed = await run_in_threadpool(pipeline.web.add_feed, payload["url"], name or None)
+    return JSONResponse(feed.to_public(), status_code=201)
+
+
+@router.delete("/api/feeds")
+def api_remove_feed(request: Request, feed: str = Query(..., max_length=2048)):
+    """Stop following a feed, by its name or URL (`?feed=`); its articles stay."""
+    require_token(request)
+    pipeline = _pipeline(request)
+    pipeline.refuse_writes()
+    return pipeline.web.remove_feed(feed).to_public()
+
+
+@router.post("/api/feeds/refresh")
+async def api_refresh_feeds(request: Request):
+    """One refresh pass now, over every feed (or `{"feeds": [names]}`), ignoring back-off."""
+    require_token(request)
+    pipeline = _pipeline(request)
+    pipeline.refuse_writes()
+    body = await request.body()
+    payload, problem = load_json(body) if body.strip() else ({}, None)
+    names = payload.get("feeds", []) if isinstance(payload, dict) else None
+    if problem or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadInput('Send nothing, or {"feeds": ["name", ...]}.')
+    outcomes = await run_in_threadpool(functools.partial(pipeline.web.refresh, names, force=True))
+    return {"feeds": [o.to_dict() for o in outcomes]}
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request):
+    pipeline = _pipeline(request)
+    return _render(
+        request,
+        "sources.html",
+        {
+            "feeds": [f.to_public() for f in pipeline.web.list_feeds()],
+            "writes": bool(request.app.state.settings.api_token) and not pipeline.read_only,
+            "read_only": pipeline.read_only,
+            "count": len(pipeline.list_articles()),
+        },
+    )
+
+
 HEALTH_WAIT = 1.0  # seconds /healthz waits for the store's counts
 _HEALTH_CHECKS = ThreadPoolExecutor(2, thread_name_prefix="healthz")  # bounded: a stuck check holds one thread
 

@@ -1,8 +1,9 @@
 """docs/MEASUREMENTS.md, written from measurement files, so that no figure in it is typed by hand.
 
-`rag bench --docs DIR` reads DIR/bench.json (what `rag bench --out` wrote) and every DIR/eval-*.json (the
-`metrics.json` of a `rag eval` run, copied there under the name of its question set), and writes DIR/../
-MEASUREMENTS.md: the headline figures against their targets, then every figure of each file.
+`rag bench --docs DIR` reads DIR/bench.json (what `rag bench --out` wrote), every DIR/eval-*.json (the
+`metrics.json` of a `rag eval` run, copied there under the name of its question set) and any other DIR/*.json
+(another script's figures, with its `command`), and writes DIR/../MEASUREMENTS.md: the headline figures against
+their targets, then every figure of each file.
 """
 
 from __future__ import annotations
@@ -134,9 +135,15 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix[:-1], data)]
 
 
-def render(bench: dict, evals: dict[str, dict], others: dict[str, dict] | None = None) -> str:
+def render(
+    bench: dict,
+    evals: dict[str, dict],
+    others: dict[str, dict] | None = None,
+    scripts: dict[str, dict] | None = None,
+) -> str:
     """The page: ``bench`` (the default settings' run) in full, the headline of each of ``others`` (runs under
-    other settings, by name) beside it, and the eval runs side by side."""
+    other settings, by name) beside it, the eval runs side by side, and each of ``scripts``' figures (another
+    script's measurement, with the command that made it)."""
     others = others or {}
     machine = bench.get("machine", {})
     lines = [
@@ -187,6 +194,17 @@ def render(bench: dict, evals: dict[str, dict], others: dict[str, dict] | None =
             lines += [f"### `{section}`: every figure", "", "| figure | value |", "|---|---|"]
             lines += [f"| {key} | {_fmt(value)} |" for key, value in _flatten(bench[section])]
             lines.append("")
+    for name, figures in (scripts or {}).items():
+        lines += [
+            f"## `{name}.json`",
+            "",
+            f"Made by `{figures.get('command', '?')}`.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+        ]
+        lines += [f"| {key} | {_fmt(value)} |" for key, value in _flatten(figures) if key != "command"]
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -196,6 +214,11 @@ def write_docs(folder: Path) -> Path:
     bench = json.loads(bench_file.read_text()) if bench_file.is_file() else {}
     evals = {p.stem.removeprefix("eval-"): json.loads(p.read_text()) for p in sorted(folder.glob("eval-*.json"))}
     others = {p.stem.removeprefix("bench-"): json.loads(p.read_text()) for p in sorted(folder.glob("bench-*.json"))}
+    scripts = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted(folder.glob("*.json"))
+        if not p.stem.startswith(("bench", "eval-"))
+    }
     out = folder.parent / "MEASUREMENTS.md"
-    out.write_text(render(bench, evals, others))
+    out.write_text(render(bench, evals, others, scripts))
     return out

@@ -16,7 +16,7 @@ from typing import Any
 from rag.config import Settings
 from rag.documents.chunk import chunk_article, split_sentences
 from rag.documents.parse import SUPPORTED, article_from_record, read_bytes, read_paths
-from rag.documents.sources import RECORD_ORIGIN, file_article_id
+from rag.documents.sources import RECORD_ORIGIN, URL_ORIGIN, file_article_id
 from rag.encoders.vectors import SentenceVectors
 from rag.errors import BadInput, NotFound
 from rag.index.chroma import ArticleStamp, EmbeddedArticle
@@ -240,4 +240,6 @@ class Ingester:
 
 
 def _where(a: Article) -> str:
+    if a.origin == URL_ORIGIN and a.url:
+        return a.url
     return a.origin if a.origin and a.origin not in (RECORD_ORIGIN, API_ORIGIN) else a.id

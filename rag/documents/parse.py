@@ -6,6 +6,7 @@ ingested with a caveat); nothing here raises on bad input, so one bad file never
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -167,11 +168,13 @@ class _TextOnly(HTMLParser):
             self.parts.append(data)
 
 
-def article_from_html(raw: str, article_id: str) -> Article | None:
+def article_from_html(raw: str, article_id: str, url: str | None = None) -> Article | None:
+    """The main text of a page and its metadata (title, date, site name, canonical URL), by trafilatura; the
+    page's ``url``, when it was fetched, helps it."""
     import trafilatura  # imported here: it is slow to import and only HTML needs it
 
-    text = trafilatura.extract(raw, include_comments=False, include_tables=False, favor_precision=True)
-    meta = trafilatura.extract_metadata(raw)
+    text = trafilatura.extract(raw, url=url, include_comments=False, include_tables=False, favor_precision=True)
+    meta = trafilatura.extract_metadata(raw, default_url=url)
     title = (meta.title if meta else None) or ""
     published = parse_date(meta.date) if meta and meta.date else None
     url = meta.url if meta else None
@@ -186,6 +189,32 @@ def article_from_html(raw: str, article_id: str) -> Article | None:
     if not normalize_text(text):
         return None
     return make_article(article_id, title, text, source=source, url=url, published=published)
+
+
+PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+
+
+def article_from_page(content: bytes, media_type: str, charset: str | None, url: str) -> Article | None:
+    """A fetched page as an article (its id still to be given), or None when it holds no text. The charset the
+    server named wins; then a byte-order mark or UTF-8; then the page's own <meta charset>; then Windows-1252,
+    which decodes any bytes."""
+    raw = None
+    if charset:
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
+            raw = content.decode(charset)
+    raw = raw if raw is not None else _decode(content)
+    if raw is None:
+        declared = _META_CHARSET.search(content[:4096])
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
+            raw = content.decode(declared.group(1).decode("ascii")) if declared else None
+    if raw is None:
+        raw = content.decode("cp1252", "replace")
+    if media_type == "text/plain":
+        return article_from_plain_text(raw, "")
+    return article_from_html(raw, "", url=url)
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
 
 
 def article_from_record(rec: object, fallback_id: str) -> Article | str:

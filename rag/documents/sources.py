@@ -23,6 +23,7 @@ from pathlib import Path
 from rag.types import Skipped
 
 RECORD_ORIGIN = "record"  # records are keyed by their own id: any file may update one
+URL_ORIGIN = "url"  # web articles are keyed by their canonical URL: any fetch of it may update them
 _PLAIN_ID = re.compile(r"[\w.-]{1,128}")
 _SLUG_MAX = 60
 

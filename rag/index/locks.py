@@ -42,6 +42,8 @@ class IndexLocks:
         self._writer = FileLock(str(directory / ".writer.lock"))
         self._store = FileLock(str(directory / ".store.lock"))
         self._lexical = FileLock(str(directory / ".lexical.lock"))
+        self._feeds = FileLock(str(directory / ".feeds.lock"))
+        self._refresh = FileLock(str(directory / ".refresh.lock"))
         self._owner_file = directory / ".writer.owner"
 
     @property
@@ -130,21 +132,45 @@ class IndexLocks:
         if not self.directory.is_dir() or self.read_only:
             yield False
             return
-        try:
-            self._lexical.acquire(timeout=0)
-        except Timeout:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            self._lexical.release()
+        with _if_free(self._lexical) as free:
+            yield free
+
+    @contextlib.contextmanager
+    def feeds(self) -> Iterator[None]:
+        """Held for each read-modify-write of the feed list (short: no fetching under it)."""
+        self.refuse_writes()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._feeds:
+            yield
+
+    @contextlib.contextmanager
+    def refreshing(self) -> Iterator[bool]:
+        """The feed-refresh lock if no process holds it (True), else nothing (False): one refresh at a time, so a
+        server's schedule and a cron job never fetch and write the same feeds together."""
+        self.refuse_writes()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _if_free(self._refresh) as free:
+            yield free
 
     def _holder(self) -> str:
         try:
             return "held by " + self._owner_file.read_text().strip()
         except OSError:
             return "holder unknown"
+
+
+@contextlib.contextmanager
+def _if_free(lock: FileLock) -> Iterator[bool]:
+    """``lock`` if no process holds it now (True), else nothing (False); never waits."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

@@ -276,3 +276,76 @@ def test_llm_answer_marks_unsupported_claims(browser, bundled_index, embedder, t
             assert "is not in the passage it cites" in answer.locator("section.unsupported").inner_text()
             page.screenshot(path=str(ARTIFACTS / "08-llm-unsupported.png"), full_page=True)
             ctx.close()
+
+
+def test_sources_page_signs_in_follows_a_feed_fetches_a_link_and_the_chat_answers_from_it(browser, embedder, tmp_path):
+    """A user with the API token adds a feed and a pasted link from the browser, sees what was added, and asks."""
+    from tests.helpers.news_site import NewsSite
+
+    token = "sources-token"
+    settings = make_settings(
+        tmp_path / "index", api_token=token, fetch_allow_private=True, fetch_host_delay=0, rate_limit=0
+    )
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with NewsSite() as site, LiveServer(create_app(pipeline=Pipeline(settings, embedder=embedder))) as server:
+        site.add(
+            "flood-budget",
+            "Council approves flood defence budget",
+            "The city council approved a budget of $48 million for flood defences on Tuesday.\n\n"
+            "Work on the river walls begins in the spring and takes three years.",
+            "2023-06-02",
+        )
+        site.add(
+            "bridge",
+            "Old bridge to close for repairs",
+            "The Elm Street bridge will close for eleven weeks from July 3 while engineers replace its deck.",
+            "2023-06-05",
+        )
+        page.goto(server.url + "/sources")
+        assert "No feeds followed yet." in page.locator("#feeds").inner_text()
+        page.get_by_label("API token").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("RSS or Atom feed URL").fill(f"{site.url}/feeds/main.rss")
+        page.get_by_role("button", name="Follow").click()
+        page.locator("#result .error-text").wait_for()
+        assert "The bearer token is wrong." in page.locator("#result").inner_text()
+        assert page.get_by_label("API token").is_visible(), "a wrong token must sign the user out"
+
+        page.get_by_label("API token").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_label("RSS or Atom feed URL").fill(f"{site.url}/feeds/main.rss")
+        page.get_by_label("Name (optional)").fill("Ledger")
+        page.get_by_role("button", name="Follow").click()
+        page.get_by_text("Ledger: updated").wait_for(timeout=60_000)
+        assert "added 2" in page.locator("#result").inner_text()
+        page.wait_for_load_state("load")
+        page.locator("#feeds tr[data-feed='Ledger']").wait_for(timeout=10_000)
+        row = page.locator("#feeds tr[data-feed='Ledger']").inner_text()
+        assert "2" in row and "none" in row and "never" not in row
+        page.screenshot(path=str(ARTIFACTS / "14-sources-feed.png"), full_page=True)
+
+        # A pasted link: one that works, and one refused with its reason.
+        site.add(
+            "late",
+            "Library opens late on Fridays",
+            "The central library will stay open until 9 pm on Fridays.",
+            "2023-06-06",
+        )
+        page.get_by_label("One URL a line").fill(f"{site.url}/news/late.html\n{site.url}/doc.pdf")
+        page.get_by_role("button", name="Fetch and add").click()
+        page.get_by_text("added 1, updated 0, unchanged 0, skipped 1").wait_for(timeout=60_000)
+        assert "sent application/pdf, not text/html" in page.locator("#result").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "15-sources-links.png"), full_page=True)
+
+        page.get_by_role("link", name="Chat").click()
+        answer = ask(page, "How much was approved for flood defences?")
+        assert "$48 million" in answer.inner_text()
+        assert (
+            "The Loopback Ledger" in answer.locator(".sources").inner_text()
+            or "Council approves" in answer.inner_text()
+        )
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -8,7 +8,9 @@ import pytest
 from tests.conftest import ROOT
 
 
-@pytest.mark.parametrize("script", ["fit_scoring.py", "sentence_vectors.py", "train_reader.py"])
+@pytest.mark.parametrize(
+    "script", ["fit_scoring.py", "sentence_vectors.py", "train_reader.py", "measure_extraction.py"]
+)
 def test_each_script_starts_and_explains_itself(script):
     done = subprocess.run(
         [sys.executable, str(ROOT / "eval" / script), "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT
