@@ -80,8 +80,11 @@ class ExtractiveAnswerer:
 
     def answer(self, question: QuestionAnalysis, evidence: Evidence) -> Answer:
         passages = to_passages(evidence.hits)
-        reading = self.reader.read(question, evidence)
-        decision = decide(reading, self.thresholds)
+        decision = decide(self.reader.read(question, evidence), self.thresholds)
+        if question.alone is not None:  # a follow-up: also read by its own words; the more confident reading wins
+            alone = decide(self.reader.read(question.alone, evidence), self.thresholds)
+            if alone.support > decision.support:
+                decision = alone
         if decision.abstain:
             return abstention(question.text, passages, self.backend, decision.support)
         citations, parts = [], []

@@ -112,6 +112,14 @@ class SentenceFeaturizer:
             passage_terms = set(self.analyzer(chunk.embedding_text()))
             title_terms = set(self.analyzer(article.title))
             passage_names = name_coverage(q.names, chunk.embedding_text())
+            # A follow-up's referents, named in the passage or the title, need not be named again in the sentence.
+            held = (
+                frozenset(
+                    n for n in q.referents if name_coverage((n,), f"{article.title}\n{chunk.embedding_text()}") == 1.0
+                )
+                if rules.enabled("referent-in-passage")
+                else frozenset()
+            )
             for j, text in enumerate(texts):
                 start, end = int(stored.starts[j]), int(stored.ends[j])
                 if (chunk.article_id, start) in seen or end - start < MIN_SENTENCE_CHARS:
@@ -137,7 +145,7 @@ class SentenceFeaturizer:
                         q.overlap(passage_terms),
                         q.overlap(title_terms),
                         q.bigram_overlap(tokens),
-                        name_coverage(q.names, content),
+                        name_coverage(q.names, content, held),
                         passage_names,
                         float(bool(q.names)),
                         float(bool(typed)) if q.answer_type else 0.0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.language import lexicon, rules
 
@@ -45,6 +45,8 @@ class QuestionAnalysis:
     names: tuple[str, ...]  # names, numbers and dates an answer must match
     bigrams: frozenset[tuple[str, str]]
     normalized: str
+    referents: tuple[str, ...] = ()  # those of ``names`` that come from the earlier question a follow-up points at
+    alone: QuestionAnalysis | None = None  # a follow-up read by its own words only (this one adds the earlier's)
 
     @property
     def total_weight(self) -> float:
@@ -78,13 +80,14 @@ def analyse(
     ``earlier`` is the question a follow-up refers back to: "When did she land?" after "What did Kamala Harris do
     in Guatemala?" asks about the names of the earlier question."""
     names = question_names(question, context)
-    names += [n for n in _referents(earlier, context) if n not in names] if earlier else []
+    referents = [n for n in _referents(earlier, context) if n not in names] if earlier else []
+    names += referents
     terms = analyzer(question)
     named = NAMED_FOCUS.search(question)
     count = ASKS_COUNT.match(question)
     count_words = (count.group(1) or "").lower().split() if count else []
     place = _ASKED_PLACE.search(question)
-    return QuestionAnalysis(
+    analysis = QuestionAnalysis(
         text=question,
         terms=frozenset(terms),
         weights={t: idf(t) for t in set(terms)},
@@ -97,7 +100,22 @@ def analyse(
         names=tuple(names),
         bigrams=frozenset(zip(terms, terms[1:])),
         normalized=_normalize(question),
+        referents=tuple(referents),
     )
+    if earlier and rules.enabled("referent-in-passage"):
+        # "On which day did it take effect?" is about the words of the question it points back at, too; but those
+        # words can also drown what the follow-up asks ("When did she land?" after "...trip meant to achieve?").
+        # So it is read both ways, and the more confident reading answers (`ExtractiveAnswerer`).
+        extra = [t for t in analyzer(earlier) if t not in analysis.terms]
+        if extra:
+            both = [*terms, *extra]
+            analysis = replace(
+                analysis,
+                terms=frozenset(both),
+                weights={t: idf(t) for t in set(both)},
+                alone=analysis,
+            )
+    return analysis
 
 
 def expected_type(question: str) -> str | None:
@@ -173,12 +191,12 @@ def question_names(question: str, context: str | None = None) -> list[str]:
     return found
 
 
-def name_coverage(names: tuple[str, ...] | list[str], text: str) -> float:
-    """The share of ``names`` found in ``text``; 1.0 when there are none."""
+def name_coverage(names: tuple[str, ...] | list[str], text: str, held: frozenset[str] = frozenset()) -> float:
+    """The share of ``names`` found in ``text``, or ``held`` elsewhere; 1.0 when there are none."""
     if not names:
         return 1.0
     low = text.lower()
-    return sum(name.lower() in low for name in names) / len(names)
+    return sum(name in held or name.lower() in low for name in names) / len(names)
 
 
 def _place_list(word: str) -> tuple[str, ...]:

@@ -4,10 +4,10 @@
 its place only while it measurably helps on questions it was not written for. `eval/fit_scoring.py` reports
 the effect of each on the 2023-2026 news queries, and the README lists the figures.
 
-Two are kept without a measured gain there. "general-english" acts only on small indexes, and the fitting index
+Three are kept without a measured gain there. "general-english" acts only on small indexes, and the fitting index
 holds 6,732 articles, so that measurement cannot see it; the bundled one-article index is where it works.
-"surname-referent" acts only on follow-up questions, which the news queries do not hold; a test of a follow-up on the
-bundled article shows what it changes.
+"surname-referent" and "referent-in-passage" act only on follow-up questions, which the news queries do not hold;
+`eval/follow_ups.py` measures what they change.
 "dateline" measured neutral (-0.004 to +0.004) and is next in line for deletion; it also marks where a sentence's
 statement begins, which quoting and the span features use, so removing it needs a refit of its own.
 """
@@ -41,6 +41,14 @@ RULES = {
             "the earlier question, only the second is required of the answer.",
             "'When did she land?' after 'What is Kamala Harris's trip meant to achieve?' is answered by 'Harris "
             "landed in Guatemala on Sunday', which does not say 'Kamala'",
+        ),
+        Rule(
+            "referent-in-passage",
+            "A follow-up's referents (the names of the earlier question it points back at) count as present in a "
+            "sentence when its passage or its article's title names them: the answer to a follow-up refers back "
+            "with a pronoun too.",
+            "'Which team did they beat?' after 'Which team won the Stanley Cup Finals?' is answered by 'The "
+            "Colorado Avalanche defeated the Tampa Bay Lightning...', which does not say 'Stanley Cup Finals'",
         ),
         Rule(
             "question-sentence",
