@@ -102,6 +102,8 @@ def format_answer(a: dict) -> str:
             when = f", {c['published']}" if c.get("published") else ""
             lines.append(f"[{c['n']}] {c['title']}{when} ({c['article_id']}, chars {c['start']}-{c['end']})")
             lines.append(textwrap.indent(textwrap.fill(f"“{c['quote']}”", 96), "    "))
+            for d in c.get("dates") or []:
+                lines.append(f"    “{d['text']}” = {d['date']} (counted from the article's date)")
     t = a.get("timings_ms", {})
     lines.append(f"({a['backend']}, {t.get('total', 0):.0f} ms)")
     return "\n".join(lines)

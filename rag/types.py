@@ -65,6 +65,9 @@ class Citation:
     end: int
     quote: str
     source: str | None = None
+    # For a "when" question: the quote's relative dates resolved against the article's date, each
+    # {"text": "Sunday", "start", "end" (offsets in the quote), "date": "2023-05-28"}.
+    dates: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,18 @@ from rag.answer.decide import decide
 from rag.answer.question import QuestionAnalysis
 from rag.answer.reading import Evidence, Reader
 from rag.answer.scoring import Thresholds
-from rag.language import markers
+from rag.language import markers, relative_dates
 from rag.types import Answer, Citation, Hit, Passage
 
 ABSTAIN_TEXT = "The articles in the index do not contain an answer to this question."
+
+
+def _resolved(quote: str, published: str | None) -> tuple[dict, ...]:
+    """The quote's relative dates ("on Sunday") as the days they name, from its article's date."""
+    return tuple(
+        {"text": d.text, "start": d.start, "end": d.end, "date": d.date}
+        for d in relative_dates.resolve(quote, published)
+    )
 
 
 def to_passages(hits: list[Hit]) -> list[Passage]:
@@ -105,6 +113,7 @@ class ExtractiveAnswerer:
                     end=c.end,
                     quote=c.text,
                     source=article.source,
+                    dates=_resolved(c.text, article.published) if question.answer_type == "date" else (),
                 )
             )
             parts.append((c.text, n, ""))

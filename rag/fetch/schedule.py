@@ -9,7 +9,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from rag.errors import BadInput
+from rag.errors import BadInput, RagError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class FeedSchedule:
                         len(r.skipped),
                         f": {o.error}" if o.error else "",
                     )
+            except RagError as e:  # a read-only index, a busy writer: said in one line, and tried again next time
+                log.warning("feed refresh skipped: %s", e)
             except Exception:  # a refresh must never end the schedule; each feed's error is also in its record
                 log.exception("feed refresh failed")
             self.passes += 1

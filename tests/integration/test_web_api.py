@@ -60,6 +60,18 @@ def test_ask_returns_the_answer_object(live):
     assert all(set(p) >= {"n", "article_id", "chunk_id", "score", "text"} for p in a["passages"])
 
 
+def test_a_when_answer_gives_the_days_its_relative_dates_name(live):
+    """'Harris landed in Guatemala on Sunday', in an article of Wednesday 2023-05-31: Sunday is 2023-05-28."""
+    a = live.post("/api/ask", json={"question": "When did Harris land in Guatemala?"}).json()
+    landed = next(c for c in a["citations"] if "landed in Guatemala on Sunday" in c["quote"])
+    sunday = next(d for d in landed["dates"] if d["text"] == "Sunday")
+    assert sunday["date"] == "2023-05-28" and landed["quote"][sunday["start"] : sunday["end"]] == "Sunday"
+    page = live.post("/", data={"question": "When did Harris land in Guatemala?"})
+    assert "“Sunday” [" in page.text and '<time datetime="2023-05-28">2023-05-28</time>' in page.text
+    other = live.post("/api/ask", json={"question": "How much aid was announced?"}).json()
+    assert all(c["dates"] == [] for c in other["citations"]), "dates are resolved for when-questions only"
+
+
 def test_article_page_highlights_the_range(live):
     a = live.post("/api/ask", json={"question": "How much aid was announced?"}).json()
     c = a["citations"][0]
