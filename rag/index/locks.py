@@ -119,9 +119,6 @@ class IndexLocks:
     @contextlib.contextmanager
     def lexical_build(self) -> Iterator[None]:
         """Held while building a BM25 snapshot, so processes that need the same one build it once."""
-        if self.read_only:  # nothing is saved there: each reader builds its own (`SnapshotStore`)
-            yield
-            return
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lexical:
             yield

@@ -13,6 +13,7 @@ from rag.errors import IndexMismatch
 from rag.index.chroma import ChromaStore, EmbeddedArticle
 from rag.retrieve import OVERFETCH, nearest_in_range
 from rag.types import Article, Chunk
+from tests.helpers.damage import add_orphan_chunk
 from tests.helpers.servers import ChromaServer
 
 DAYS = 60
@@ -163,22 +164,7 @@ def test_orphans_and_unreadable_vectors_are_found(new_store):
     rng = np.random.default_rng(2)
     a, c = article(2)
     store.write_articles([EmbeddedArticle(a, [c], unit(rng), [""])], replacing=set())
-    store.chunks.add(
-        ids=["ghost:0"],
-        embeddings=unit(rng),
-        documents=["ghost"],
-        metadatas=[
-            {
-                "article_id": "ghost",
-                "ordinal": 0,
-                "start": 0,
-                "end": 5,
-                "title": "",
-                "published": "",
-                "published_ord": 0,
-            }
-        ],
-    )
+    add_orphan_chunk(store, "ghost:0", unit(rng))
     assert store.orphan_articles() == ["ghost"]
     store.remove_chunks_of(["ghost"])
     assert store.orphan_articles() == [] and store.count_chunks() == 1

@@ -14,6 +14,7 @@ from rag.documents.sources import file_article_id
 from rag.pipeline import Pipeline
 from tests.conftest import BUNDLED, make_settings, run_rag
 from tests.helpers.crash_at import CRASH_EXIT_CODE
+from tests.helpers.damage import add_orphan_chunk
 from tests.helpers.servers import LiveServer
 from web.app import create_app
 
@@ -179,24 +180,7 @@ def test_check_reports_and_repairs_disagreements(tmp_path, pipeline):
     damaged = file_article_id("r01.md")
     # A half-written article (chunks, no record) and an article that lost its chunks.
     chunk = next(c for c in store.iter_chunks() if c.article_id == damaged)
-    store.chunks.add(
-        ids=["ghost:1"],
-        embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
-        documents=["ghost"],
-        metadatas=[
-            {
-                **{
-                    "article_id": "ghost",
-                    "ordinal": 0,
-                    "start": 0,
-                    "end": 5,
-                    "title": "",
-                    "published": "",
-                    "published_ord": 0,
-                }
-            }
-        ],
-    )
+    add_orphan_chunk(store, "ghost:1", np.ones(384, dtype=np.float32) / np.sqrt(384))
     store.chunks.delete(ids=[chunk.id])
     report = pipeline.check()
     assert not report.ok

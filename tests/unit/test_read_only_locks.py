@@ -31,6 +31,6 @@ def test_a_read_only_reader_waits_for_a_writer_elsewhere_and_never_writes(tmp_pa
 
 def test_a_read_only_index_without_lock_files_is_read_without_locks(tmp_path):
     reader = ReadOnlyLocks(tmp_path)
-    with reader.store(), reader.lexical_build():
+    with reader.store():
         assert not reader.writer_is_running()
     assert list(tmp_path.iterdir()) == []
