@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rag.answer.agreement import Comparison, sources_differ
 from rag.answer.extractive import to_passages
 from rag.answer.question import QuestionAnalysis, analyse
 from rag.answer.reading import Evidence
@@ -24,6 +25,7 @@ from rag.errors import EmptyIndex, NotFound
 from rag.fetch.sources import WebSources
 from rag.index import background
 from rag.index.index import CheckReport, Index
+from rag.index.stories import StoryView
 from rag.question_request import AskRequest
 from rag.retrieve import HybridRetriever, Query, Ranking, follow_up_context
 from rag.types import Answer, Article, IngestReport
@@ -40,6 +42,7 @@ class Prepared:
     ranking: Ranking
     started: float
     retrieved: float
+    stories: StoryView | None = None
 
 
 class Pipeline:
@@ -277,7 +280,9 @@ class Pipeline:
             vectors = encoding.result()
             search_vector, question_vector = vectors[0], vectors[-1]
             ranking = retriever.rank(query, search_vector, lexical)
-            hits = HybridRetriever.cap(ranking.hits, query.k, self.settings.max_per_article)
+            hits = HybridRetriever.cap(
+                ranking.hits, query.k, self.settings.max_per_article, view.snapshot.articles.story_of
+            )
             articles = view.articles([h.chunk.article_id for h in hits])
             snapshot = view.snapshot
         sentences = {h.chunk.id: s for h in hits if (s := snapshot.sentences_of(h.chunk.id)) is not None}
@@ -289,10 +294,15 @@ class Pipeline:
             earlier=query.context,
         )
         evidence = Evidence(hits, articles, sentences, question_vector)
-        return Prepared(query, analysis, evidence, ranking, started, time.perf_counter())
+        return Prepared(query, analysis, evidence, ranking, started, time.perf_counter(), StoryView(snapshot))
 
     def _finish(self, answer: Answer, prepared: Prepared) -> Answer:
         query = prepared.query
+        stories = prepared.stories
+        if stories is not None and not answer.abstained:
+            answer = sources_differ(answer, Comparison(prepared.analysis, self.parts.analyzer, stories))
+            cited = [replace(c, also_reported_by=stories.also_reported_by(c.article_id)) for c in answer.citations]
+            answer = replace(answer, citations=cited)
         if not prepared.evidence.hits and (query.since or query.until) and answer.notice is None:
             span = " ".join(f"{name} {value}" for name, value in (("from", query.since), ("to", query.until)) if value)
             answer = replace(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -220,14 +221,32 @@ class HybridRetriever:
         return Ranking(hits=hits, articles=articles)
 
     @staticmethod
-    def cap(ranked: list[Hit], k: int, max_per_article: int) -> list[Hit]:
+    def cap(
+        ranked: list[Hit], k: int, max_per_article: int, story_of: Callable[[str], str | None] | None = None
+    ) -> list[Hit]:
+        """The best ``k`` hits, at most ``max_per_article`` from one article. With ``story_of``, one article per
+        story first: another report of a story already shown waits until no other story has a passage left,
+        so five copies of one wire story do not crowd out the rest (they are listed as "also reported by")."""
         per_article: dict[str, int] = defaultdict(int)
+        story_article: dict[str, str] = {}
         hits: list[Hit] = []
+        waiting: list[Hit] = []
         for h in ranked:
-            if per_article[h.chunk.article_id] >= max_per_article:
+            aid = h.chunk.article_id
+            if per_article[aid] >= max_per_article:
                 continue
-            per_article[h.chunk.article_id] += 1
+            story = (story_of(aid) if story_of else None) or aid
+            if story_article.setdefault(story, aid) != aid:
+                waiting.append(h)
+                continue
+            per_article[aid] += 1
             hits.append(h)
             if len(hits) >= k:
+                return hits
+        for h in waiting:
+            if len(hits) >= k:
                 break
-        return hits
+            if per_article[h.chunk.article_id] < max_per_article:
+                per_article[h.chunk.article_id] += 1
+                hits.append(h)
+        return sorted(hits, key=lambda h: -h.score)

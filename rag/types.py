@@ -17,6 +17,10 @@ class Article:
     url: str | None = None
     published: str | None = None  # ISO date, YYYY-MM-DD
     content_hash: str = ""
+    # The story it belongs to: the id of the story's first article (rag.index.stories); None before it is placed.
+    story: str | None = None
+    # Its MinHash signature (rag.index.stories), kept so a near-copy of it is found later. Internal.
+    signature: str = field(default="", repr=False, compare=False)
     # Where it came from (an absolute path, "record", "api", "upload:NAME"): an id held by one origin is not
     # overwritten from another. Internal: a server path is never shown to API clients.
     origin: str = field(default="", repr=False, compare=False)
@@ -24,6 +28,7 @@ class Article:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("origin")
+        d.pop("signature")
         return d
 
 
@@ -68,6 +73,9 @@ class Citation:
     # For a "when" question: the quote's relative dates resolved against the article's date, each
     # {"text": "Sunday", "start", "end" (offsets in the quote), "date": "2023-05-28"}.
     dates: tuple[dict[str, Any], ...] = ()
+    # The other articles of the cited article's story (rag.index.stories), oldest first, each
+    # {"article_id", "title", "source", "url", "published"}.
+    also_reported_by: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,9 @@ class Answer:
     # `answer` as it was built: plain text and citation markers, [{"text", "n": None | int}]; only these are
     # citations, whatever brackets a quote holds.
     segments: list[dict] = field(default_factory=list)
+    # Where other reports of the cited story give another value for the asked quantity (rag.answer.agreement):
+    # [{"quantity", "values": [{"value", "n", "source", "published"}], "kind": "conflict" | "update"}].
+    sources_differ: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rag.config import Settings
 from rag.documents.chunk import chunk_article, split_sentences
 from rag.documents.parse import SUPPORTED, article_from_record, read_bytes, read_paths
 from rag.documents.sources import RECORD_ORIGIN, URL_ORIGIN, file_article_id
-from rag.encoders.vectors import SentenceVectors
+from rag.encoders.vectors import SentenceVectors, unit
 from rag.errors import BadInput, NotFound
 from rag.index.chroma import ArticleStamp, EmbeddedArticle
 from rag.index.index import Index, Writer
+from rag.index.stories import StoryAssigner
 from rag.types import Article, Chunk, IngestReport, Skipped, Warned
 
 EMBED_GROUP = 1024  # chunks whose sentences are embedded per model call: enough to sort by length well
 API_ORIGIN = "api"
+STORY_BATCH = 256  # articles of an older index placed in stories per store read and write
 
 
 @dataclass
@@ -113,6 +117,7 @@ class Ingester:
         report = report or IngestReport()
         progress = progress or Progress()
         with self.index.writing("ingesting", timeout) as writer:
+            stories = self._stories(writer)
             plan = self._plan(articles, self.index.store.article_stamps(), report)
             work = [(a, chunk_article(a, self.settings.chunk_size, self.settings.chunk_overlap)) for a in plan.write]
             if progress.on_total:
@@ -121,10 +126,10 @@ class Ingester:
             for item in work:
                 group.append(item)
                 if sum(len(c) for _, c in group) >= EMBED_GROUP:
-                    self._write_group(writer, group, plan.replacing, report, progress)
+                    self._write_group(writer, group, plan.replacing, report, progress, stories=stories)
                     group = []
             if group:
-                self._write_group(writer, group, plan.replacing, report, progress)
+                self._write_group(writer, group, plan.replacing, report, progress, stories=stories)
             if plan.write:
                 self.embedder.release_ingest_buffers()
         return report
@@ -148,6 +153,22 @@ class Ingester:
                 )
             self.embedder.release_ingest_buffers()
         return len(articles)
+
+    def _stories(self, writer: Writer) -> StoryAssigner:
+        """Story placement for this session. Articles stored before stories were kept are placed first, oldest
+        first, as if they were being ingested now: a one-time cost for an older index."""
+        stories, unplaced = self.index.story_assigner()
+        for start in range(0, len(unplaced), STORY_BATCH):
+            ids = unplaced[start : start + STORY_BATCH]
+            articles = self.index.store.get_articles(ids)
+            vectors = self.index.article_vectors(ids)
+            placed = {}
+            for a in ids:
+                if a in articles and a in vectors:
+                    p = stories.place(a, articles[a].text, articles[a].published, unit(vectors[a]))
+                    placed[a] = (p.story, p.signature)
+            writer.set_stories(placed)
+        return stories
 
     # -- policy ----------------------------------------------------------------------------------
     @staticmethod
@@ -206,8 +227,14 @@ class Ingester:
         report: IngestReport,
         progress: Progress,
         origins: dict[str, str] | None = None,
+        stories: StoryAssigner | None = None,
     ) -> None:
-        writer.write(self.embed(group), replacing, origins or {a.id: a.origin for a, _ in group})
+        """Embeds and writes ``group``; with ``stories``, each article is placed in its story first (a repair
+        keeps the story its article has)."""
+        items = self.embed(group)
+        if stories is not None:
+            items = [replace(e, article=_placed(e.article, e.vectors, stories)) for e in items]
+        writer.write(items, replacing, origins or {a.id: a.origin for a, _ in group})
         for article, chunks in group:
             report.articles.append(article.id)
             if article.id in replacing:
@@ -237,6 +264,12 @@ class Ingester:
                 k += 1
             out.append(EmbeddedArticle(article, cs, vectors[k - len(cs) : k], blobs))
         return out
+
+
+def _placed(article: Article, vectors, stories: StoryAssigner) -> Article:
+    """The article with its story and signature."""
+    p = stories.place(article.id, article.text, article.published, unit(np.asarray(vectors).mean(axis=0)))
+    return replace(article, story=p.story, signature=p.signature)
 
 
 def _where(a: Article) -> str:

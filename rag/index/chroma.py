@@ -417,6 +417,28 @@ class ChromaStore:
                     ],
                 )
 
+    def set_stories(self, placed: dict[str, tuple[str, str]]) -> None:
+        """Record each article's (story, signature), with a new version so the next snapshot reads it again."""
+        ids = list(placed)
+        with self._guard("record the articles' stories"):
+            for a in range(0, len(ids), self.max_batch):
+                part = ids[a : a + self.max_batch]
+                self.articles.update(
+                    ids=part,
+                    metadatas=[
+                        {"story": placed[i][0], "signature": placed[i][1], "version": uuid.uuid4().hex} for i in part
+                    ],
+                )
+
+    def article_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored articles' vectors (the mean of their chunk vectors), by id."""
+        out = {}
+        with self._guard("read article vectors"):
+            for a in range(0, len(ids), self.max_batch):
+                got = self.articles.get(ids=list(ids[a : a + self.max_batch]), include=["embeddings"])
+                out.update({i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])})
+        return out
+
     def delete_article(self, article_id: str) -> bool:
         with self._guard(f"delete article '{article_id}'"):
             existed = bool(self.articles.get(ids=[article_id], include=[])["ids"])
@@ -553,6 +575,8 @@ def _article_record(a: Article, chunk_count: int, origin: str) -> dict[str, Any]
         "content_hash": a.content_hash,
         "chunks": chunk_count,
         "origin": origin,
+        "story": a.story or "",
+        "signature": a.signature,
     }
 
 
@@ -601,4 +625,6 @@ def _article_meta(m: dict[str, Any]) -> dict[str, Any]:
         "content_hash": m.get("content_hash", ""),
         "chunks": int(m.get("chunks", 0)),
         "origin": m.get("origin") or None,
+        "story": m.get("story") or None,
+        "signature": m.get("signature") or "",
     }

@@ -217,6 +217,7 @@ class ChunkTable(Sequence[Chunk]):
     ) -> None:
         self._texts, self._ids, self._id_order, self._fields = texts, ids, id_order, fields
         self.articles = articles
+        self._entries: dict[str, int] | None = None  # article id -> entry, made on first use
 
     @classmethod
     def merged(
@@ -317,6 +318,12 @@ class ChunkTable(Sequence[Chunk]):
         ids = [a for a, _, _ in self.articles]
         return list(zip((ids[e] for e in self._fields[:, _ARTICLE].tolist()), self._fields[:, _ORDINAL].tolist()))
 
+    def article_entry(self, article_id: str) -> int | None:
+        """The article's entry in ``articles``, or None."""
+        if self._entries is None:
+            self._entries = {a: e for e, (a, _, _) in enumerate(self.articles)}
+        return self._entries.get(article_id)
+
     def article_rows(self) -> np.ndarray:
         """Each row's entry in ``articles``."""
         return np.asarray(self._fields[:, _ARTICLE])
@@ -333,18 +340,19 @@ class ChunkTable(Sequence[Chunk]):
 
 class ArticleTable:
     """The committed articles, by id: each one's text in a mapped byte file, its record (title, source, url,
-    date, content hash, and the version the store gave its last write) in a small JSON list. What a question
-    reads of its passages' articles, and the article page shows, without a round trip to the store (1-2 ms a
-    question embedded, more from a Chroma server)."""
+    date, content hash, story and signature, and the version the store gave its last write) in a small JSON
+    list. What a question reads of its passages' articles, and the article page shows, without a round trip to
+    the store (1-2 ms a question embedded, more from a Chroma server)."""
 
     FILES = ("articles-text.bin", "articles-text-offsets.npy", "articles.json")
-    _RECORD = ("id", "title", "source", "url", "published", "content_hash")
+    _RECORD = ("id", "title", "source", "url", "published", "content_hash", "story", "signature")
 
     def __init__(self, texts: _Strings, records: list[list]) -> None:
         if len(texts) != len(records):
             raise ValueError(f"{len(texts)} article texts but {len(records)} article records")
         self._texts, self._records = texts, records
         self._rows = {r[0]: i for i, r in enumerate(records)}
+        self._by_story: dict[str, list[str]] | None = None  # made on first use
 
     @classmethod
     def merged(
@@ -370,6 +378,36 @@ class ArticleTable:
 
     def ids(self) -> list[str]:
         return [r[0] for r in self._records]
+
+    def stories(self) -> Iterator[tuple[str, str | None, str | None, str]]:
+        """Each article's (id, story, date, signature)."""
+        at = {name: k for k, name in enumerate(self._RECORD)}
+        for r in self._records:
+            yield r[0], r[at["story"]], r[at["published"]], r[at["signature"]]
+
+    def story_members(self, story: str) -> list[str]:
+        """The ids of the articles in a story."""
+        if self._by_story is None:
+            by_story: dict[str, list[str]] = {}
+            for article_id, s, _, _ in self.stories():
+                by_story.setdefault(s or article_id, []).append(article_id)
+            self._by_story = by_story
+        return self._by_story.get(story, [])
+
+    def record(self, article_id: str) -> dict | None:
+        """The article's id, title, source, url and date, without its text."""
+        i = self._rows.get(article_id)
+        if i is None:
+            return None
+        r = dict(zip(self._RECORD, self._records[i]))
+        return {k: r[k] for k in ("title", "source", "url", "published")} | {"article_id": article_id}
+
+    def story_of(self, article_id: str) -> str | None:
+        """The article's story (its own id when it was stored before stories were kept); None when it is unknown."""
+        i = self._rows.get(article_id)
+        if i is None:
+            return None
+        return self._records[i][self._RECORD.index("story")] or article_id
 
     def versions(self) -> dict[str, str]:
         """id -> the version of the article this table holds."""

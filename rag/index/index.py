@@ -21,11 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from rag.config import Settings
 from rag.index.chroma import ChromaStore, EmbeddedArticle
 from rag.index.lexical import LexicalIndex
 from rag.index.locks import IndexLocks
 from rag.index.snapshot import Changes, Snapshot, SnapshotStore
+from rag.index.stories import Member, StoryAssigner
 from rag.types import Article
 
 # Each step of a write is logged by name at debug level: a trace for an operator, and the points a fault test stops at.
@@ -254,6 +257,41 @@ class Index:
             articles = list(self.store.get_articles(changed).values())
         return Changes(removed, articles, {a: versions[a] for a in changed}, rows, with_vectors)
 
+    # -- stories ---------------------------------------------------------------------------------
+    def story_assigner(self) -> tuple[StoryAssigner, list[str]]:
+        """Story placement over the committed articles that have been placed, for a write session; and the
+        committed articles that were stored before stories were kept, oldest first, for it to place."""
+        self.sync()
+        snapshot = self._snapshot
+        placed, unplaced = [], []
+        for article_id, story, published, signature in snapshot.articles.stories():
+            if signature:
+                placed.append(Member(article_id, story or article_id, published, signature))
+            else:
+                unplaced.append((published or "", article_id))
+        if snapshot.article_vectors is not None:
+            ids, vectors = snapshot.lexical.article_ids, snapshot.article_vectors
+
+            def search(vector, n, low, high):
+                return [(ids[row], score) for row, score in vectors.nearest(vector, n, low, high)]
+
+        else:
+
+            def search(vector, n, low, high):
+                with self._rw.read():
+                    return self.store.dense_article_query(vector, n, low, high)
+
+        return StoryAssigner(placed, search), [a for _, a in sorted(unplaced)]
+
+    def article_vectors(self, article_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The committed articles' vectors: the snapshot's, or the store's when it holds none."""
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.article_vectors is not None:
+            row = {a: i for i, a in enumerate(snapshot.lexical.article_ids)}
+            return {a: np.asarray(snapshot.article_vectors.vectors[row[a]]) for a in article_ids if a in row}
+        with self._rw.read():
+            return self.store.article_vectors(article_ids)
+
     # -- writing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def writing(self, purpose: str = "writing", timeout: float | None = None, renew: bool = False) -> Iterator[Writer]:
@@ -376,6 +414,14 @@ class Writer:
         with self.index._store_lock(), self.index._rw.read():
             self.index.store.write_articles(items, replacing, origins)
         log.debug("write step %s", "after-write-batch")
+
+    def set_stories(self, placed: dict[str, tuple[str, str]]) -> None:
+        """Record stored articles' (story, signature)."""
+        if not placed:
+            return
+        self.changed = True
+        with self.index._store_lock(), self.index._rw.read():
+            self.index.store.set_stories(placed)
 
     def delete(self, article_ids: Sequence[str]) -> int:
         removed = 0

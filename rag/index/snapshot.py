@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 # 2: chunk and article vectors for exact dense search. 3: chunks in mapped arrays, not JSON. 4: article texts.
 # 5: term counts and article versions, rows in key order. 6: each file's sha256 in snapshot.json.
-# 7: int8 chunk codes stored row by row.
-FORMAT = 7
+# 7: int8 chunk codes stored row by row. 8: each article's story and signature.
+FORMAT = 8
 INFO = "snapshot.json"
 
 Row = tuple[Chunk, str, "np.ndarray | None"]  # a chunk, its packed sentence vectors, its vector if asked for
@@ -162,6 +162,24 @@ class Snapshot:
     def sentences_of(self, chunk_id: str) -> SentenceVectors | None:
         i = self.chunks.position(chunk_id)
         return None if i is None else self.sentences.of(i)
+
+    def article_sentences(self, article_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored sentence of an article once, in order: starts, ends (article offsets) and unit vectors.
+        Chunks overlap, so a sentence two chunks hold is taken from the first."""
+        entry = self.chunks.article_entry(article_id)
+        rows = np.flatnonzero(self.chunks.article_rows() == entry) if entry is not None else []
+        parts = [self.sentences.of(int(r)) for r in rows]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            width = self.sentences.codes.shape[1]
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros((0, width), np.float32)
+        starts = np.concatenate([p.starts for p in parts])
+        ends = np.concatenate([p.ends for p in parts])
+        vectors = np.concatenate([p.vectors() for p in parts])
+        _, first = np.unique(np.stack([starts, ends], axis=1), axis=0, return_index=True)
+        first = np.sort(first)
+        vectors = vectors[first] / np.maximum(np.linalg.norm(vectors[first], axis=1, keepdims=True), 1e-12)
+        return starts[first], ends[first], vectors
 
     @classmethod
     def build(

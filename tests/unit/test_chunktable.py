@@ -88,7 +88,7 @@ def test_articles_come_back_unchanged_by_id(tmp_path):
 
 def test_article_files_that_do_not_fit_together_are_refused(tmp_path):
     article_table(articles()).save(tmp_path)
-    (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2", "v1"]]')
+    (tmp_path / "articles.json").write_text('[["a", "Port", null, null, null, "h2", "a", "", "v1"]]')
     with pytest.raises(ValueError, match="3 article texts but 1 article records"):
         ArticleTable.load(tmp_path)
     (tmp_path / "articles.json").write_text('{"a": 1}')

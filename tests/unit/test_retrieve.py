@@ -45,6 +45,21 @@ def test_cap_limits_passages_per_article_and_in_all():
     assert [h.chunk.id for h in HybridRetriever.cap(hits, 2, 2)] == ["a:0", "a:1"]
 
 
+def test_cap_takes_one_article_per_story_first_and_copies_only_when_nothing_else_is_left():
+    story = {"a": "s1", "b": "s1", "c": "s2", "d": "s3"}.get
+    hits = [
+        Hit(chunk("a:0", "a"), 0.9),
+        Hit(chunk("b:0", "b"), 0.8),  # another report of a's story
+        Hit(chunk("c:0", "c"), 0.5),
+        Hit(chunk("d:0", "d"), 0.4),
+    ]
+    assert [h.chunk.id for h in HybridRetriever.cap(hits, 3, 2, story)] == ["a:0", "c:0", "d:0"]
+    # With room to spare, the waiting copy comes back, in score order.
+    assert [h.chunk.id for h in HybridRetriever.cap(hits, 4, 2, story)] == ["a:0", "b:0", "c:0", "d:0"]
+    # Without stories, the ranking is only capped per article.
+    assert [h.chunk.id for h in HybridRetriever.cap(hits, 3, 2)] == ["a:0", "b:0", "c:0"]
+
+
 def test_date_ranges_and_undated_articles():
     assert in_range("2022-03-01", "2022-03-01", "2022-03-01")
     assert not in_range("2022-03-02", None, "2022-03-01")
