@@ -1,4 +1,5 @@
-"""How well stories group articles, on hand-labelled pairs of realtimeqa-news-scale articles (eval/story_pairs.jsonl).
+"""How well stories group articles, and how well "sources differ" is told, on hand-labelled realtimeqa-news-scale
+articles (eval/story_pairs.jsonl, eval/sources_differ_cases.jsonl).
 
     python eval/stories.py [--out docs/measurements/stories.json]
 
@@ -10,6 +11,14 @@
 3. The same-event threshold (rag.index.stories.SAME_EVENT) is checked the way it was chosen: the stored vectors and
    signatures are placed again, in the same order, for each threshold of a grid; the pairs are split in two by a
    seeded shuffle; the threshold with the highest recall at purity >= 0.9 on the fit half is reported on the check half.
+4. "Sources differ", on labelled cases: a question, the sentence an answer cites, and another article that reports
+   the same event. Each is labelled by hand: the other article gives the asked quantity the same value (agree), a
+   different one later (update) or the same day (conflict), or only a different quantity that looks alike
+   (different: "44 arrested by ICE" against "49 arrested by the police on Thursday"). The comparison
+   (rag.answer.agreement) is run on each pair; precision and recall are for "sources differ" (update or conflict).
+   How often the two articles share a story is reported too: only then does an answer compare them. The rules of
+   the comparison were written while reading the "fit" cases; the "check" cases were labelled after, and are the
+   figure to trust.
 """
 
 from __future__ import annotations
@@ -26,15 +35,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rag.answer import agreement  # noqa: E402
+from rag.answer.agreement import Comparison, differ_kind  # noqa: E402
+from rag.answer.question import analyse  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.documents.parse import read_path  # noqa: E402
 from rag.hashing import file_sha256  # noqa: E402
 from rag.index import stories  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.types import Article  # noqa: E402
+from rag.types import Answer, Article, Citation  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "realtimeqa-news-scale"
 PAIRS = ROOT / "eval" / "story_pairs.jsonl"
+CASES = ROOT / "eval" / "sources_differ_cases.jsonl"
+DIFFER = ("update", "conflict")
 SEED = 20261207
 GRID = [round(x, 2) for x in np.arange(0.70, 0.951, 0.025)]
 MIN_PURITY = 0.9
@@ -92,16 +106,78 @@ def replace_all(rows: list[tuple], vectors: np.ndarray, same_event: float) -> di
     return out
 
 
+def judge(pipeline: Pipeline, snapshot, case: dict) -> dict:
+    """What the comparison says of one labelled case: agree, update, conflict, or why it said nothing."""
+    reports = stories.StoryView(snapshot)
+    cited, other = case["cited"], case["other"]
+    record = reports.record(cited["article_id"])
+    quote = reports.text(cited["article_id"])[cited["start"] : cited["end"]]
+    citation = Citation(
+        n=1,
+        article_id=cited["article_id"],
+        title=record["title"],
+        url=record["url"],
+        published=record["published"],
+        chunk_id=reports.chunk_at(cited["article_id"], cited["start"], cited["end"]),
+        start=cited["start"],
+        end=cited["end"],
+        quote=quote,
+        source=record["source"],
+    )
+    answer = Answer(case["question"], f"{quote} [1]", None, False, [citation], [])
+    analysis = analyse(case["question"], pipeline.parts.analyzer, snapshot.lexical.idf)
+    comparison = Comparison(analysis, pipeline.parts.analyzer, reports)
+    found = comparison.anchor(answer)
+    said = "no asked value cited"
+    if found is not None:
+        anchor, vector, frame = found
+        statement = comparison.statement(other, vector, frame)
+        if statement is None:
+            said = "not stated"
+        elif agreement.same_figure(statement.value, anchor.value):
+            said = "agree"
+        else:
+            said = differ_kind(
+                [(record["published"], anchor.value.key), (reports.record(other)["published"], statement.value.key)]
+            )
+    story = snapshot.articles.story_of
+    return {**case, "said": said, "same_story": story(cited["article_id"]) == story(other)}
+
+
+def differ_figures(judged: list[dict]) -> dict:
+    said = [j for j in judged if j["said"] in DIFFER]
+    truly = [j for j in judged if j["label"] in DIFFER]
+    hits = [j for j in said if j["label"] in DIFFER]
+    in_story = [j for j in hits if j["same_story"]]
+    return {
+        "cases": len(judged),
+        "labels": {k: sum(j["label"] == k for j in judged) for k in ("agree", "update", "conflict", "different")},
+        "said_differ": len(said),
+        "precision": round(len(hits) / len(said), 3) if said else None,
+        "recall": round(len(hits) / len(truly), 3) if truly else None,
+        "kind_right": f"{sum(j['said'] == j['label'] for j in hits)} of {len(hits)}",
+        "recall_within_stories": round(len(in_story) / len(truly), 3) if truly else None,
+        "pairs_in_one_story": f"{sum(j['same_story'] for j in judged)} of {len(judged)}",
+        "mistakes": [
+            {"question": j["question"], "label": j["label"], "said": j["said"], "note": j["note"]}
+            for j in judged
+            if (j["said"] in DIFFER) != (j["label"] in DIFFER)
+        ],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     ap.add_argument("--skip-grid", action="store_true", help="only the index's own stories, not the threshold grid")
+    ap.add_argument("--index", type=Path, help="the scratch index (default index/eval-cache/stories-news-scale)")
     args = ap.parse_args()
     corpus = DATASET / "corpus.jsonl"
     if not corpus.is_file():
         sys.exit(f"{corpus} is missing: this measurement needs ../shared/datasets.")
     pairs = [json.loads(line) for line in PAIRS.open(encoding="utf-8")]
-    settings = Settings(index_dir=ROOT / "index" / "eval-cache" / "stories-news-scale", chroma_url=None)
+    index = args.index or ROOT / "index" / "eval-cache" / "stories-news-scale"
+    settings = Settings(index_dir=index, chroma_url=None)
     pipeline = Pipeline(settings)
     ingested = ingest(pipeline, corpus)
     with pipeline.index.reading() as view:
@@ -129,6 +205,13 @@ def main() -> None:
             "largest_story": int(sizes.max()),
         },
         "as_ingested": report(pairs, story),
+    }
+    cases = [json.loads(line) for line in CASES.open(encoding="utf-8")]
+    judged = [judge(pipeline, snapshot, c) for c in cases]
+    result["sources_differ"] = {
+        "cases": {"path": "eval/sources_differ_cases.jsonl", "sha256": file_sha256(CASES)},
+        "same_quantity_cosine": agreement.SAME_QUANTITY,
+        **{split: differ_figures([j for j in judged if j["split"] == split]) for split in ("check", "fit")},
     }
     if not args.skip_grid:
         order = list(range(len(pairs)))

@@ -12,6 +12,8 @@ Each differing report is cited, so the reader can open both.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -20,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.answer.question import QuestionAnalysis
-from rag.language import grammar, markers
+from rag.language import grammar, lexicon, markers, rules
 from rag.types import Answer, Citation
 
 # Cosine similarity of two sentences' vectors from which they are read as stating the same quantity. Chosen on
@@ -57,6 +59,16 @@ class Value:
     end: int
 
 
+@dataclass
+class Context:
+    """What the cited statement of the asked quantity is about: its clause's words, its value, and every word of the
+    cited sentence and the question (the days and places they name)."""
+
+    frame: set[str]
+    value: Value
+    names: set[str]
+
+
 @dataclass(frozen=True)
 class Statement:
     """One article's value for the asked quantity, in one of its sentences."""
@@ -77,10 +89,17 @@ def asked_kind(analysis: QuestionAnalysis) -> str | None:
 def values(kind: str, sentence: str) -> list[Value]:
     """The values of a kind a sentence states, normalised; a money or percent value is not also a number, and a year
     or a day of the month is not a count."""
-    found = grammar.find(kind, sentence)
     if kind == "number":
+        # The verifier's normalised values, scale words included ("peaked at 51.7 million." at a sentence's end),
+        # years and days of the month left out; a money, percent or date span is not also a count.
         taken = [(f.start, f.end) for k in ("money", "percent", "date") for f in grammar.find(k, sentence)]
-        found = [f for f in found if not any(a < f.end and f.start < b for a, b in taken)]
+        out = []
+        for key, text in grammar.facts(sentence).items():
+            start = sentence.find(text)
+            if key[0] == "num" and start >= 0 and not any(a < start + len(text) and start < b for a, b in taken):
+                out.append(Value(key, text.strip(), start, start + len(text)))
+        return sorted(out, key=lambda v: v.start)
+    found = grammar.find(kind, sentence)
     out = []
     for f in found:
         keys = grammar.date_values(f.text) if kind == "date" else grammar.number_values(f.text)
@@ -92,11 +111,83 @@ def values(kind: str, sentence: str) -> list[Value]:
     return out
 
 
-def frame(sentence: str, value: Value, analyzer: Callable[[str], list[str]]) -> set[str]:
-    """The analysed words around a value: what it counts or dates."""
-    before = sentence[: value.start].split()[-FRAME_WORDS:]
-    after = sentence[value.end :].split()[:FRAME_WORDS]
-    return set(analyzer(" ".join(before + after))) - set(analyzer(value.text))
+_BOUNDARY = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
+_SCOPE = re.compile(r"\b(?:[A-Z][a-z]+ County|[A-Z][a-z]+(?: [A-Z][a-z]+)?)\b")
+
+
+def clause(sentence: str, value: Value, others: list[Value]) -> tuple[list[str], list[str]]:
+    """The words before and after a value within its clause: up to FRAME_WORDS each side, stopping at punctuation,
+    at another value, and (after it) at a word that starts another clause."""
+    left = max([0] + [o.end for o in others if o.end <= value.start])
+    right = min([len(sentence)] + [o.start for o in others if o.start >= value.end])
+    before_text = _BOUNDARY.split(sentence[left : value.start])[-1]
+    after_text = _BOUNDARY.split(sentence[value.end : right])[0]
+    before = before_text.split()
+    for i in range(len(before) - 1, -1, -1):
+        if before[i].lower() in lexicon.CLAUSE_JOINERS:
+            before = before[i + 1 :]
+            break
+    after = []
+    for word in after_text.split():
+        if word.lower() in lexicon.CLAUSE_JOINERS:
+            break
+        after.append(word)
+    return before[-FRAME_WORDS:], after[:FRAME_WORDS]
+
+
+def frame(sentence: str, value: Value, analyzer: Callable[[str], list[str]], others: list[Value] = ()) -> set[str]:
+    """The analysed words around a value in its clause: what it counts or dates."""
+    before, after = clause(sentence, value, list(others))
+    return set(analyzer(" ".join(before + after))) - set(analyzer(value.text)) - _filler(analyzer)
+
+
+_FILLER: dict[int, set[str]] = {}
+
+
+def _filler(analyzer: Callable[[str], list[str]]) -> set[str]:
+    """lexicon.FIGURE_FILLER as the analyzer writes it."""
+    key = id(analyzer)
+    if key not in _FILLER:
+        _FILLER[key] = set(analyzer(" ".join(lexicon.FIGURE_FILLER)))
+    return _FILLER[key]
+
+
+def scope(sentence: str, value: Value, others: list[Value]) -> set[str]:
+    """The places a value's clause limits it to ("in Kerr County", "in Florida"), each as its lowercased words. A
+    day is not a scope: "55 million under alerts Sunday" is the same count, later."""
+    before, after = clause(sentence, value, others)
+    places = set(lexicon.COUNTRIES) | set(lexicon.US_STATES)
+    return {m.lower() for m in _SCOPE.findall(" ".join(before + after)) if m in places or m.endswith(" County")}
+
+
+def _significant(text: str) -> int | None:
+    """The significant digits a figure is written with ("1.8 billion" 2, "51.7 million" 3, "5,000" 1); None for a
+    figure in words."""
+    digits = re.search(r"\d[\d,]*(?:\.\d+)?", text)
+    if digits is None:
+        return None
+    whole, _, fraction = digits.group(0).replace(",", "").partition(".")
+    return len((whole + fraction).lstrip("0")) if fraction else len(whole.lstrip("0").rstrip("0")) or 1
+
+
+def same_figure(a: Value, b: Value) -> bool:
+    """Whether two values are one figure: equal, or (rule rounded-figure) the less precise one is the other rounded
+    to its significant digits."""
+    if a.key == b.key:
+        return True
+    if a.key[0] != "num" or b.key[0] != "num" or not rules.enabled("rounded-figure"):
+        return False
+    digits_a, digits_b = _significant(a.text), _significant(b.text)
+    # A one-digit round figure ("more than 100") is more often a floor than a rounding: it does not agree by rounding.
+    if digits_a is None or digits_b is None or digits_a == digits_b or min(digits_a, digits_b) < 2:
+        return False
+    rough, exact = (a, b) if digits_a < digits_b else (b, a)
+    digits = min(digits_a, digits_b)
+    x = exact.key[1]
+    if x == 0:
+        return False
+    rounded = round(x, digits - 1 - math.floor(math.log10(abs(x))))
+    return math.isclose(rounded, rough.key[1], rel_tol=1e-9)
 
 
 class Comparison:
@@ -106,25 +197,27 @@ class Comparison:
         self.analysis, self.analyzer, self.reports = analysis, analyzer, reports
         self.kind = asked_kind(analysis)
 
-    def anchor(self, answer: Answer) -> tuple[Statement, np.ndarray, set[str]] | None:
+    def anchor(self, answer: Answer) -> tuple[Statement, np.ndarray, Context] | None:
         """The cited statement of the asked quantity: the cited value whose surrounding words share the most with
         the question (its focus noun counts double: "how many workers"), its sentence's vector, and its frame."""
         if self.kind is None or answer.abstained or not answer.citations:
             return None
         wanted = {v.key for v in values(self.kind, answer.short_answer)} if answer.short_answer else None
-        question = self.analysis.terms
+        # The question's words but its names: "New York" says where, not what is counted.
+        question = self.analysis.terms - set(self.analyzer(" ".join(self.analysis.names)))
         focus = set(self.analyzer(self.analysis.focus)) if self.analysis.focus else set()
         scored = []
         for order, c in enumerate(answer.citations):
-            for v in values(self.kind, c.quote):
+            found = values(self.kind, c.quote)
+            for v in found:
                 if wanted is None or v.key in wanted:
-                    words = frame(c.quote, v, self.analyzer)
+                    words = frame(c.quote, v, self.analyzer, found)
                     scored.append((len(words & question) + len(words & focus), -order, -v.start, c, v))
         if not scored:
             return None
+        # On a tie within one sentence, its first figure: a sentence leads with its main one ("668 people detained in
+        # 36 cities").
         scored.sort(key=lambda s: s[:3], reverse=True)
-        if len(scored) > 1 and scored[0][:2] == scored[1][:2] and scored[0][4].key != scored[1][4].key:
-            return None  # one sentence gives two values, and nothing says which one the question asks for
         _, _, _, c, value = scored[0]
         if scored[0][0] == 0:
             return None  # no word around it says it is what was asked
@@ -135,38 +228,57 @@ class Comparison:
         row = int(np.argmax(overlap))
         if overlap[row] <= 0:
             return None
-        return Statement(c.article_id, c.start, c.end, value), vectors[row], frame(c.quote, value, self.analyzer)
+        found = values(self.kind, c.quote)
+        context = Context(
+            frame(c.quote, value, self.analyzer, found), value, {w.lower() for w in re.findall(r"[A-Za-z]+", c.quote)}
+        )
+        context.names |= {w.lower() for w in re.findall(r"[A-Za-z]+", self.analysis.text)}
+        return Statement(c.article_id, c.start, c.end, value), vectors[row], context
 
-    def statement(self, article_id: str, vector: np.ndarray, anchor_frame: set[str]) -> Statement | None:
-        """The article's sentence that most likely states the same quantity, and its value; None without one."""
+    def statement(self, article_id: str, vector: np.ndarray, anchor: Context) -> Statement | None:
+        """The article's sentence that most likely states the same quantity, and its value: the cited figure itself
+        when the sentence gives it, else the value whose clause shares the most words with the cited one's. A value
+        limited to a day or place the cited sentence and the question do not name is another quantity (rule
+        scoped-figure). None without such a sentence."""
         starts, ends, vectors = self.reports.sentences(article_id)
         if not len(starts):
             return None
         text = self.reports.text(article_id)
         similarity = vectors @ vector
-        for row in np.argsort(-similarity):
-            if similarity[row] < SAME_QUANTITY:
-                return None
+        candidates = []
+        for row in np.flatnonzero(similarity >= SAME_QUANTITY):
             sentence = text[int(starts[row]) : int(ends[row])]
-            framed = [(len(frame(sentence, v, self.analyzer) & anchor_frame), v) for v in values(self.kind, sentence)]
-            framed = [(n, v) for n, v in framed if n]
+            found = values(self.kind, sentence)
+            framed = []
+            for v in found:
+                shared = len(frame(sentence, v, self.analyzer, found) & anchor.frame)
+                if not shared:
+                    continue
+                if rules.enabled("scoped-figure") and any(
+                    set(place.split()) - anchor.names for place in scope(sentence, v, found)
+                ):
+                    continue
+                framed.append((same_figure(v, anchor.value), shared, -v.start, v))
             if framed:
-                best = max(framed, key=lambda f: (f[0], -f[1].start))[1]
-                return Statement(article_id, int(starts[row]), int(ends[row]), best, float(similarity[row]))
-        return None
+                candidates.append((max(framed, key=lambda f: f[:3]), int(row)))
+        if not candidates:
+            return None
+        # A sentence that gives the cited figure itself says the article agrees, whatever else it adds.
+        (agrees, _, _, value), row = max(candidates, key=lambda c: (c[0][0], similarity[c[1]]))
+        return Statement(article_id, int(starts[row]), int(ends[row]), value, float(similarity[row]))
 
     def statements(self, answer: Answer) -> tuple[Statement, list[Statement]] | None:
         """The cited statement, and every other report of its story that states the same quantity."""
         found = self.anchor(answer)
         if found is None:
             return None
-        anchor, vector, anchor_frame = found
+        anchor, vector, context = found
         day = (self.reports.record(anchor.article_id) or {}).get("published") or ""
         others = sorted(
             self.reports.others(anchor.article_id),
             key=lambda a: (_days_apart((self.reports.record(a) or {}).get("published"), day), a),
         )[:MAX_REPORTS]
-        return anchor, [s for a in others if (s := self.statement(a, vector, anchor_frame)) is not None]
+        return anchor, [s for a in others if (s := self.statement(a, vector, context)) is not None]
 
 
 def _days_apart(a: str | None, b: str | None) -> int:
@@ -194,7 +306,7 @@ def sources_differ(answer: Answer, comparison: Comparison) -> Answer:
     anchor, others = found
     differing: dict[tuple, Statement] = {}
     for s in others:
-        if s.value.key != anchor.value.key and s.value.key not in differing:
+        if not same_figure(s.value, anchor.value) and s.value.key not in differing:
             differing[s.value.key] = s
     if not differing:
         return answer
@@ -240,17 +352,18 @@ def sources_differ(answer: Answer, comparison: Comparison) -> Answer:
     kind = differ_kind([(r["published"], k) for r, k in zip(rows, keys)])
     rows.sort(key=lambda r: (r["published"] or "", r["n"]))
     entry = {"quantity": comparison.analysis.focus or comparison.kind, "values": rows, "kind": kind}
-    segments = list(answer.segments) or markers.plain_segments(answer.answer)
-    lead = " Updated since:" if kind == "update" else " Sources differ:"
-    segments.append({"text": lead, "n": None})
+    # The closing sentence's segments are marked, so a page that shows `sources_differ` on its own can leave it out.
+    closing = [{"text": " Updated since:" if kind == "update" else " Sources differ:", "n": None}]
     for i, r in enumerate(rows):
         where = ", ".join(x for x in (r["source"], r["published"]) if x)
-        segments.append({"text": f"{';' if i else ''} {r['value']} ", "n": None})
-        segments.append({"text": f"[{r['n']}]", "n": r["n"]})
+        closing.append({"text": f"{';' if i else ''} {r['value']} ", "n": None})
+        closing.append({"text": f"[{r['n']}]", "n": r["n"]})
         if where:
-            segments.append({"text": f" ({where})", "n": None})
-    segments.append({"text": ".", "n": None})
-    merged = _merge(segments)
+            closing.append({"text": f" ({where})", "n": None})
+    closing.append({"text": ".", "n": None})
+    merged = _merge(list(answer.segments) or markers.plain_segments(answer.answer)) + [
+        {**s, "part": "sources_differ"} for s in _merge(closing)
+    ]
     return replace(
         answer,
         answer="".join(s["text"] for s in merged),

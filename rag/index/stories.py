@@ -31,7 +31,7 @@ NEAR_COPY = 0.5
 NEAR_COPY_DAYS = 30
 # Same event: cosine similarity of article vectors at least SAME_EVENT, published within SAME_EVENT_DAYS. Fitted on
 # hand-labelled pairs (eval/stories.py, docs/measurements/stories.json).
-SAME_EVENT = 0.80
+SAME_EVENT = 0.78
 SAME_EVENT_DAYS = 3
 NEIGHBOURS = 8  # nearest articles looked at for a same-event match
 

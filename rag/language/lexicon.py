@@ -41,6 +41,16 @@ WHEN_WORDS = frozenset(WEEKDAYS) | frozenset(
 
 # -- numbers ----------------------------------------------------------------------------------------------
 # "six months" is 6 months; "two dozen" is a count too.
+# Words that start another clause of a sentence: what follows belongs to the next figure ("killing around 40 and
+# injuring about 115": "injuring" says what 115 counts, not 40).
+CLAUSE_JOINERS = _words("and or but while whereas including plus")
+# Words beside a figure that do not say what it counts: hedges ("at least 12") and words any count or report has
+# ("12 people", "officials said"). Two figures are the same quantity by the other words around them.
+FIGURE_FILLER = _words(
+    "about around approximately roughly nearly almost some least more than over under fewer less up estimated "
+    "people person persons others total number said says according told"
+)
+
 NUMBER_WORDS = {
     w: i
     for i, w in enumerate(

@@ -78,6 +78,17 @@ RULES = {
             "'When did she land?' is answered by 'Sunday', never by 'Guatemala'.",
         ),
         Rule(
+            "rounded-figure",
+            "Two reports agree on a figure when the less precise one is the other rounded to its own digits.",
+            "'nearly 52 million viewers' agrees with 'peaked at 51.7 million'; '658 arrested' differs from '668'.",
+        ),
+        Rule(
+            "scoped-figure",
+            "A figure for one day or one place is another quantity than the asked one, unless the cited "
+            "sentence or the question names that day or place too.",
+            "'at least 10 people were arrested ... on Sunday' is not a new count of 'about 150 people arrested'.",
+        ),
+        Rule(
             "general-english",
             "Term weights lean on general-English word frequencies while the index is small.",
             "In a one-article index 'Guatemala' still weighs more than 'trip'.",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.documents.parse import read_path
 from rag.pipeline import Pipeline
-from tests.conftest import ROOT, in_ci, make_settings
+from rag.types import Article
+from tests.conftest import ROOT, dataset_or_skip, in_ci, make_settings
 from tests.helpers.servers import LiveServer
 from web.app import create_app
 
@@ -347,5 +349,61 @@ def test_sources_page_signs_in_follows_a_feed_fetches_a_link_and_the_chat_answer
             "The Loopback Ledger" in answer.locator(".sources").inner_text()
             or "Council approves" in answer.inner_text()
         )
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_the_chat_shows_other_reports_and_where_their_figures_differ(browser, embedder, tmp_path):
+    """Real reports from the news corpus: two USA TODAY articles a day apart give Delta's cancellations after the
+    July 2024 outage as 4,500 and then 5,500 (an update); CNN and USA TODAY give Southwest's Mauna Loa cancellations
+    the same day as five and nine (a conflict)."""
+    corpus = dataset_or_skip("realtimeqa-news-scale") / "corpus.jsonl"
+    wanted = {
+        "rtqanews-0ecc8d202335",  # USA TODAY 2024-07-23: Delta canceled more than 5,500 flights since Friday
+        "rtqanews-2c5b3b014c80",  # USA TODAY 2024-07-22: nearly 4,500 flights between Friday and Sunday
+        "rtqanews-09b2ac2287ce",  # CNN 2022-11-28: Southwest canceled five flights to and from Honolulu
+        "rtqanews-5b2c72d46ab9",  # USA TODAY 2022-11-28: nine flights between Hilo and Honolulu
+        "rtqanews-1346c5bf3c3b",  # CNN 2022-12-20: a winter storm, another story
+    }
+    articles = [a for a in read_path(corpus, max_bytes=1 << 31) if isinstance(a, Article) and a.id in wanted]
+    pipeline = Pipeline(make_settings(tmp_path / "index"), embedder=embedder)
+    assert pipeline.index_articles(sorted(articles, key=lambda a: a.published or "")).added == len(wanted)
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with LiveServer(create_app(pipeline=pipeline)) as server:
+        page.goto(server.url)
+        answer = ask(page, "Why is the Department of Transportation investigating Delta?")
+        also = answer.locator(".also-reported")
+        assert also.count() == 1 and answer.locator(".sources-differ").count() == 0
+        assert "Also reported by: USA TODAY 2024-07-22" in " ".join(also.inner_text().split())
+        assert "/articles/rtqanews-2c5b3b014c80" in also.locator("a").get_attribute("href")
+        page.screenshot(path=str(ARTIFACTS / "16-also-reported-by.png"), full_page=True)
+
+        answer = ask(page, "How many flights did Delta cancel after the tech outage?")
+        box = answer.locator(".sources-differ.update")
+        assert "later reports give another figure" in box.locator("h3").inner_text()
+        rows = box.locator("li")
+        assert rows.count() == 2
+        assert "4,500" in rows.nth(0).inner_text() and "2024-07-22" in rows.nth(0).inner_text()
+        assert "5,500" in rows.nth(1).inner_text() and "2024-07-23" in rows.nth(1).inner_text()
+        assert "latest" in rows.nth(1).inner_text().lower()
+        # The closing sentence of the answer's text is this box: it is not said twice.
+        assert "Updated since" not in answer.locator(".answer-text").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "17-sources-differ-update.png"), full_page=True)
+        # A value's marker opens the report it comes from, with its sentence highlighted.
+        rows.nth(0).locator("a.marker").click()
+        panel = page.locator("dialog.source-panel")
+        panel.locator("mark").first.wait_for(timeout=10_000)
+        assert "4,500" in panel.locator("mark").first.inner_text()
+        page.keyboard.press("Escape")
+
+        answer = ask(page, "How many flights did Southwest cancel because of the Mauna Loa eruption?")
+        box = answer.locator(".sources-differ.conflict")
+        assert "Sources differ" in box.locator("h3").inner_text()
+        text = box.inner_text()
+        assert "five" in text and "nine" in text and "CNN" in text and "USA TODAY" in text
+        page.screenshot(path=str(ARTIFACTS / "18-sources-differ-conflict.png"), full_page=True)
     ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -24,8 +24,18 @@ def test_the_frame_is_the_words_around_a_value():
     analyzer = Analyzer()
     sentence = "The winter storm has killed at least 12 people across New York state, officials said."
     (twelve,) = values("number", sentence)
-    assert {"kill", "peopl"} <= frame(sentence, twelve, analyzer)
-    assert "12" not in frame(sentence, twelve, analyzer)
+    words = frame(sentence, twelve, analyzer, [twelve])
+    assert {"kill", "across", "new", "york"} <= words
+    # Neither the figure nor words any count has ("at least", "people") nor the next clause ("officials said").
+    assert not words & {"12", "least", "peopl", "offici", "said"}
+
+
+def test_a_clause_ends_at_the_next_figure_and_at_a_joining_word():
+    analyzer = Analyzer()
+    sentence = "A fire broke out, killing around 40 and injuring about 115 others, police said."
+    forty, one_fifteen = values("number", sentence)
+    assert frame(sentence, forty, analyzer, [forty, one_fifteen]) == {"kill"}
+    assert frame(sentence, one_fifteen, analyzer, [forty, one_fifteen]) == {"injur"}
 
 
 def test_a_later_different_figure_is_an_update_and_the_same_day_a_conflict():
