@@ -152,7 +152,8 @@ def article_page(request: Request, article_id: str, hl: list[str] = Query(defaul
 
 @router.get("/api/articles")
 def api_articles(request: Request):
-    return {"articles": _pipeline(request).list_articles()}
+    # Where an article came from is internal: for a file, a path on the server.
+    return {"articles": [{k: v for k, v in a.items() if k != "origin"} for a in _pipeline(request).list_articles()]}
 
 
 @router.get("/api/articles/{article_id}")

@@ -362,7 +362,11 @@ class ChromaStore:
     def list_articles(self) -> list[dict[str, Any]]:
         rows = []
         for ids, metas, _, _ in self._scan(self.articles, ["metadatas"]):
-            rows.extend({"id": i, **_article_meta(m)} for i, m in zip(ids, metas))
+            for i, m in zip(ids, metas):
+                row = {"id": i, **_article_meta(m)}
+                row.pop("signature")  # internal, and 684 characters of it
+                row["story"] = row["story"] or i
+                rows.append(row)
         rows.sort(key=lambda r: (r.get("published") or "", r["id"]), reverse=True)
         return rows
 

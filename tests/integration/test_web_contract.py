@@ -116,7 +116,9 @@ def test_writes_need_the_right_token(client):
 def test_healthz_and_listing(client):
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["model"] == "ready" and health["articles"] == 1
-    assert len(client.get("/api/articles").json()["articles"]) == 1
+    (listed,) = client.get("/api/articles").json()["articles"]
+    # Its story, and nothing internal: not where the file was on the server, nor its MinHash signature.
+    assert listed["story"] == listed["id"] and not {"origin", "signature"} & set(listed)
 
 
 def test_the_page_takes_its_limits_from_the_settings(client):
