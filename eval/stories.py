@@ -42,6 +42,7 @@ from rag.config import Settings  # noqa: E402
 from rag.documents.parse import read_path  # noqa: E402
 from rag.hashing import file_sha256  # noqa: E402
 from rag.index import stories  # noqa: E402
+from rag.language import rules  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.types import Answer, Article, Citation  # noqa: E402
 
@@ -212,7 +213,17 @@ def main() -> None:
         "cases": {"path": "eval/sources_differ_cases.jsonl", "sha256": file_sha256(CASES)},
         "same_quantity_cosine": agreement.SAME_QUANTITY,
         **{split: differ_figures([j for j in judged if j["split"] == split]) for split in ("check", "fit")},
+        "without_rule": {},
     }
+    for rule in ("rounded-figure",):
+        with rules.disabled(rule):
+            ablated = [judge(pipeline, snapshot, c) for c in cases]
+        result["sources_differ"]["without_rule"][rule] = {
+            split: {
+                k: v for k, v in differ_figures([j for j in ablated if j["split"] == split]).items() if k != "mistakes"
+            }
+            for split in ("check", "fit")
+        }
     if not args.skip_grid:
         order = list(range(len(pairs)))
         random.Random(SEED).shuffle(order)

@@ -116,7 +116,7 @@ class StoryAssigner:
         self._search = search
         self.same_event = same_event
         self._lsh: MinHashLSH | None = None
-        self._fresh: list[tuple[str, np.ndarray, int | None]] = []  # placed here: id, vector, day
+        self._fresh = _Placed()
 
     def _index(self) -> MinHashLSH:
         if self._lsh is None:
@@ -145,7 +145,7 @@ class StoryAssigner:
         self._members[article_id] = member
         self._index()
         self._insert(member)
-        self._fresh = [f for f in self._fresh if f[0] != article_id] + [(article_id, np.asarray(vector), day)]
+        self._fresh.add(article_id, vector, day)
         return placement
 
     def _near_copy(self, article_id: str, sig: str, day: int | None) -> Placement | None:
@@ -166,12 +166,49 @@ class StoryAssigner:
             return None  # without a date, "the same days" cannot be told
         vector = np.asarray(vector, dtype=np.float32)
         found = self._search(vector, NEIGHBOURS, _ord(day - SAME_EVENT_DAYS), _ord(day + SAME_EVENT_DAYS))
-        found += [
-            (i, float(v @ vector)) for i, v, d in self._fresh if d is not None and abs(d - day) <= SAME_EVENT_DAYS
-        ]
+        found += self._fresh.near(vector, day)
         # An id without a member is an article half-written by a dead session; this article's own id, its older version.
         best = _closest([(i, s) for i, s in found if i in self._members and i != article_id], self.same_event)
         return Placement(self._members[best].story, "", best, "same event") if best else None
+
+
+class _Placed:
+    """The vectors of the articles placed in this session (not yet in the snapshot), in one growing matrix, so a
+    large ingest compares each new article with them in one product rather than one by one."""
+
+    UNDATED = -(1 << 40)  # far from every day
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.row: dict[str, int] = {}
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.days = np.zeros(0, dtype=np.int64)
+
+    def add(self, article_id: str, vector: np.ndarray, day: int | None) -> None:
+        vector = np.asarray(vector, dtype=np.float32)
+        if article_id in self.row:  # placed again (rewritten in the same session): its new vector counts
+            i = self.row[article_id]
+        else:
+            i = len(self.ids)
+            if i == len(self.matrix):
+                grown = np.zeros((max(64, 2 * i), len(vector)), dtype=np.float32)
+                if i:
+                    grown[:i] = self.matrix[:i]
+                self.matrix = grown
+                self.days = np.concatenate([self.days, np.full(len(grown) - len(self.days), self.UNDATED)])
+            self.ids.append(article_id)
+            self.row[article_id] = i
+        self.matrix[i] = vector
+        self.days[i] = day if day is not None else self.UNDATED
+
+    def near(self, vector: np.ndarray, day: int) -> list[tuple[str, float]]:
+        """(id, cosine) of the placed articles published within SAME_EVENT_DAYS of ``day``."""
+        n = len(self.ids)
+        rows = np.flatnonzero(np.abs(self.days[:n] - day) <= SAME_EVENT_DAYS)
+        if not len(rows):
+            return []
+        scores = self.matrix[rows] @ vector
+        return [(self.ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist())]
 
 
 def _closest(found: list[tuple[str, float]], threshold: float) -> str | None:

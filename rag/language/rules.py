@@ -8,6 +8,9 @@ Three are kept without a measured gain there. "general-english" acts only on sma
 holds 6,732 articles, so that measurement cannot see it; the bundled one-article index is where it works.
 "surname-referent" and "referent-in-passage" act only on follow-up questions, which the news queries do not hold;
 `eval/follow_ups.py` measures what they change.
+"rounded-figure" acts only where two reports of one story give a figure for the same quantity; `eval/stories.py`
+measures it on labelled cases, where it removes one false "sources differ" of 18 among the cases its rules were
+written from, and changes nothing among the 20 labelled after (none of which rounds a figure).
 "dateline" measured neutral (-0.004 to +0.004) and is next in line for deletion; it also marks where a sentence's
 statement begins, which quoting and the span features use, so removing it needs a refit of its own.
 """
@@ -81,12 +84,6 @@ RULES = {
             "rounded-figure",
             "Two reports agree on a figure when the less precise one is the other rounded to its own digits.",
             "'nearly 52 million viewers' agrees with 'peaked at 51.7 million'; '658 arrested' differs from '668'.",
-        ),
-        Rule(
-            "scoped-figure",
-            "A figure for one day or one place is another quantity than the asked one, unless the cited "
-            "sentence or the question names that day or place too.",
-            "'at least 10 people were arrested ... on Sunday' is not a new count of 'about 150 people arrested'.",
         ),
         Rule(
             "general-english",
