@@ -31,6 +31,12 @@ FIRE = (
     "Residents within a mile were told to shelter in place while air monitors checked for benzene, and the "
     "cause of the fire was under investigation by state and federal inspectors."
 )
+CLIPPER = (
+    "CAPE CANAVERAL, Fla. - NASA has set a new date for the launch of its Europa Clipper probe after a hurricane "
+    "closed the space center earlier this week.\n\nThe launch is now scheduled for {day}, the agency said, with a "
+    "window that opens shortly after noon.\n\nThe spacecraft will take more than five years to reach Jupiter, where "
+    "it will study the icy moon Europa and the ocean beneath its crust."
+)
 TRAIN = (
     "The city council approved a new light rail line on Monday that will link the airport with the downtown "
     "convention center. Construction is expected to begin next spring and take four years, the mayor said, and "
@@ -64,6 +70,20 @@ ARTICLES = [
         "fire-kprc", "KPRC", "2023-03-02", "Houston plant fire injures workers", FIRE.format(day="Thursday", hurt=34)
     ),
     article("rail", "Metro Daily", "2023-03-01", "Council approves airport rail line", TRAIN),
+    article(
+        "clip-cnn",
+        "CNN",
+        "2024-10-08",
+        "NASA sets new launch date for Europa Clipper",
+        CLIPPER.format(day="October 14"),
+    ),
+    article(
+        "clip-usat",
+        "USA TODAY",
+        "2024-10-10",
+        "Europa Clipper launch moved",
+        CLIPPER.format(day="October 16") + "\n\nCrews returned to the pads on Thursday.",
+    ),
 ]
 
 
@@ -119,6 +139,17 @@ def test_a_different_figure_on_the_same_day_is_a_conflict(pipeline):
     check_citations(pipeline, answer)
 
 
+def test_a_date_moved_in_a_later_report_is_an_update(pipeline):
+    answer = pipeline.ask("When is the Europa Clipper launch scheduled?")
+    (entry,) = answer.sources_differ
+    assert entry["kind"] == "update"
+    assert [(v["value"], v["published"]) for v in entry["values"]] == [
+        ("October 14", "2024-10-08"),
+        ("October 16", "2024-10-10"),
+    ]
+    check_citations(pipeline, answer)
+
+
 def test_agreeing_reports_or_a_question_without_a_figure_say_nothing_differs(pipeline):
     answer = pipeline.ask("How many stations will the new light rail line have?")
     assert answer.sources_differ == []
@@ -148,5 +179,5 @@ def test_an_index_made_before_stories_gets_them_at_its_next_ingest(tmp_path, emb
     p.index.store.articles.update(ids=["storm-cnn", "storm-usat"], metadatas=[{"story": "", "signature": ""}] * 2)
     p.index.rebuild_snapshot()
     assert stories_of(p) == {"storm-cnn": "storm-cnn", "storm-usat": "storm-usat"}
-    p.index_articles(ARTICLES[4:])
+    p.index_articles([a for a in ARTICLES if a.id == "rail"])
     assert stories_of(p) == {"storm-cnn": "storm-cnn", "storm-usat": "storm-cnn", "rail": "rail"}
