@@ -171,6 +171,11 @@ class Pipeline:
             raise NotFound(f"No article with id '{article_id}'; `rag list` shows the ids in the index.")
         return article
 
+    def also_reported_by(self, article_id: str) -> tuple[dict, ...]:
+        """The other reports of the article's story, oldest first (see rag.index.stories)."""
+        with self.index.reading() as view:
+            return StoryView(view.snapshot).also_reported_by(article_id)
+
     def stats(self) -> dict[str, Any]:
         with self.index.reading() as view:
             return {

@@ -146,7 +146,12 @@ def article_page(request: Request, article_id: str, hl: list[str] = Query(defaul
     return _render(
         request,
         "article.html",
-        {"article": article, "segments": segments(article.text, ranges), "highlighted": bool(ranges)},
+        {
+            "article": article,
+            "segments": segments(article.text, ranges),
+            "highlighted": bool(ranges),
+            "also": _pipeline(request).also_reported_by(article_id),
+        },
     )
 
 

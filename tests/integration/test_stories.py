@@ -166,6 +166,17 @@ def test_each_citation_lists_the_other_reports_of_its_story(pipeline):
     assert set(record) == {"article_id", "title", "source", "url", "published"}
 
 
+def test_the_article_page_links_the_other_reports_of_its_story(pipeline):
+    from fastapi.testclient import TestClient
+
+    from web.app import create_app
+
+    with TestClient(create_app(pipeline=pipeline)) as client:
+        page = client.get("/articles/storm-cnn").text
+        assert "Also reported by:" in page and '/articles/storm-usat"' in page and "2022-12-27" in page
+        assert "Also reported by:" not in client.get("/articles/rail").text
+
+
 def test_passages_come_from_different_stories_first(pipeline):
     answer = pipeline.ask("What happened during the winter storm in western New York?", k=2)
     articles = [p.article_id for p in answer.passages]
