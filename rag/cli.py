@@ -98,12 +98,21 @@ def format_answer(a: dict) -> str:
             lines.append("Best evidence (no short answer is likely enough to be right):")
         lines.append(textwrap.fill(a["answer"], 100))
         lines.append("")
+        cited = {c["article_id"] for c in a["citations"]}
+        listed: set[str] = set()
         for c in a["citations"]:
             when = f", {c['published']}" if c.get("published") else ""
             lines.append(f"[{c['n']}] {c['title']}{when} ({c['article_id']}, chars {c['start']}-{c['end']})")
             lines.append(textwrap.indent(textwrap.fill(f"“{c['quote']}”", 96), "    "))
             for d in c.get("dates") or []:
                 lines.append(f"    “{d['text']}” = {d['date']} (counted from the article's date)")
+            also = [r for r in c.get("also_reported_by") or [] if r["article_id"] not in cited]
+            if also and c["article_id"] not in listed:
+                listed.add(c["article_id"])
+                reports = ", ".join(
+                    f"{r['source'] or r['title']} {r['published'] or ''} ({r['article_id']})" for r in also
+                )
+                lines.append(textwrap.indent(textwrap.fill(f"also reported by: {reports}", 96), "    "))
     t = a.get("timings_ms", {})
     lines.append(f"({a['backend']}, {t.get('total', 0):.0f} ms)")
     return "\n".join(lines)

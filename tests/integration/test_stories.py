@@ -8,6 +8,7 @@ import hashlib
 
 import pytest
 
+from rag.cli import format_answer
 from rag.pipeline import Pipeline
 from rag.types import Article
 from tests.conftest import make_settings
@@ -164,6 +165,9 @@ def test_each_citation_lists_the_other_reports_of_its_story(pipeline):
     assert [r["article_id"] for r in first.also_reported_by] == [other]
     (record,) = first.also_reported_by
     assert set(record) == {"article_id", "title", "source", "url", "published"}
+    # `rag ask` says it once, under the cited article.
+    printed = format_answer(answer.to_dict())
+    assert printed.count(f"also reported by: {record['source']} {record['published']} ({other})") == 1
 
 
 def test_the_article_page_links_the_other_reports_of_its_story(pipeline):
