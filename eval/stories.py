@@ -8,7 +8,8 @@ articles (eval/story_pairs.jsonl, eval/sources_differ_cases.jsonl).
 2. Over the labelled pairs: purity, of the pairs the index puts in one story, the share labelled one story; recall,
    of the pairs labelled one story, the share it puts in one. Also for the hard half (pairs whose vectors are
    neither near nor far: cosine 0.5-0.85) and the easy half.
-3. The same-event threshold (rag.index.stories.SAME_EVENT) is checked the way it was chosen: the stored vectors and
+3. The same-event threshold (rag.index.stories.SAME_EVENT) is chosen, and with --write written to
+   rag/index/stories.json: the stored vectors and
    signatures are placed again, in the same order, for each threshold of a grid; the pairs are split in two by a
    seeded shuffle; the threshold with the highest recall at purity >= 0.9 on the fit half is reported on the check half.
 4. "Sources differ", on labelled cases: a question, the sentence an answer cites, and another article that reports
@@ -171,6 +172,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="write the figures here as JSON")
     ap.add_argument("--skip-grid", action="store_true", help="only the index's own stories, not the threshold grid")
+    ap.add_argument("--write", action="store_true", help="write the chosen threshold to rag/index/stories.json")
     ap.add_argument("--index", type=Path, help="the scratch index (default index/eval-cache/stories-news-scale)")
     args = ap.parse_args()
     corpus = DATASET / "corpus.jsonl"
@@ -189,7 +191,9 @@ def main() -> None:
         vectors = np.asarray(snapshot.article_vectors.vectors, dtype=np.float32)
     sizes = np.bincount(np.unique(list(story.values()), return_inverse=True)[1])
     result = {
-        "command": "python eval/stories.py" + (f" --out {args.out}" if args.out else ""),
+        "command": "python eval/stories.py"
+        + (" --write" if args.write else "")
+        + (f" --out {args.out}" if args.out else ""),
         "corpus": {"path": "realtimeqa-news-scale/corpus.jsonl", "sha256": file_sha256(corpus)},
         "pairs": {"path": "eval/story_pairs.jsonl", "sha256": file_sha256(PAIRS)},
         "settings": {
@@ -241,6 +245,23 @@ def main() -> None:
             "check_half_at_chosen": chosen["check"] if chosen else None,
             "grid": grid,
         }
+    if args.write:
+        if args.skip_grid or result["threshold"]["chosen"] is None:
+            sys.exit("--write needs the threshold grid, and a threshold that reaches the purity it asks for.")
+        stories.FITTED.write_text(
+            json.dumps(
+                {
+                    "same_event_cosine": result["threshold"]["chosen"],
+                    "rule": result["threshold"]["rule"],
+                    "check_half": result["threshold"]["check_half_at_chosen"],
+                    "pairs_sha256": result["pairs"]["sha256"],
+                    "corpus_sha256": result["corpus"]["sha256"],
+                    "command": "python eval/stories.py --write",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

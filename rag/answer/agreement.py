@@ -76,7 +76,6 @@ class Statement:
     start: int
     end: int
     value: Value
-    similarity: float = 1.0
 
 
 def asked_kind(analysis: QuestionAnalysis) -> str | None:
@@ -246,7 +245,7 @@ class Comparison:
             return None
         # A sentence that gives the cited figure itself says the article agrees, whatever else it adds.
         (_, _, _, value), row = max(candidates, key=lambda c: (c[0][0], similarity[c[1]]))
-        return Statement(article_id, int(starts[row]), int(ends[row]), value, float(similarity[row]))
+        return Statement(article_id, int(starts[row]), int(ends[row]), value)
 
     def statements(self, answer: Answer) -> tuple[Statement, list[Statement]] | None:
         """The cited statement, and every other report of its story that states the same quantity."""

@@ -155,7 +155,7 @@ class Ingester:
         return len(articles)
 
     def _stories(self, writer: Writer) -> StoryAssigner:
-        """Story placement for this session. Articles stored before stories were kept are placed first, oldest
+        """Story placement for this write. Articles stored before stories were kept are placed first, oldest
         first, as if they were being ingested now: a one-time cost for an older index."""
         stories, unplaced = self.index.story_assigner()
         for start in range(0, len(unplaced), STORY_BATCH):

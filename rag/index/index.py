@@ -259,7 +259,7 @@ class Index:
 
     # -- stories ---------------------------------------------------------------------------------
     def story_assigner(self) -> tuple[StoryAssigner, list[str]]:
-        """Story placement over the committed articles that have been placed, for a write session; and the
+        """Story placement over the committed articles that have been placed, for one write; and the
         committed articles that were stored before stories were kept, oldest first, for it to place."""
         self.sync()
         snapshot = self._snapshot
