@@ -89,11 +89,11 @@ class Settings(BaseSettings):
         "(chosen for precision 0.85).",
     )
     reader: Literal["fitted", "span"] = Field(
-        "fitted",
-        description="What reads the passages: fitted, the feature reader (no model, about 20 ms a question); "
-        "span, the extractive-QA model trained for this project and shipped with it (offline, run by "
-        "OpenVINO): a better best candidate, but slower, and not yet calibrated to show more short "
-        "answers (docs/READER.md).",
+        "span",
+        description="What reads the passages: span, the extractive-QA model trained for this project and shipped "
+        "with it (offline, run by OpenVINO; tens of milliseconds a question); fitted, the feature reader alone "
+        "(no model, a few milliseconds, for a server that must answer many questions a second). "
+        "docs/MEASUREMENTS.md sets the two side by side.",
     )
     reader_model: str | None = Field(
         None,

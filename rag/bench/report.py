@@ -23,6 +23,7 @@ EVAL_ROWS = (
     ("answer_f1_candidate", "best candidate, token F1"),
     ("citation_offset_validity", "citation offsets exact"),
     ("citation_precision", "cited sentences that hold the answer or its evidence"),
+    ("citations_for_sources_differ", "citations of another report's differing value (not counted above)"),
     ("false_abstention_rate", "answerable questions abstained on"),
     ("abstention_recall", "unanswerable questions abstained on (recall)"),
     ("abstention_precision", "abstentions that were right (precision)"),

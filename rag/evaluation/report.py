@@ -47,6 +47,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
             ("citation_offset_validity", "Offsets exact"),
             ("citation_markers_resolve", "Every [n] resolves, every citation used"),
             ("citation_precision", "Citations that hold the answer or the evidence"),
+            ("citations_for_sources_differ", "Citations of another report's differing value (not counted above)"),
         ],
     ),
     (

@@ -129,6 +129,11 @@ def _citation_checks(pipeline, q: dict[str, Any], a: dict[str, Any]) -> dict[str
         ],
         "markers_resolve": {s["n"] for s in a["segments"] if s["n"]} == {c["n"] for c in cites},
     }
+    # A citation made only for "sources differ" quotes another report's value by design: counted apart, not as
+    # a citation that should hold the answer.
+    answering = {s["n"] for s in a["segments"] if s["n"] and s.get("part") != "sources_differ"}
+    elsewhere = [c for c in cites if c["n"] not in answering and a.get("sources_differ")]
+    out["citations_for_sources_differ"] = len(elsewhere)
     if q["answerable"] and cites:
         evidence = set(normalize_answer(q.get("evidence") or "").split())
         out["citation_precise"] = [
@@ -136,6 +141,7 @@ def _citation_checks(pipeline, q: dict[str, Any], a: dict[str, Any]) -> dict[str
             or bool(evidence)
             and len(evidence & set(normalize_answer(c["quote"]).split())) / len(evidence) >= 0.5
             for c in cites
+            if c not in elsewhere
         ]
     return out
 
@@ -174,6 +180,7 @@ def summarize(rows: list[dict[str, Any]], short_threshold: float) -> dict[str, A
     m["citation_offset_validity"] = round(sum(offsets) / len(offsets), 4) if offsets else None
     precise = [v for r in rows for v in r.get("citation_precise", [])]
     m["citation_precision"] = round(sum(precise) / len(precise), 4) if precise else None
+    m["citations_for_sources_differ"] = sum(r.get("citations_for_sources_differ", 0) for r in rows)
     m["citation_markers_resolve"] = round(sum(r["markers_resolve"] for r in rows) / len(rows), 4) if rows else None
     abstained = [r for r in rows if r["abstained"]]
     tp = sum(1 for r in abstained if not r["answerable"])

@@ -208,7 +208,7 @@ def test_healthz_answers_while_the_index_loads(tmp_path, fake_embedder):
             "status": "starting",
             "model": "ready",
             "question_encoder": "fake",
-            "reader": "fitted, in this process",
+            "reader": "span, in this process",
             "index": "loading",
         }
         assert client.post("/api/ask", json={"question": "How much aid was announced?"}).status_code == 200

@@ -84,8 +84,9 @@ def test_off_topic_questions_abstain(bundled, question):
             "How much aid did Mexico announce for Guatemala?",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="near misses are the fitted reader's known weakness: its best sentence scores 0.097 "
-                "against the fitted abstain threshold of 0.096 (bundled abstention recall 0.5)",
+                reason="near misses are the readers' known weakness: the span reader's best sentence scores 0.25 "
+                "against its abstain threshold of 0.084 (the fitted reader's, 0.097 against 0.096); bundled "
+                "abstention recall 0.41",
             ),
         ),
         "How many vaccine doses will be shared with Guatemala?",
@@ -259,11 +260,13 @@ def test_follow_up_questions_are_searched_with_the_earlier_question(reader, tmp_
 
 def test_a_follow_up_about_a_person_named_in_full_is_answered_by_the_surname(bundled_index, embedder):
     """On the bundled article, "When did she land?" after a question naming "Kamala Harris": the article says
-    "Harris landed in Guatemala on Sunday". Without the surname-referent rule it abstains."""
-    pipeline = Pipeline(make_settings(bundled_index), embedder=embedder)
+    "Harris landed in Guatemala on Sunday". Without the surname-referent rule the fitted reader abstains (the span
+    model, which the default reader adds, finds the sentence either way)."""
     earlier = ["What is Kamala Harris's trip meant to achieve?"]
-    answer = pipeline.ask("When did she land?", history=earlier)
-    assert not answer.abstained and "Harris landed in Guatemala on Sunday" in answer.answer
+    for reader in ("span", "fitted"):
+        pipeline = Pipeline(make_settings(bundled_index, reader=reader), embedder=embedder)
+        answer = pipeline.ask("When did she land?", history=earlier)
+        assert not answer.abstained and "Harris landed in Guatemala on Sunday" in answer.answer, reader
     with rules.disabled("surname-referent"):
         assert pipeline.ask("When did she land?", history=earlier).abstained
 

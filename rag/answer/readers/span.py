@@ -335,16 +335,17 @@ def score_sentences(
 ) -> tuple[dict[int, SentenceScore], float]:
     """Each sentence's best span (by index into ``sentences``) and the log of the total mass of every span and
     every window's no-answer score (the softmax's denominator)."""
-    by_article: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+    by_article: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
     for k, c in enumerate(sentences):
-        by_article.setdefault(c.article_id, ([], [], []))
+        by_article.setdefault(c.article_id, ([], [], [], []))
         by_article[c.article_id][0].append(c.start)
         by_article[c.article_id][1].append(c.end)
         by_article[c.article_id][2].append(k)
+        by_article[c.article_id][3].append(c.start + c.content_start)
     arrays = {}
-    for a, (s, e, k) in by_article.items():
+    for a, (s, e, k, said) in by_article.items():
         order = np.argsort(s, kind="stable")
-        arrays[a] = (np.asarray(s)[order], np.asarray(e)[order], np.asarray(k)[order])
+        arrays[a] = tuple(np.asarray(v)[order] for v in (s, e, k, said))
     scores: dict[int, SentenceScore] = {}
     total = -math.inf
     offsets = np.arange(MAX_ANSWER_TOKENS)
@@ -355,10 +356,12 @@ def score_sentences(
         found = arrays.get(hits[w.passage].chunk.article_id)
         if found is None or not len(w.context):
             continue
-        starts, ends, keys = found
-        # each token's sentence: the last sentence starting at or before it, if the token ends inside it
+        starts, ends, keys, said = found
+        # each token's sentence: the last sentence starting at or before it, if the token ends inside it and is
+        # past its dateline (a dateline is never an answer: rule "dateline")
         pos = np.searchsorted(starts, w.starts, side="right") - 1
-        inside = (pos >= 0) & (w.ends <= ends[np.maximum(pos, 0)])
+        at = np.maximum(pos, 0)
+        inside = (pos >= 0) & (w.ends <= ends[at]) & (w.starts >= said[at])
         sent = np.where(inside, pos, -1)
         n = len(w.context)
         j = np.arange(n)[:, None] + offsets[None, :]
