@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
-        description="Encoder precision: auto uses bfloat16 where the CPU has native bf16 support, else float32.",
+        description="Precision of the encoder and the span reader: auto uses bfloat16 where the CPU has native bf16 "
+        "support, else float32.",
     )
     # 8, not sentence-transformers' 32: as fast on OpenVINO, and the encoder keeps buffers for the largest batch
     # it has run (about a quarter of the memory of 32).

@@ -85,7 +85,7 @@ def _reader(s: Settings, analyzer: Analyzer, in_flight: InFlight) -> Reader:
 def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
     """The trained span reader, on the bundled model whatever the embedding model is."""
     from rag.answer.readers.span import QAModel, SpanReader
-    from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path
+    from rag.encoders.embedder import BUNDLED_SHA256, bundled_model_path, cpu_has_bf16
     from rag.encoders.export import default_cache_dir
 
     model = QAModel(
@@ -93,6 +93,7 @@ def span_reader(s: Settings, analyzer: Analyzer) -> Reader:
         BUNDLED_SHA256,
         s.encoder_cache or default_cache_dir(),
         threads=s.encoder_threads or os.cpu_count() or 1,
+        bfloat16=s.embedding_dtype == "bfloat16" or (s.embedding_dtype == "auto" and cpu_has_bf16()),
     )
     return SpanReader(model, FittedReader(analyzer))
 

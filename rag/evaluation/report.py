@@ -121,6 +121,16 @@ def show(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(show(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return (
+            "; ".join(
+                f"{k} ({', '.join(f'{a} {show(b)}' for a, b in v.items())})"
+                if isinstance(v, dict)
+                else f"{k} {show(v)}"
+                for k, v in value.items()
+            )
+            or "none"
+        )
     return str(value)
 
 

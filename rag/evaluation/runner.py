@@ -175,6 +175,12 @@ def summarize(rows: list[dict[str, Any]], short_threshold: float) -> dict[str, A
     m["short_answer_precision"] = mean("short_right", shown)
     m["short_answer_coverage"] = round(len(shown) / len(scored), 4) if scored else None
     m["short_answer_candidate_right"] = mean("candidate_right", scored)
+    # What another threshold would be worth here: reported for the record, never chosen from a checking set.
+    m["short_answer_at_thresholds"] = {
+        f"{t:.1f}": {"precision": round(p, 4), "coverage": round(c, 4)}
+        for t, p, c in precision_coverage(rows)
+        if round(t * 100) in (30, 40, 50, 60, 70)
+    }
     offsets = [v for r in rows for v in r["offsets_valid"]]
     m["citation_count"] = len(offsets)
     m["citation_offset_validity"] = round(sum(offsets) / len(offsets), 4) if offsets else None

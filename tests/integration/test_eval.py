@@ -94,7 +94,9 @@ def test_dataset_path_on_an_xquad_slice(tmp_path):
     assert metrics["retrieval_hit@5"] >= 0.8
     assert metrics["citation_offset_validity"] == 1.0
     assert metrics["answer_contained_answer"] >= 0.8  # the gold answer is in the cited sentences
-    assert metrics["answer_f1_candidate"] > 0.2  # the reader's best short answer, shown or not
+    assert metrics["answer_f1_candidate"] > 0.5  # the reader's best short answer, shown or not (0.54 measured)
+    # Citations that hold the answer or its evidence: 0.61 measured on these 20 (the fitted reader alone: 0.48).
+    assert metrics["citation_precision"] >= 0.6
     # A second run reuses the cached scratch index: nothing is embedded again.
     again = run_eval(["--dataset", str(dataset), "--limit", "20"], tmp_path / "ix", tmp_path / "out2")
     assert again["index_added"] == 0 and again["index_chunks_added"] == 0

@@ -62,6 +62,19 @@ def test_a_token_outside_every_sentence_is_never_part_of_a_span():
     assert all(not (s.start <= 20 < s.end) for s in scores.values())
 
 
+def test_a_span_never_starts_inside_a_dateline():
+    # One sentence, "ATLANTA (CNN) Sprite ...": its first two tokens are the dateline (content_start 14).
+    tokens = np.arange(5)
+    window = Window(0, list(range(7)), [0] * 7, tokens + 2, np.array([0, 8, 14, 21, 30]), np.array([7, 13, 20, 29, 35]))
+    starts = np.zeros((1, 7))
+    ends = np.zeros((1, 7))
+    starts[0, 2], ends[0, 2 + 2] = 9.0, 9.0  # the model's favourite: the dateline through "Sprite"
+    starts[0, 2 + 2], ends[0, 2 + 2] = 3.0, 3.0
+    dated = SentenceCandidate(1, hit(), 0, 35, "", content_start=14)
+    scores, _ = score_sentences([window], starts, ends, [dated], [hit()])
+    assert (scores[0].start, scores[0].end) == (14, 20)
+
+
 @pytest.fixture(scope="module")
 def span_pipeline(tmp_path_factory, embedder):
     from tests.conftest import BUNDLED
@@ -135,3 +148,25 @@ def test_offsets_are_exact_on_hostile_text(tmp_path, embedder):
         if answer.short_answer:
             assert answer.short_answer in " ".join(c.quote for c in answer.citations)
     assert seen >= len(questions)
+
+
+@pytest.mark.slow
+def test_each_compile_of_the_export_is_checked_against_the_models_logits(span_pipeline, tmp_path):
+    """The export runs in bfloat16 where the CPU has it, and in float32: each compile must give torch's logits on the
+    probe windows kept with the export, within rounding; one that does not is refused with a way out."""
+    import shutil
+
+    from rag.answer.readers.span import MAX_OPEN_LOGIT_GAP, PROBES_FILE, QAModel
+    from rag.errors import ModelError
+
+    model = span_pipeline.parts.reader.model
+    for bfloat16 in (False, True):
+        QAModel(model.base_dir, model.base_sha256, model.cache_dir, threads=1, bfloat16=bfloat16)._open(model.folder)
+    broken = tmp_path / "reader"
+    shutil.copytree(model.folder, broken)
+    with np.load(broken / PROBES_FILE) as probes:
+        altered = {k: probes[k] for k in probes.files}
+    altered["start"] = altered["start"] + 2 * MAX_OPEN_LOGIT_GAP
+    np.savez(broken / PROBES_FILE, **altered)
+    with pytest.raises(ModelError, match="differ from the model's .* Delete"):
+        QAModel(model.base_dir, model.base_sha256, model.cache_dir, threads=1)._open(broken)

@@ -137,6 +137,30 @@ def test_a_later_figure_in_the_same_story_is_an_update_with_both_cited(pipeline)
     ]
 
 
+def test_eval_counts_a_citation_made_for_sources_differ_apart(pipeline, embedder):
+    """`rag eval` asks whether each citation holds the answer; one made only to show another report's figure is
+    counted apart, not as padding."""
+    from rag.evaluation.runner import _citation_checks
+
+    # The fitted reader cites one storm report in its answer and the other only for its figure (the span reader
+    # cites both in its answer here).
+    pipeline = Pipeline(pipeline.settings.model_copy(update={"reader": "fitted"}), embedder=embedder)
+    apart = 0
+    for question, answers in (
+        ("How many people has the winter storm in western New York killed?", ["12", "15"]),
+        ("How many workers were injured in the Houston chemical plant fire?", ["30", "34"]),
+        ("When is the Europa Clipper launch scheduled?", ["October 14", "October 16"]),
+    ):
+        a = pipeline.ask(question).to_dict()
+        answering = {s["n"] for s in a["segments"] if s["n"] and s.get("part") != "sources_differ"}
+        shown = [c for c in a["citations"] if c["n"] in answering]
+        checks = _citation_checks(pipeline, {"answerable": True, "answers": answers, "evidence": ""}, a)
+        assert checks["citations_for_sources_differ"] == len(a["citations"]) - len(shown)
+        assert len(checks["citation_precise"]) == len(shown)
+        apart += checks["citations_for_sources_differ"]
+    assert apart >= 1, "the storm answer cites another report only for its figure"
+
+
 def test_a_different_figure_on_the_same_day_is_a_conflict(pipeline):
     found = differ(pipeline, "How many workers were injured in the Houston chemical plant fire?", "conflict")
     assert sorted(found) == [("30", "AP", "2023-03-02"), ("34", "KPRC", "2023-03-02")]

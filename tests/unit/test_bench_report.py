@@ -26,7 +26,10 @@ EVAL = {"questions": 101, "retrieval_hit@5": 0.8812, "short_answer_precision": N
 
 def test_the_page_holds_each_figure_of_its_files_and_the_ratios_made_from_them():
     page = render(BENCH, {"realtimeqa-dev": EVAL})
-    assert "| retrieve + answer, p50 / p95 | 18.0 / 23.5 ms | p50 ≤ 40 ms, p95 ≤ 100 ms |" in page
+    assert (
+        "| retrieve + answer, p50 / p95 | 18.0 / 23.5 ms | "
+        "span reader: p50 ≤ 80 ms, p95 ≤ 150 ms; fitted: p50 ≤ 40 ms, p95 ≤ 100 ms |" in page
+    )
     assert "| the answer step, p50 | 4.2 ms |" in page
     assert "1.50x" in page, "retrieve + answer against the bare lookup: 18 / 12"
     assert "| gold article in the top 5 | 0.881 |" in page
@@ -55,5 +58,8 @@ def test_a_run_under_other_settings_stands_beside_the_default_in_the_headline():
     }
     page = render(BENCH, {}, {"span": span})
     assert "| figure | default | span | target |" in page
-    assert "| retrieve + answer, p50 / p95 | 18.0 / 23.5 ms | 64.0 / 95.0 ms | p50 ≤ 40 ms, p95 ≤ 100 ms |" in page
+    assert (
+        "| retrieve + answer, p50 / p95 | 18.0 / 23.5 ms | 64.0 / 95.0 ms | "
+        "span reader: p50 ≤ 80 ms, p95 ≤ 150 ms; fitted: p50 ≤ 40 ms, p95 ≤ 100 ms |" in page
+    )
     assert "RAG_READER span" in page

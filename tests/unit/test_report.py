@@ -57,6 +57,9 @@ def test_precision_coverage_and_summary():
     assert m["short_answer_precision"] == 1.0 and round(m["short_answer_coverage"], 3) == 0.667
     curve = dict((t, (p, c)) for t, p, c in precision_coverage(rows))
     assert curve[0.0] == (2 / 3, 1.0) and curve[0.5] == (1.0, 2 / 3) and 0.96 not in curve
+    # the same figures at a few round thresholds, for the record
+    assert m["short_answer_at_thresholds"]["0.3"] == {"precision": 0.6667, "coverage": 1.0}
+    assert m["short_answer_at_thresholds"]["0.7"] == {"precision": 1.0, "coverage": 0.6667}
     assert histogram([10, 20, 30, 400])["bars"][-1]["count"] == 1
 
 
@@ -84,6 +87,6 @@ def test_a_run_without_shown_short_answers_reads_plainly(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "no question reached it" in html and "precision None" not in html
     run = html[html.index("<h2>Run</h2>") :]
-    assert "None" not in run and "False" not in run and "[]" not in run
+    assert "None" not in run and "False" not in run and "[]" not in run and "{" not in run
     assert "<td>ablated</td><td>none</td>" in run and "<td>as_of</td><td>no</td>" in run
     assert "target 0.85" in html, "the target line's label is whole, inside the chart"
