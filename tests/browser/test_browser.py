@@ -121,7 +121,7 @@ def in_view_above_the_form(page, locator) -> bool:
     return box["y"] >= 0 and box["y"] + box["height"] <= form["y"] + 1
 
 
-@pytest.mark.parametrize("width, height", [(1200, 900), (390, 760)])
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])  # a laptop, a phone
 def test_the_newest_answer_starts_in_view_above_the_form(browser, server, width, height):
     ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
