@@ -77,7 +77,6 @@ class Asked:
     analysis: object = None
     spans: list[SpanCandidate] = field(default_factory=list)
     span_labels: np.ndarray | None = None
-    question: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -94,7 +93,7 @@ class Asked:
         titles), where whether a span is right says little about the reader."""
         from train_reader import content_words
 
-        words = content_words(self.question)
+        words = content_words(self.analysis.text)
         return self.supported and not any(
             len(words & content_words(c.text)) >= CLEAR_SUPPORT_WORDS for c, y in zip(self.sentences, self.labels) if y
         )
@@ -194,7 +193,7 @@ def featurize(retrieved: list[Retrieved], analyzer, reader=None) -> list[Asked]:
         else:
             sentences, spans = reader.candidates(analysis, evidence)
         labels = np.array([r.variant != "swapped" and contains(s.text, r.answers) for s in sentences], dtype=bool)
-        a = Asked(r.qid, r.variant, r.answers, sentences, labels, analysis, question=r.prepared.query.text)
+        a = Asked(r.qid, r.variant, r.answers, sentences, labels, analysis)
         if reader is not None:
             a.spans = spans
             a.span_labels = np.array(
@@ -293,7 +292,7 @@ def choose_thresholds(asked: list[Asked]) -> tuple[Thresholds, dict]:
                 right += short_answer_right(short.text, a.answers)
         if shown:
             curve.append((float(t), right / shown, shown / len(answerable)))
-    meeting = [t for t, prec, cov in curve if prec >= TARGET_PRECISION and cov * len(answerable) >= MIN_SHOWN - 1e-9]
+    meeting = [t for t, prec, cov in curve if prec >= TARGET_PRECISION and round(cov * len(answerable)) >= MIN_SHOWN]
     short_t = min(meeting) if meeting else 0.99
     return Thresholds(abstain=round(abstain_t, 4), short_answer=short_t, cite_ratio=ratio), {
         "citation_ratios": ratio_report,

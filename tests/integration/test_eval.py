@@ -14,28 +14,42 @@ from tests.conftest import ROOT, dataset_or_skip
 pytestmark = pytest.mark.slow
 
 # Floors only go up. Set from measured values; never lower one to make a change pass.
-# The answer floors were re-based once, on purpose, when hand rules tuned on this very question set gave way to
-# scoring fitted on disjoint news questions (issue 11; the held-out RealTime QA and XQuAD figures rose): gold in the
-# cited sentences 1.0 -> 0.95, abstention recall 0.66 -> 0.5 and precision 1.0 -> 0.85, citation precision
-# 0.97 -> 0.67 (up to three sentences are cited now, where one was). When the trained span reader became the
-# default, every floor rose but one: gold in cited 0.975, abstention precision 1.0, citation precision 0.8 (issue
-# 29's target for citations that hold the answer or its evidence), no false abstention; abstention recall fell
-# from 6 to 5 of the 12 unanswerable questions (0.5 -> 0.41), each abstention now right. They go up from here.
-FLOORS = {
+# The fitted reader's answer floors were re-based once, on purpose, when hand rules tuned on this very question set
+# gave way to scoring fitted on disjoint news questions (issue 11; the held-out RealTime QA and XQuAD figures rose):
+# gold in the cited sentences 1.0 -> 0.95, abstention recall 0.66 -> 0.5 and precision 1.0 -> 0.85, citation
+# precision 0.97 -> 0.67 (up to three sentences are cited now, where one was). The span reader, the default, has
+# floors of its own, from its first measurement; citation precision 0.8 is issue 29's target for citations that hold
+# the answer or its evidence. Its abstention recall (5 of the 12 unanswerable questions) is under the fitted
+# reader's (6), each of its abstentions right. They go up from here.
+SHARED_FLOORS = {
     "retrieval_hit@5": 1.0,
     "citation_offset_validity": 1.0,
     "citation_markers_resolve": 1.0,
-    "answer_contained_answer": 0.975,
-    "abstention_recall": 0.41,
-    "abstention_precision": 1.0,
-    "citation_precision": 0.8,
-    "false_abstention_rate_at_most": 0.0,
+}
+FLOORS = {
+    "span": {
+        **SHARED_FLOORS,
+        "answer_contained_answer": 0.975,
+        "abstention_recall": 0.41,
+        "abstention_precision": 1.0,
+        "citation_precision": 0.8,
+        "false_abstention_rate_at_most": 0.0,
+    },
+    "fitted": {
+        **SHARED_FLOORS,
+        "answer_contained_answer": 0.95,
+        "abstention_recall": 0.5,
+        "abstention_precision": 0.85,
+        "citation_precision": 0.67,
+        "false_abstention_rate_at_most": 0.025,
+    },
 }
 
 
-def run_eval(args, index_dir, out):
+def run_eval(args, index_dir, out, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["RAG_INDEX_DIR"] = str(index_dir)
+    env.update(settings)
     r = subprocess.run(
         [sys.executable, "-m", "rag.cli", "eval", *args, "--out", str(out), "--json"],
         env=env,
@@ -48,10 +62,13 @@ def run_eval(args, index_dir, out):
     return json.loads(r.stdout)
 
 
-def test_fixed_question_set_meets_the_floors(bundled_index, tmp_path):
+@pytest.mark.parametrize("reader", ["span", "fitted"])
+def test_fixed_question_set_meets_the_floors(bundled_index, tmp_path, reader):
+    """The default reader (span) with no setting, and the fitted reader alone, each against its floors."""
     out = tmp_path / "out"
-    metrics = run_eval(["--questions", str(ROOT / "eval" / "questions.jsonl")], bundled_index, out)
-    for key, floor in FLOORS.items():
+    settings = {} if reader == "span" else {"RAG_READER": reader}
+    metrics = run_eval(["--questions", str(ROOT / "eval" / "questions.jsonl")], bundled_index, out, **settings)
+    for key, floor in FLOORS[reader].items():
         if key.endswith("_at_most"):
             key = key.removesuffix("_at_most")
             assert metrics[key] is not None and metrics[key] <= floor, (
